@@ -1,0 +1,121 @@
+/**
+ * Normalized configuration, after parsing config.toml / environment and applying GitLab Runner's
+ * derivation rules. Field names follow config.toml's exact keys, lower-camel-cased.
+ */
+
+export type CacheType = 'local' | 's3' | 'gcs' | 'azure';
+export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+
+export interface S3Settings {
+  serverAddress: string;
+  accessKey: string;
+  secretKey: string;
+  sessionToken: string;
+  bucketName: string;
+  bucketLocation: string;
+  insecure: boolean;
+  /** Derived: 'access-key' when ServerAddress, AccessKey and SecretKey are set and no type is given. */
+  authenticationType: 'iam' | 'access-key';
+  /** Normalized value, or '' for none. */
+  serverSideEncryption: ServerSideEncryption | '';
+  serverSideEncryptionKeyId: string;
+  dualStack: boolean;
+  accelerate: boolean;
+  /** undefined = auto (see adapters/s3 endpoint rules). */
+  pathStyle: boolean | undefined;
+  roleArn: string;
+  uploadRoleArn: string;
+  /** 0 → 5; < 0 → unlimited. Already normalized: Infinity for unlimited. */
+  assumeRoleMaxConcurrency: number;
+  disableAssumeRoleCredentialsCaching: boolean;
+}
+
+export interface GcsSettings {
+  credentialsFile: string;
+  accessId: string;
+  privateKey: string;
+  bucketName: string;
+  /** cachegate extension: host (scheme://host[:port]) of signed URLs, for emulators and private endpoints. */
+  endpoint: string;
+  /** cachegate extension: 'v4' (default) or 'v2' (what GitLab Runner produces). */
+  signatureVersion: 'v2' | 'v4';
+}
+
+export interface AzureSettings {
+  accountName: string;
+  accountKey: string;
+  containerName: string;
+  storageDomain: string;
+  /** cachegate extension: replaces https://<AccountName>.<StorageDomain>, e.g. http://127.0.0.1:10000/devstoreaccount1 */
+  serviceUrl: string;
+}
+
+export interface CacheSettings {
+  type: CacheType;
+  path: string;
+  shared: boolean;
+  /** Bytes; 0 = unlimited. */
+  maxUploadedArchiveSize: number;
+  s3?: S3Settings;
+  gcs?: GcsSettings;
+  azure?: AzureSettings;
+}
+
+/** One cache profile: a [[runners]] entry with [runners.cache], or the default profile from CACHE_* variables. */
+export interface CacheProfile {
+  /** Runner name (or 'default' / 'runner-<n>'): for logs and API-token references. Never the token. */
+  name: string;
+  /** The runner token that authenticates a client to this profile ('' when none). Secret. */
+  token: string;
+  /** Short token used in the object namespace (runner/<shortToken>/…). Not secret upstream, but not logged either. */
+  shortToken: string;
+  cache: CacheSettings;
+}
+
+export type LogFormat = 'runner' | 'text' | 'json';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'panic';
+
+export interface ApiToken {
+  /** Secret. */
+  token: string;
+  /** Name of the profile (runner name) it gives access to. */
+  profile: string;
+  readOnly: boolean;
+  /** Label for logs/metrics (never the token itself). */
+  label: string;
+}
+
+export interface ServiceSettings {
+  /** host:port */
+  listen: string;
+  /** Base URL clients use to reach this service (for local-backend and proxy URLs); '' = derive from the listen address. */
+  publicUrl: string;
+  dataDir: string;
+  apiTokens: ApiToken[];
+  /** Serve /v1/cache/... (stream bytes through the service). */
+  proxy: boolean;
+  /** Upper bound for URL lifetimes in seconds. */
+  maxUrlLifetime: number;
+  /** Lifetime when the caller states none. */
+  defaultUrlLifetime: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  /** Secret used to sign local-backend URLs; '' = generated and kept in <dataDir>/.signing-key */
+  localSigningKey: string;
+}
+
+export type FindingLevel = 'error' | 'warning';
+export interface Finding {
+  level: FindingLevel;
+  /** Dotted path of the field, e.g. runners[0].cache.s3.BucketName */
+  field: string;
+  message: string;
+}
+
+export interface Config {
+  /** Where the configuration came from: a file path, 'environment' or 'defaults'. */
+  source: string;
+  service: ServiceSettings;
+  profiles: CacheProfile[];
+  findings: Finding[];
+}
