@@ -92,6 +92,26 @@ export interface CacheAdapter {
   close?(): Promise<void>;
 }
 
+/**
+ * Adapters whose presigned URLs point back at this service (the embedded local backend) also verify
+ * them: the service's /v1/blob/ route calls this, then streams with head/get/put like proxy mode.
+ */
+export interface SelfServedAdapter extends CacheAdapter {
+  /** Path prefix of the URLs it signs, e.g. '/v1/blob/'. */
+  readonly urlPrefix: string;
+  /** Throws CacheGateError 403 when the URL is not valid for this request. */
+  verifySigned(req: SignedRequest): { objectName: string; maxSize: number };
+}
+
+export interface SignedRequest {
+  method: string;
+  /** The request path, still percent-encoded, starting with urlPrefix. */
+  path: string;
+  query: URLSearchParams;
+  header: (name: string) => string | undefined;
+  now?: number;
+}
+
 /** What an adapter factory gets: the validated profile and the service-wide settings it may need. */
 export interface AdapterContext {
   profile: CacheProfile;
@@ -99,6 +119,8 @@ export interface AdapterContext {
   dataDir: string;
   /** Public base URL of this service (for adapters whose URLs point back at it), e.g. http://127.0.0.1:9170 */
   publicUrl: () => string;
+  /** Secret for URLs this service signs itself (local backend). */
+  signingKey: Buffer;
   log: AdapterLogger;
 }
 

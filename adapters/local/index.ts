@@ -1,0 +1,60 @@
+/**
+ * The embedded local-disk backend: what cachegate runs on with no configuration. One machine only
+ * (the data directory is not shared between replicas). Its presigned URLs point back at this service
+ * (/v1/blob/…) and are verified by the service itself.
+ */
+import type { AdapterContext, ByteRange, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
+import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
+import { decodePath, encodePath, sign, verify } from './signer.ts';
+import { FileStore } from './store.ts';
+
+export const URL_PREFIX = '/v1/blob/';
+export const META_PREFIX = 'x-amz-meta-';
+
+export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
+  const store = new FileStore(ctx.dataDir);
+  const key = ctx.signingKey;
+  const maxSize = ctx.profile.cache.maxUploadedArchiveSize;
+
+  return {
+    kind: 'local',
+    urlPrefix: URL_PREFIX,
+
+    async presign(input: PresignInput): Promise<PresignedRequest> {
+      const now = input.now ?? Date.now();
+      const expires = Math.floor(now / 1000) + input.expiresIn;
+      const headers: Record<string, string> = {};
+      if (input.method === 'PUT') {
+        if (maxSize > 0 && input.contentLength !== undefined && input.contentLength > maxSize) throw tooLarge(input.contentLength, maxSize);
+        for (const [k, v] of Object.entries(input.metadata)) headers[META_PREFIX + k.toLowerCase()] = v;
+        if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
+      }
+      const q = sign(key, { method: input.method, objectName: input.objectName, expires, maxSize: input.method === 'PUT' ? maxSize : 0, headers });
+      return {
+        url: `${ctx.publicUrl()}${URL_PREFIX}${encodePath(input.objectName)}?${q.toString()}`,
+        method: input.method,
+        headers,
+        expiresAt: new Date(expires * 1000),
+      };
+    },
+
+    verifySigned(req: SignedRequest): { objectName: string; maxSize: number } {
+      const objectName = decodePath(req.path.slice(URL_PREFIX.length));
+      if (objectName === undefined) throw new CacheGateError('forbidden', 403, 'request signature is not valid: malformed object path');
+      const { maxSize: signedMax } = verify(key, { method: req.method, objectName, query: req.query, header: req.header }, req.now ?? Date.now());
+      return { objectName, maxSize: signedMax };
+    },
+
+    head: (objectName: string) => store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null)),
+    get: (objectName: string, range?: ByteRange) => store.get(objectName, range),
+    put: (objectName: string, input: PutInput) => store.put(objectName, input),
+
+    async ready(): Promise<void> {
+      try {
+        await store.ready();
+      } catch (err) {
+        throw backendUnavailable(`local data directory ${store.root} is not usable: ${(err as Error).message}`, err);
+      }
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/** `cachegate <command>`: dispatch to the command modules, each loaded only when used. */
+import { VERSION } from '../version.ts';
+
+const USAGE = `cachegate ${VERSION} — presigner and proxy for CI build caches (GitLab Runner compatible)
+
+Usage:
+  cachegate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
+  cachegate check [--config FILE]
+  cachegate presign --config FILE (--runner NAME | --token TOKEN) --operation download|upload|head
+                    --key KEY --project ID [--hash-keys] [--timeout SECONDS] [--content-length BYTES]
+                    [--fallback-key KEY]... [--cache-fallback-key KEY]
+  cachegate cache-archiver  ...   (GitLab Runner helper compatible; --help for flags)
+  cachegate cache-extractor ...
+  cachegate version
+
+Environment: CACHEGATE_CONFIG, CACHEGATE_LISTEN, CACHEGATE_DATA_DIR, CACHEGATE_PUBLIC_URL,
+CACHEGATE_LOG_FORMAT, CACHEGATE_LOG_LEVEL, and GitLab Runner's CACHE_* variables when no --config is given.
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.ts')).main,
+  check: async () => (await import('./check.ts')).main,
+  presign: async () => (await import('./presign.ts')).main,
+  'cache-archiver': async () => (await import('./helper.ts')).archiver,
+  'cache-extractor': async () => (await import('./helper.ts')).extractor,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === 'version' || name === '--version') {
+    process.stdout.write(`cachegate ${VERSION}\n`);
+    return 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`cachegate: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (err) {
+    process.stderr.write(`cachegate ${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,377 @@
+/**
+ * Reads a GitLab Runner config.toml (or the CACHE_* environment) into a validated Config.
+ * Never throws for bad content: every problem becomes a Finding that names the field and the reason;
+ * a Config with error findings must not be used (see hasErrors).
+ */
+import { readFileSync, accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { shortToken } from '../keys/short-token.ts';
+import { cacheFromEnv, hasCacheEnv } from './env.ts';
+import { parseListen } from './listen.ts';
+import {
+  azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
+  type RawAzure, type RawCache, type RawCachegate, type RawFile, type RawGcs, type RawS3,
+} from './schema.ts';
+import type {
+  ApiToken, AzureSettings, CacheProfile, CacheSettings, CacheType, Config, Finding, GcsSettings, LogFormat, LogLevel,
+  S3Settings, ServerSideEncryption, ServiceSettings,
+} from './types.ts';
+
+type Env = Record<string, string | undefined>;
+
+export interface LoadOptions {
+  /** Path of a config.toml; undefined = environment / defaults. */
+  file?: string;
+  env?: Env;
+  /** Command-line overrides, which win over everything. */
+  listen?: string;
+  dataDir?: string;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:9170';
+export const DEFAULT_URL_LIFETIME = 7200;
+export const DEFAULT_MAX_URL_LIFETIME = 86400;
+const LOG_FORMATS: LogFormat[] = ['runner', 'text', 'json'];
+const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'panic'];
+
+export function hasErrors(config: Pick<Config, 'findings'>): boolean {
+  return config.findings.some((f) => f.level === 'error');
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  if (opts.file === undefined) {
+    return buildConfig(undefined, hasCacheEnv(env) ? 'environment' : 'defaults', env, opts, []);
+  }
+  const source = resolve(opts.file);
+  let text: string;
+  try {
+    text = readFileSync(source, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    return emptyConfig(source, env, opts, [{ level: 'error', field: 'config', message: `cannot read ${source}: ${reason}` }]);
+  }
+  return parseConfigText(text, source, env, opts);
+}
+
+export function parseConfigText(text: string, source: string, env: Env = process.env, opts: LoadOptions = {}): Config {
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (err) {
+    const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
+    const first = (err as Error).message.split('\n')[0];
+    return emptyConfig(source, env, opts, [{ level: 'error', field: 'config', message: `not valid TOML${where}: ${first}` }]);
+  }
+  const parsed = fileSchema.safeParse(doc);
+  if (!parsed.success) {
+    return emptyConfig(source, env, opts, zodFindings(parsed.error, ''));
+  }
+  return buildConfig(parsed.data, source, env, opts, []);
+}
+
+function emptyConfig(source: string, env: Env, opts: LoadOptions, findings: Finding[]): Config {
+  const service = serviceSettings(undefined, undefined, env, opts, findings, new Set());
+  return { source, service, profiles: [], findings };
+}
+
+function zodFindings(error: z.ZodError, prefix: string): Finding[] {
+  return error.issues.map((issue) => ({
+    level: 'error' as const,
+    field: fieldPath(prefix, issue.path),
+    message: issue.message,
+  }));
+}
+
+function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += (out === '' ? '' : '.') + String(p);
+  }
+  return out || 'config';
+}
+
+function unknownKeys(obj: object | undefined, schema: z.ZodObject, field: string, findings: Finding[]): void {
+  if (!obj) return;
+  const known = knownKeys(schema);
+  for (const k of Object.keys(obj)) {
+    if (!known.has(k)) findings.push({ level: 'warning', field: `${field}.${k}`, message: 'unknown field, ignored' });
+  }
+}
+
+function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: LoadOptions, findings: Finding[]): Config {
+  const profiles: CacheProfile[] = [];
+  if (file) {
+    (file.runners ?? []).forEach((runner, i) => {
+      const field = `runners[${i}]`;
+      if (!runner.cache) return; // a runner without [runners.cache] has no cache profile
+      unknownKeys(runner.cache, cacheSchema, `${field}.cache`, findings);
+      const name = runner.name && runner.name !== '' ? runner.name : `runner-${i}`;
+      const token = runner.token ?? '';
+      if (token === '') {
+        findings.push({ level: 'warning', field: `${field}.token`, message: 'no token: clients can reach this profile only through an API token that names it' });
+      }
+      profiles.push({ name, token, shortToken: shortToken(token), cache: normalizeCache(runner.cache, `${field}.cache`, findings) });
+    });
+  } else if (source === 'environment') {
+    const { cache, issues } = cacheFromEnv(env);
+    for (const issue of issues) findings.push({ level: 'error', field: issue.field, message: issue.message });
+    const token = env.CACHEGATE_RUNNER_TOKEN ?? '';
+    profiles.push({ name: 'default', token, shortToken: shortToken(token), cache: normalizeCache(cache, 'environment', findings) });
+  } else {
+    profiles.push({ name: 'default', token: '', shortToken: '', cache: { type: 'local', path: '', shared: false, maxUploadedArchiveSize: 0 } });
+  }
+
+  checkProfiles(profiles, findings);
+  const names = new Set(profiles.map((p) => p.name));
+  const service = serviceSettings(file, file?.cachegate, env, opts, findings, names);
+  return { source, service, profiles, findings };
+}
+
+function checkProfiles(profiles: CacheProfile[], findings: Finding[]): void {
+  const byToken = new Map<string, string>();
+  const byName = new Map<string, number>();
+  for (const p of profiles) {
+    byName.set(p.name, (byName.get(p.name) ?? 0) + 1);
+    if (p.token === '') continue;
+    const other = byToken.get(p.token);
+    if (other !== undefined) {
+      findings.push({ level: 'error', field: `runners.${p.name}.token`, message: `the same token is used by runner "${other}": a token must identify one profile` });
+    }
+    byToken.set(p.token, p.name);
+  }
+  for (const [name, n] of byName) {
+    if (n > 1) findings.push({ level: 'warning', field: `runners.${name}.name`, message: `${n} runners are named "${name}": API tokens cannot name them` });
+  }
+  // Runners that point at the same place without Shared keep separate caches: probably not what was meant.
+  const byLocation = new Map<string, CacheProfile[]>();
+  for (const p of profiles) {
+    const loc = location(p.cache);
+    if (!loc || p.cache.shared) continue;
+    byLocation.set(loc, [...(byLocation.get(loc) ?? []), p]);
+  }
+  for (const group of byLocation.values()) {
+    if (group.length < 2) continue;
+    findings.push({
+      level: 'warning',
+      field: `runners.${group[0].name}.cache.Shared`,
+      message: `runners ${group.map((p) => `"${p.name}"`).join(', ')} use the same storage and Path with Shared = false: each keeps its own cache under runner/<token>/; set Shared = true if they should share`,
+    });
+  }
+}
+
+function location(c: CacheSettings): string | undefined {
+  if (c.s3) return `s3|${c.s3.serverAddress}|${c.s3.bucketName}|${c.path}`;
+  if (c.gcs) return `gcs|${c.gcs.bucketName}|${c.path}`;
+  if (c.azure) return `azure|${c.azure.accountName}|${c.azure.containerName}|${c.path}`;
+  return undefined;
+}
+
+const TYPES: Record<string, CacheType> = { s3: 's3', s3v2: 's3', gcs: 'gcs', gcsv2: 'gcs', azure: 'azure', local: 'local' };
+
+function normalizeCache(raw: RawCache, field: string, findings: Finding[]): CacheSettings {
+  let type: CacheType = 'local';
+  if (raw.Type === undefined || raw.Type === '') {
+    findings.push({ level: 'warning', field: `${field}.Type`, message: 'not set: the embedded local backend is used (one machine only)' });
+  } else if (TYPES[raw.Type]) {
+    type = TYPES[raw.Type];
+  } else {
+    findings.push({ level: 'error', field: `${field}.Type`, message: `unknown cache type "${raw.Type}" (use s3, gcs or azure)` });
+  }
+  const settings: CacheSettings = {
+    type,
+    path: raw.Path ?? '',
+    shared: raw.Shared ?? false,
+    maxUploadedArchiveSize: raw.MaxUploadedArchiveSize ?? 0,
+  };
+  if (type === 's3') settings.s3 = normalizeS3(raw.s3 ?? {}, `${field}.s3`, findings);
+  if (type === 'gcs') settings.gcs = normalizeGcs(raw.gcs ?? {}, `${field}.gcs`, findings);
+  if (type === 'azure') settings.azure = normalizeAzure(raw.azure ?? {}, `${field}.azure`, findings);
+  return settings;
+}
+
+const SSE: Record<string, ServerSideEncryption> = {
+  s3: 'AES256', aes256: 'AES256', kms: 'aws:kms', 'aws:kms': 'aws:kms', 'dsse-kms': 'aws:kms:dsse', 'aws:kms:dsse': 'aws:kms:dsse',
+};
+
+function normalizeS3(raw: RawS3, field: string, findings: Finding[]): S3Settings {
+  unknownKeys(raw, s3Schema, field, findings);
+  const serverAddress = raw.ServerAddress ?? '';
+  const accessKey = raw.AccessKey ?? '';
+  const secretKey = raw.SecretKey ?? '';
+  let authenticationType: S3Settings['authenticationType'];
+  const auth = (raw.AuthenticationType ?? '').toLowerCase();
+  if (auth === '') {
+    authenticationType = serverAddress !== '' && accessKey !== '' && secretKey !== '' ? 'access-key' : 'iam';
+  } else if (auth === 'iam' || auth === 'access-key') {
+    authenticationType = auth;
+  } else {
+    authenticationType = 'iam';
+    findings.push({ level: 'error', field: `${field}.AuthenticationType`, message: `invalid value "${raw.AuthenticationType}" (use iam or access-key)` });
+  }
+  if (authenticationType === 'access-key' && (accessKey === '' || secretKey === '')) {
+    findings.push({ level: 'error', field: `${field}.AccessKey`, message: 'AuthenticationType access-key needs AccessKey and SecretKey' });
+  }
+  const bucketName = raw.BucketName ?? '';
+  if (bucketName === '') findings.push({ level: 'error', field: `${field}.BucketName`, message: 'required' });
+
+  let sse: S3Settings['serverSideEncryption'] = '';
+  const sseRaw = (raw.ServerSideEncryption ?? '').trim();
+  if (sseRaw !== '') {
+    const v = SSE[sseRaw.toLowerCase()];
+    if (v) sse = v;
+    else if (/^(sse-?c|c|customer)$/i.test(sseRaw)) {
+      findings.push({ level: 'error', field: `${field}.ServerSideEncryption`, message: 'SSE-C (customer-provided keys) is not supported: a presigned URL would have to hand the key to every job; use S3 or KMS' });
+    } else {
+      findings.push({ level: 'warning', field: `${field}.ServerSideEncryption`, message: `unknown value "${sseRaw}" (use S3, KMS or DSSE-KMS): no encryption header is sent` });
+    }
+  }
+  const keyId = raw.ServerSideEncryptionKeyID ?? '';
+  if ((sse === 'aws:kms' || sse === 'aws:kms:dsse') && keyId === '') {
+    findings.push({ level: 'warning', field: `${field}.ServerSideEncryptionKeyID`, message: `${sseRaw} without a key id: the bucket's default KMS key is used, and a RoleARN session policy cannot name it` });
+  }
+  const roleArn = raw.RoleARN ?? '';
+  const uploadRoleArn = raw.UploadRoleARN ?? '';
+  if (uploadRoleArn !== '') {
+    findings.push({ level: 'warning', field: `${field}.UploadRoleARN`, message: 'deprecated: use RoleARN (applies to uploads and downloads)' });
+  }
+  const express = bucketName.endsWith('--x-s3');
+  if (express && (roleArn !== '' || uploadRoleArn !== '')) {
+    findings.push({ level: 'warning', field: `${field}.RoleARN`, message: 'S3 Express One Zone directory buckets cannot use RoleARN session policies: presigned URLs are used instead' });
+  }
+  if (express && raw.DualStack !== false) {
+    findings.push({ level: 'warning', field: `${field}.DualStack`, message: 'S3 Express One Zone directory buckets need DualStack = false; it is turned off for this bucket' });
+  }
+  const conc = raw.AssumeRoleMaxConcurrency ?? 0;
+  return {
+    serverAddress, accessKey, secretKey,
+    sessionToken: raw.SessionToken ?? '',
+    bucketName,
+    bucketLocation: raw.BucketLocation ?? '',
+    insecure: raw.Insecure ?? false,
+    authenticationType,
+    serverSideEncryption: sse,
+    serverSideEncryptionKeyId: keyId,
+    dualStack: express ? false : raw.DualStack ?? true,
+    accelerate: raw.Accelerate ?? false,
+    pathStyle: raw.PathStyle,
+    roleArn,
+    uploadRoleArn,
+    assumeRoleMaxConcurrency: conc === 0 ? 5 : conc < 0 ? Infinity : conc,
+    disableAssumeRoleCredentialsCaching: raw.DisableAssumeRoleCredentialsCaching ?? false,
+  };
+}
+
+function normalizeGcs(raw: RawGcs, field: string, findings: Finding[]): GcsSettings {
+  unknownKeys(raw, gcsSchema, field, findings);
+  const bucketName = raw.BucketName ?? '';
+  if (bucketName === '') findings.push({ level: 'error', field: `${field}.BucketName`, message: 'required' });
+  const credentialsFile = raw.CredentialsFile ?? '';
+  if (credentialsFile !== '') {
+    try {
+      accessSync(credentialsFile, constants.R_OK);
+    } catch {
+      findings.push({ level: 'error', field: `${field}.CredentialsFile`, message: `cannot read ${credentialsFile}` });
+    }
+  } else if ((raw.AccessID ?? '') !== '' && (raw.PrivateKey ?? '') === '') {
+    findings.push({ level: 'error', field: `${field}.PrivateKey`, message: 'AccessID is set without PrivateKey' });
+  }
+  const sv = (raw.SignatureVersion ?? 'v4').toLowerCase();
+  if (sv !== 'v2' && sv !== 'v4') {
+    findings.push({ level: 'error', field: `${field}.SignatureVersion`, message: `invalid value "${raw.SignatureVersion}" (use v4 or v2)` });
+  }
+  const endpoint = raw.Endpoint ?? '';
+  if (endpoint !== '') checkUrl(endpoint, `${field}.Endpoint`, findings);
+  return {
+    credentialsFile,
+    accessId: raw.AccessID ?? '',
+    privateKey: raw.PrivateKey ?? '',
+    bucketName,
+    endpoint,
+    signatureVersion: sv === 'v2' ? 'v2' : 'v4',
+  };
+}
+
+function normalizeAzure(raw: RawAzure, field: string, findings: Finding[]): AzureSettings {
+  unknownKeys(raw, azureSchema, field, findings);
+  const accountName = raw.AccountName ?? '';
+  const containerName = raw.ContainerName ?? '';
+  if (accountName === '') findings.push({ level: 'error', field: `${field}.AccountName`, message: 'required' });
+  if (containerName === '') findings.push({ level: 'error', field: `${field}.ContainerName`, message: 'required' });
+  const serviceUrl = raw.ServiceURL ?? '';
+  if (serviceUrl !== '') checkUrl(serviceUrl, `${field}.ServiceURL`, findings);
+  return {
+    accountName,
+    accountKey: raw.AccountKey ?? '',
+    containerName,
+    storageDomain: raw.StorageDomain && raw.StorageDomain !== '' ? raw.StorageDomain : 'blob.core.windows.net',
+    serviceUrl: serviceUrl.replace(/\/+$/, ''),
+  };
+}
+
+function checkUrl(value: string, field: string, findings: Finding[]): void {
+  let u: URL | undefined;
+  try {
+    u = new URL(value);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+    findings.push({ level: 'error', field, message: `"${value}" is not an http(s) URL without query` });
+  }
+}
+
+function serviceSettings(
+  file: RawFile | undefined, cg: RawCachegate | undefined, env: Env, opts: LoadOptions, findings: Finding[], profileNames: Set<string>,
+): ServiceSettings {
+  if (cg) unknownKeys(cg, cachegateSchema, 'cachegate', findings);
+  const listen = opts.listen ?? env.CACHEGATE_LISTEN ?? cg?.listen ?? file?.listen_address ?? DEFAULT_LISTEN;
+  const listenField = opts.listen !== undefined ? '--listen' : env.CACHEGATE_LISTEN !== undefined ? 'CACHEGATE_LISTEN' : cg?.listen !== undefined ? 'cachegate.listen' : 'listen_address';
+  if (!parseListen(listen)) findings.push({ level: 'error', field: listenField, message: `"${listen}" is not HOST:PORT` });
+
+  const logFormat = (env.CACHEGATE_LOG_FORMAT ?? cg?.log_format ?? file?.log_format ?? 'runner') as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) findings.push({ level: 'error', field: 'log_format', message: `"${logFormat}" is not one of ${LOG_FORMATS.join(', ')}` });
+  const logLevel = (env.CACHEGATE_LOG_LEVEL ?? cg?.log_level ?? file?.log_level ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) findings.push({ level: 'error', field: 'log_level', message: `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}` });
+
+  const publicUrl = (env.CACHEGATE_PUBLIC_URL ?? cg?.public_url ?? '').replace(/\/+$/, '');
+  if (publicUrl !== '') checkUrl(publicUrl, 'cachegate.public_url', findings);
+
+  const maxUrlLifetime = cg?.max_url_lifetime ?? DEFAULT_MAX_URL_LIFETIME;
+  const defaultUrlLifetime = Math.min(cg?.default_url_lifetime ?? DEFAULT_URL_LIFETIME, maxUrlLifetime);
+
+  const apiTokens: ApiToken[] = [];
+  (cg?.api_tokens ?? []).forEach((t, i) => {
+    const field = `cachegate.api_tokens[${i}]`;
+    let token = t.token ?? '';
+    if (t.token_env !== undefined) {
+      token = env[t.token_env] ?? '';
+      if (token === '') findings.push({ level: 'error', field: `${field}.token_env`, message: `environment variable ${t.token_env} is not set` });
+    } else if (token === '') {
+      findings.push({ level: 'error', field: `${field}.token`, message: 'token or token_env is required' });
+    }
+    if (token !== '' && token.length < 16) {
+      findings.push({ level: 'warning', field: `${field}.token`, message: 'shorter than 16 characters: easy to guess' });
+    }
+    if (!profileNames.has(t.runner)) {
+      findings.push({ level: 'error', field: `${field}.runner`, message: `no runner named "${t.runner}" has a [runners.cache] section` });
+    }
+    if (token !== '') apiTokens.push({ token, profile: t.runner, readOnly: t.read_only ?? false, label: t.name ?? `api_tokens[${i}]` });
+  });
+
+  return {
+    listen,
+    publicUrl,
+    dataDir: resolve(opts.dataDir ?? env.CACHEGATE_DATA_DIR ?? cg?.data_dir ?? '.cachegate'),
+    apiTokens,
+    proxy: cg?.proxy ?? true,
+    maxUrlLifetime,
+    defaultUrlLifetime,
+    logFormat: LOG_FORMATS.includes(logFormat) ? logFormat : 'runner',
+    logLevel: LOG_LEVELS.includes(logLevel) ? logLevel : 'info',
+    localSigningKey: env.CACHEGATE_LOCAL_SIGNING_KEY ?? cg?.local_signing_key ?? '',
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * From what a job asks for (raw key, project, hash mode) to what is stored (SPEC §2):
+ * the one place the key rules are applied, for presign and proxy alike.
+ */
+import { invalidKey } from '../errors.ts';
+import { goQuote } from './go-quote.ts';
+import { encodeHeaderValue } from './header-value.ts';
+import { hashKey, objectName, type NamespaceInput } from './object-name.ts';
+import { sanitizeKey } from './sanitize.ts';
+
+export interface ResolvedKey {
+  raw: string;
+  /** The human-readable key: sanitized, or raw in hash mode. Goes into the cachekey metadata. */
+  human: string;
+  /** What is in the object name: sanitized key, or its SHA-256 in hash mode. */
+  stored: string;
+  changed: boolean;
+  objectName: string;
+  /** { cachekey } with a header-safe value. */
+  metadata: Record<string, string>;
+}
+
+/** S3's limit on object names; also applied to the other backends so a key behaves the same everywhere. */
+export const MAX_OBJECT_NAME_BYTES = 1024;
+
+/** Throws CacheGateError invalid_key (400) when the key cannot be used. */
+export function resolveKey(raw: string, ns: NamespaceInput, hashKeys: boolean): ResolvedKey {
+  if (raw === '') throw invalidKey('empty cache key');
+  let human: string;
+  let stored: string;
+  let changed = false;
+  if (hashKeys) {
+    human = raw;
+    stored = hashKey(raw);
+  } else {
+    const s = sanitizeKey(raw);
+    if (!s.ok) throw invalidKey(s.message);
+    human = stored = s.key;
+    changed = s.changed;
+  }
+  const name = objectName(ns, stored, hashKeys);
+  if (!name.ok) throw invalidKey(name.message);
+  if (Buffer.byteLength(name.objectName, 'utf8') > MAX_OBJECT_NAME_BYTES) {
+    throw invalidKey(`cache key ${goQuote(raw.length > 64 ? raw.slice(0, 64) + '…' : raw)} is too long: the object name would exceed ${MAX_OBJECT_NAME_BYTES} bytes`);
+  }
+  return { raw, human, stored, changed, objectName: name.objectName, metadata: { cachekey: encodeHeaderValue(human) } };
+}
+
+/** SPEC §2.4: CACHE_FALLBACK_KEY must not end in -protected (after trimming trailing dots and spaces). */
+export function checkFallbackKey(key: string): string | undefined {
+  const trimmed = key.replace(/[. ]+$/, '');
+  if (trimmed.endsWith('-protected')) {
+    return `CACHE_FALLBACK_KEY ${goQuote(key)} not allowed to end in "-protected"`;
+  }
+  return undefined;
+}

@@ -1,0 +1,85 @@
+/**
+ * Prometheus metrics (GET /metrics). One registry per service instance; names documented in
+ * docs/metrics.md.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'cachegate_http_requests_total',
+    help: 'HTTP requests by route, method and status code',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'cachegate_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request (for streams: until the response is handed to the socket)',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly presigns = new Counter({
+    name: 'cachegate_presign_total',
+    help: 'Presign requests by operation, backend and result (ok, or the error code)',
+    labelNames: ['operation', 'backend', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly presignDuration = new Histogram({
+    name: 'cachegate_presign_duration_seconds',
+    help: 'Time spent producing a presign answer, including AssumeRole when needed',
+    labelNames: ['backend'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly cacheLookups = new Counter({
+    name: 'cachegate_cache_lookups_total',
+    help: 'Objects asked for through the service (proxy and local backend), by method and result (hit, miss)',
+    labelNames: ['method', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly bytes = new Counter({
+    name: 'cachegate_transfer_bytes_total',
+    help: 'Bytes streamed through the service, by direction (in = uploads, out = downloads)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sizeRefusals = new Counter({
+    name: 'cachegate_size_limit_refusals_total',
+    help: 'Uploads refused for MaxUploadedArchiveSize, by where (presign, proxy, blob)',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
+
+  readonly assumeRole = new Counter({
+    name: 'cachegate_assume_role_total',
+    help: 'AssumeRole calls to STS by result (ok, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configReloads = new Counter({
+    name: 'cachegate_config_reloads_total',
+    help: 'Configuration reloads by result (ok, invalid)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly profiles = new Gauge({
+    name: 'cachegate_profiles',
+    help: 'Cache profiles in the active configuration, by backend',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'cachegate_' });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Streaming GET / HEAD / PUT of one object through the service: used by proxy mode
+ * (/v1/cache/<project>/<key>) and by the local backend's signed URLs (/v1/blob/<object>).
+ * Bodies are streamed both ways; nothing is buffered whole.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ByteRange, CacheAdapter, ObjectInfo } from '../adapter.ts';
+import { CacheGateError, backendUnavailable } from '../errors.ts';
+import type { Metrics } from './metrics.ts';
+
+export const META_HEADER_PREFIX = 'x-amz-meta-';
+
+export interface ObjectRequest {
+  adapter: CacheAdapter;
+  objectName: string;
+  metrics: Metrics;
+}
+
+/** Runs a backend call; anything that is not already a CacheGateError means the backend failed. */
+export async function backendCall<T>(adapter: CacheAdapter, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof CacheGateError) throw err;
+    throw backendUnavailable(`the ${adapter.kind} backend failed: ${(err as Error).name ?? 'error'}`, err);
+  }
+}
+
+function infoHeaders(info: ObjectInfo): Headers {
+  const h = new Headers();
+  h.set('Content-Type', info.contentType ?? 'application/octet-stream');
+  h.set('Last-Modified', info.lastModified.toUTCString());
+  h.set('Accept-Ranges', 'bytes');
+  if (info.etag) h.set('ETag', info.etag);
+  for (const [k, v] of Object.entries(info.metadata)) h.set(META_HEADER_PREFIX + k, v);
+  return h;
+}
+
+export async function headObject(r: ObjectRequest): Promise<Response> {
+  const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName));
+  r.metrics.cacheLookups.inc({ method: 'HEAD', result: info ? 'hit' : 'miss' });
+  if (!info) return new Response(null, { status: 404 });
+  const h = infoHeaders(info);
+  h.set('Content-Length', String(info.size));
+  return new Response(null, { status: 200, headers: h });
+}
+
+/** Parses a single `bytes=` range; undefined = serve the whole object (absent, multi-range or malformed). */
+export function parseRange(header: string | undefined): ByteRange | { suffix: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') return { suffix: Number(m[2]) };
+  const start = Number(m[1]);
+  const end = m[2] === '' ? undefined : Number(m[2]);
+  if (end !== undefined && end < start) return undefined;
+  return { start, end };
+}
+
+export async function getObject(r: ObjectRequest, rangeHeader: string | undefined): Promise<Response> {
+  let range = parseRange(rangeHeader);
+  if (range && 'suffix' in range) {
+    const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName));
+    if (!info) return miss(r);
+    range = range.suffix === 0 ? undefined : { start: Math.max(0, info.size - range.suffix) };
+    if (range === undefined) {
+      throw new CacheGateError('range_not_satisfiable', 416, 'empty suffix range', { headers: { 'Content-Range': `bytes */${info.size}` } });
+    }
+  }
+  const got = await backendCall(r.adapter, () => r.adapter.get(r.objectName, range as ByteRange | undefined));
+  if (!got) return miss(r);
+  r.metrics.cacheLookups.inc({ method: 'GET', result: 'hit' });
+  const h = infoHeaders(got.info);
+  let status = 200;
+  let length = got.info.size;
+  if (got.range) {
+    status = 206;
+    length = got.range.end - got.range.start + 1;
+    h.set('Content-Range', `bytes ${got.range.start}-${got.range.end}/${got.info.size}`);
+  }
+  h.set('Content-Length', String(length));
+  let sent = 0;
+  got.body.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+  });
+  got.body.on('close', () => r.metrics.bytes.inc({ direction: 'out' }, sent));
+  return new Response(Readable.toWeb(got.body) as ReadableStream, { status, headers: h });
+}
+
+function miss(r: ObjectRequest): never {
+  r.metrics.cacheLookups.inc({ method: 'GET', result: 'miss' });
+  throw new CacheGateError('not_found', 404, 'no cache archive under this key');
+}
+
+export interface PutRequest extends ObjectRequest {
+  incoming: IncomingMessage;
+  metadata: Record<string, string>;
+  maxSize: number;
+  where: 'proxy' | 'blob';
+}
+
+export async function putObject(r: PutRequest): Promise<Response> {
+  const te = r.incoming.headers['transfer-encoding'];
+  const cl = r.incoming.headers['content-length'];
+  let contentLength: number | undefined;
+  if (te === undefined && cl !== undefined) {
+    if (!/^[0-9]{1,16}$/.test(cl)) throw new CacheGateError('invalid_request', 400, 'Content-Length is not a number');
+    contentLength = Number(cl);
+  }
+  const contentType = r.incoming.headers['content-type'];
+  try {
+    const info = await backendCall(r.adapter, () =>
+      r.adapter.put(r.objectName, { body: r.incoming, contentLength, metadata: r.metadata, maxSize: r.maxSize, contentType }),
+    );
+    r.metrics.bytes.inc({ direction: 'in' }, info.size);
+    const h = new Headers();
+    if (info.etag) h.set('ETag', info.etag);
+    return new Response(null, { status: 200, headers: h });
+  } catch (err) {
+    if (err instanceof CacheGateError && err.status === 413) r.metrics.sizeRefusals.inc({ where: r.where });
+    throw err;
+  }
+}
