@@ -1,0 +1,300 @@
+/**
+ * Azure Blob Storage adapter: service SAS for one blob (account key or user-delegation key via
+ * DefaultAzureCredential), and proxy mode through @azure/storage-blob. See docs/azure.md.
+ */
+import { Transform, type Readable } from 'node:stream';
+import type { TokenCredential } from '@azure/identity';
+import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import type {
+  AdapterContext,
+  ByteRange,
+  CacheAdapter,
+  GetResult,
+  ObjectInfo,
+  PresignInput,
+  PresignedRequest,
+  PutInput,
+} from '../../src/adapter.ts';
+import type { AzureSettings } from '../../src/config/types.ts';
+import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../src/errors.ts';
+import { blobPath, blobSas, delegationSecret, type DelegationKey, type SasKey } from './sas.ts';
+
+export interface AzureAdapterOptions {
+  /** Token credential for user delegation when AccountKey is empty (default: DefaultAzureCredential). */
+  credential?: TokenCredential;
+}
+
+export const DEFAULT_STORAGE_DOMAIN = 'blob.core.windows.net';
+/** SAS start = now − 1 h (clock skew between us, the client and Azure). */
+const START_SKEW_MS = 3_600_000;
+/** A user-delegation key may be valid for at most 7 days from now. */
+const DELEGATION_KEY_LIFETIME_MS = 7 * 24 * 3_600_000 - 10 * 60_000;
+/** A cached delegation key is reused while it outlives the URL (at most this much of it) plus the margin. */
+const DELEGATION_KEY_REUSE_MS = 6 * 24 * 3_600_000;
+/** Refresh the cached delegation key when it would expire within the URL lifetime plus this margin. */
+const DELEGATION_KEY_MARGIN_MS = 5 * 60_000;
+/** Proxy-mode upload: block size and parallel blocks (memory bound ≈ size × (concurrency + 1)). */
+const UPLOAD_BLOCK_SIZE = 4 * 1024 * 1024;
+const UPLOAD_CONCURRENCY = 2;
+
+const invalidConfig = (message: string): CacheGateError => new CacheGateError('invalid_config', 500, message);
+
+export function azureServiceUrl(settings: AzureSettings): string {
+  const raw = settings.serviceUrl || `https://${settings.accountName}.${settings.storageDomain || DEFAULT_STORAGE_DOMAIN}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalidConfig(`azure: ServiceURL "${raw}" is not a URL`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.username) {
+    throw invalidConfig(`azure: ServiceURL "${raw}" must be http(s)://host[:port][/path] without query or credentials`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+export function uploadHeaders(metadata: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = { 'x-ms-blob-type': 'BlockBlob' };
+  for (const [k, v] of Object.entries(metadata)) headers[`x-ms-meta-${k.toLowerCase()}`] = v;
+  return headers;
+}
+
+export async function createAzureAdapter(ctx: AdapterContext, options: AzureAdapterOptions = {}): Promise<CacheAdapter> {
+  const settings = ctx.profile.cache.azure;
+  if (!settings) throw invalidConfig('azure: profile has no [runners.cache.azure] section');
+  if (!settings.accountName) throw invalidConfig('azure: AccountName is required');
+  if (!settings.containerName) throw invalidConfig('azure: ContainerName is required');
+  const serviceUrl = azureServiceUrl(settings);
+  const sdk = await import('@azure/storage-blob');
+  const pipelineOptions = { retryOptions: { maxTries: 3 } };
+  let service: BlobServiceClient;
+  let accountKey: Buffer | undefined;
+  if (settings.accountKey) {
+    accountKey = Buffer.from(settings.accountKey, 'base64');
+    if (accountKey.length === 0) throw invalidConfig('azure: AccountKey is not base64');
+    service = new sdk.BlobServiceClient(serviceUrl, new sdk.StorageSharedKeyCredential(settings.accountName, settings.accountKey), pipelineOptions);
+  } else {
+    let credential = options.credential;
+    if (!credential) {
+      const identity = await import('@azure/identity');
+      credential = new identity.DefaultAzureCredential();
+    }
+    service = new sdk.BlobServiceClient(serviceUrl, credential, pipelineOptions);
+  }
+  ctx.log.debug({ signing: accountKey ? 'account-key' : 'user-delegation' }, 'azure adapter ready to sign');
+  return new AzureAdapter(settings, serviceUrl, service, accountKey, ctx.profile.cache.maxUploadedArchiveSize);
+}
+
+interface RestErrorLike {
+  statusCode?: number;
+  code?: string;
+  message: string;
+}
+
+function asRest(err: unknown): RestErrorLike {
+  return (typeof err === 'object' && err !== null ? err : { message: String(err) }) as RestErrorLike;
+}
+
+class AzureAdapter implements CacheAdapter {
+  readonly kind = 'azure';
+  readonly #settings: AzureSettings;
+  readonly #serviceUrl: string;
+  readonly #protocol: 'https' | 'https,http';
+  readonly #service: BlobServiceClient;
+  readonly #container: ContainerClient;
+  readonly #accountKey: Buffer | undefined;
+  readonly #maxSize: number;
+  #delegation: { key: DelegationKey; secret: Buffer } | undefined;
+  #delegationPending: Promise<{ key: DelegationKey; secret: Buffer }> | undefined;
+
+  constructor(settings: AzureSettings, serviceUrl: string, service: BlobServiceClient, accountKey: Buffer | undefined, maxSize: number) {
+    this.#settings = settings;
+    this.#serviceUrl = serviceUrl;
+    this.#protocol = serviceUrl.startsWith('http:') ? 'https,http' : 'https';
+    this.#service = service;
+    this.#container = service.getContainerClient(settings.containerName);
+    this.#accountKey = accountKey;
+    this.#maxSize = maxSize;
+  }
+
+  /**
+   * The account key, or the cached user-delegation key while it covers the URL (up to
+   * DELEGATION_KEY_REUSE_MS of it) plus a margin; URLs longer than a key's life end with the key.
+   */
+  async #sasKey(until: number): Promise<SasKey> {
+    if (this.#accountKey) return { kind: 'account', accountKey: this.#accountKey };
+    const now = Date.now();
+    const need = Math.min(until, now + DELEGATION_KEY_REUSE_MS) + DELEGATION_KEY_MARGIN_MS;
+    const cached = this.#delegation;
+    if (cached && cached.key.signedExpiresOn.getTime() >= need) {
+      return { kind: 'delegation', key: cached.key, secret: cached.secret };
+    }
+    this.#delegationPending ??= this.#fetchDelegationKey(now).finally(() => {
+      this.#delegationPending = undefined;
+    });
+    const fresh = await this.#delegationPending;
+    return { kind: 'delegation', key: fresh.key, secret: fresh.secret };
+  }
+
+  async #fetchDelegationKey(now: number): Promise<{ key: DelegationKey; secret: Buffer }> {
+    const startsOn = new Date(now - START_SKEW_MS - 60_000);
+    const expiresOn = new Date(now + DELEGATION_KEY_LIFETIME_MS);
+    let key: DelegationKey;
+    try {
+      key = await this.#service.getUserDelegationKey(startsOn, expiresOn);
+    } catch (err) {
+      const e = asRest(err);
+      if (e.statusCode === 401 || e.statusCode === 403) {
+        throw new CacheGateError(
+          'backend_error',
+          502,
+          `azure: cannot get a user delegation key (${e.statusCode} ${e.code ?? ''}): the identity needs ` +
+            'Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey (e.g. Storage Blob Delegator), or set AccountKey',
+          { cause: err },
+        );
+      }
+      throw backendUnavailable(`azure: cannot get a user delegation key: ${e.message}`, err);
+    }
+    const entry = { key, secret: delegationSecret(key) };
+    this.#delegation = entry;
+    return entry;
+  }
+
+  async presign(input: PresignInput): Promise<PresignedRequest> {
+    const now = input.now ?? Date.now();
+    const expiresIn = Math.floor(input.expiresIn);
+    if (!(expiresIn >= 1)) throw badRequest(`URL lifetime must be at least 1 second, not ${input.expiresIn}`);
+    let headers: Record<string, string> = {};
+    if (input.method === 'PUT') {
+      const max = this.#maxSize;
+      if (max > 0 && input.contentLength !== undefined && input.contentLength > max) throw tooLarge(input.contentLength, max);
+      headers = uploadHeaders(input.metadata);
+    }
+    let expiresAt = Math.floor(now / 1000) * 1000 + expiresIn * 1000;
+    const key = await this.#sasKey(expiresAt);
+    if (key.kind === 'delegation') expiresAt = Math.min(expiresAt, key.key.signedExpiresOn.getTime());
+    const sas = blobSas({
+      accountName: this.#settings.accountName,
+      containerName: this.#settings.containerName,
+      blobName: input.objectName,
+      permissions: input.method === 'PUT' ? 'w' : 'r',
+      startsOn: new Date(now - START_SKEW_MS),
+      expiresOn: new Date(expiresAt),
+      protocol: this.#protocol,
+      key,
+    });
+    const url = `${this.#serviceUrl}${blobPath(this.#settings.containerName, input.objectName)}?${sas}`;
+    return { url, method: input.method, headers, expiresAt: new Date(expiresAt) };
+  }
+
+  #fail(err: unknown, what: string): CacheGateError {
+    const e = asRest(err);
+    if (err instanceof CacheGateError) return err;
+    if (e.statusCode === 416) return new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
+    if (e.statusCode === 401 || e.statusCode === 403) {
+      return new CacheGateError('backend_error', 502, `azure: ${what} refused (${e.statusCode} ${e.code ?? ''}): check the credentials' access to container ${this.#settings.containerName}`, { cause: err });
+    }
+    if (e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 429) {
+      return new CacheGateError('backend_error', 502, `azure: ${what} failed (${e.statusCode} ${e.code ?? ''})`, { cause: err });
+    }
+    return backendUnavailable(`azure: ${what} failed: ${e.message}`, err);
+  }
+
+  async head(objectName: string): Promise<ObjectInfo | null> {
+    try {
+      const p = await this.#container.getBlobClient(objectName).getProperties();
+      return {
+        size: p.contentLength ?? 0,
+        lastModified: p.lastModified ?? new Date(0),
+        ...(p.etag ? { etag: p.etag } : {}),
+        ...(p.contentType ? { contentType: p.contentType } : {}),
+        metadata: { ...(p.metadata ?? {}) },
+      };
+    } catch (err) {
+      if (asRest(err).statusCode === 404) return null;
+      throw this.#fail(err, 'HEAD');
+    }
+  }
+
+  async get(objectName: string, range?: ByteRange): Promise<GetResult | null> {
+    const count = range?.end !== undefined ? range.end - range.start + 1 : undefined;
+    if (range && (range.start < 0 || (count !== undefined && count < 1))) throw new CacheGateError('range_not_satisfiable', 416, 'invalid range');
+    try {
+      const r = await this.#container.getBlobClient(objectName).download(range?.start ?? 0, count);
+      const total = /\/(\d+)$/.exec(r.contentRange ?? '')?.[1];
+      const info: ObjectInfo = {
+        size: total !== undefined ? Number(total) : (r.contentLength ?? 0),
+        lastModified: r.lastModified ?? new Date(0),
+        ...(r.etag ? { etag: r.etag } : {}),
+        ...(r.contentType ? { contentType: r.contentType } : {}),
+        metadata: { ...(r.metadata ?? {}) },
+      };
+      const body = r.readableStreamBody as Readable | undefined;
+      if (!body) throw new CacheGateError('backend_error', 502, 'azure: download without a body');
+      const result: GetResult = { info, body };
+      const m = /bytes (\d+)-(\d+)\//.exec(r.contentRange ?? '');
+      if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
+      else if (range && range.start === 0) result.range = { start: 0, end: Math.max(0, info.size - 1) };
+      return result;
+    } catch (err) {
+      if (asRest(err).statusCode === 404) return null;
+      throw this.#fail(err, 'GET');
+    }
+  }
+
+  async put(objectName: string, input: PutInput): Promise<ObjectInfo> {
+    const max = input.maxSize;
+    const declared = input.contentLength;
+    if (max > 0 && declared !== undefined && declared > max) {
+      input.body.resume();
+      throw tooLarge(declared, max);
+    }
+    let seen = 0;
+    let limitError: CacheGateError | undefined;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        if (max > 0 && seen > max) return cb((limitError = tooLarge(`more than ${max}`, max)));
+        if (declared !== undefined && seen > declared) return cb((limitError = lengthMismatch(declared, seen)));
+        cb(null, chunk);
+      },
+      flush(cb) {
+        if (declared !== undefined && seen !== declared) return cb((limitError = lengthMismatch(declared, seen)));
+        cb();
+      },
+    });
+    input.body.on('error', (err) => counter.destroy(err));
+    input.body.pipe(counter);
+    try {
+      const r = await this.#container.getBlockBlobClient(objectName).uploadStream(counter, UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY, {
+        metadata: { ...input.metadata },
+        blobHTTPHeaders: { blobContentType: input.contentType ?? 'application/octet-stream' },
+      });
+      return {
+        size: seen,
+        lastModified: r.lastModified ?? new Date(),
+        ...(r.etag ? { etag: r.etag } : {}),
+        contentType: input.contentType ?? 'application/octet-stream',
+        metadata: { ...input.metadata },
+      };
+    } catch (err) {
+      input.body.unpipe(counter);
+      input.body.resume();
+      if (limitError) throw limitError;
+      throw this.#fail(err, 'PUT');
+    }
+  }
+
+  async ready(): Promise<void> {
+    try {
+      await this.#container.getProperties();
+    } catch (err) {
+      const e = asRest(err);
+      if (e.statusCode === 404) throw backendUnavailable(`azure: container ${this.#settings.containerName} does not exist`, err);
+      throw backendUnavailable(`azure: container ${this.#settings.containerName} not reachable (${e.statusCode ?? e.message})`, err);
+    }
+  }
+}
+
+const lengthMismatch = (declared: number, seen: number): CacheGateError =>
+  new CacheGateError('length_mismatch', 400, `body length (${seen}${seen > declared ? '+' : ''}) does not match Content-Length (${declared})`);
