@@ -1,0 +1,230 @@
+/**
+ * The S3 backend: AWS S3 and S3-compatible servers (MinIO, Ceph RGW).
+ *
+ * - presign(): SigV4 query presigning without the SDK's middleware stack (presigner.ts);
+ * - scopedCredentials(): RoleARN / UploadRoleARN through STS AssumeRole (assume-role.ts);
+ * - head/get/put/ready(): the SDK (proxy.ts), loaded lazily.
+ * The region is BucketLocation or detected once with GetBucketLocation (region.ts).
+ */
+import type {
+  AdapterContext, CacheAdapter, Direction, GetResult, ObjectInfo, PresignInput, PresignedRequest, PutInput, ScopedCredentials, ByteRange,
+} from '../../src/adapter.ts';
+import type { S3Settings } from '../../src/config/types.ts';
+import { CacheGateError } from '../../src/errors.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
+import { RoleCredentialCache, sessionPolicy } from './assume-role.ts';
+import type { AssumeRoleCall, AssumeRoleResult } from './assume-role.ts';
+import { baseCredentials } from './credentials.ts';
+import type { CredentialProvider } from './credentials.ts';
+import { customEndpoint, resolveTarget, s3ExpressZone } from './endpoint.ts';
+import type { Target } from './endpoint.ts';
+import { describe, toCacheGateError } from './errors.ts';
+import { goCloudUrl } from './gocloud.ts';
+import { S3Presigner } from './presigner.ts';
+import { getObject, headObject, putObject } from './proxy.ts';
+import type { ProxyDeps } from './proxy.ts';
+import { detectRegion } from './region.ts';
+import { assumeRoleWith, createS3Client, createStsClient } from './sdk.ts';
+
+export { goCloudUrl } from './gocloud.ts';
+export { customEndpoint, autoPathStyle, effectivePathStyle, resolveTarget, s3ExpressZone, partitionOf } from './endpoint.ts';
+export { sessionPolicy } from './assume-role.ts';
+export type { AssumeRoleInput, AssumeRoleResult, RoleCredentials } from './assume-role.ts';
+
+/** Retry region detection this long after a network failure (the fallback is used meanwhile). */
+const REGION_RETRY_MS = 60_000;
+
+export interface S3AdapterOptions {
+  /** Replaces the base credentials (tests). */
+  credentials?: CredentialProvider;
+  /** STS client to use for AssumeRole (tests capture its input); default: one on the profile's endpoint. */
+  stsClient?: Pick<STSClient, 'send'>;
+  /** Replaces the AssumeRole call altogether (unit tests, no network). */
+  assumeRole?: AssumeRoleCall;
+  /** Counter hook: one call per AssumeRole attempt ('ok' | 'error') and per cache hit ('cached'). */
+  onAssumeRole?: (result: AssumeRoleResult) => void;
+}
+
+export interface S3Adapter extends CacheAdapter {
+  readonly kind: 's3';
+  /**
+   * Counter hook for the service's metrics: called with 'ok' or 'error' for every AssumeRole call and
+   * with 'cached' when cached role credentials are served. Assign it any time.
+   */
+  onAssumeRole: ((result: AssumeRoleResult) => void) | undefined;
+  /** The region requests are signed for (BucketLocation or detected). */
+  region(): Promise<string>;
+  scopedCredentials(objectName: string, direction: Direction): Promise<ScopedCredentials | undefined>;
+}
+
+/** SSE-C needs the customer's key on every request: a presigned URL cannot carry it. */
+function refuseSseC(s3: S3Settings): void {
+  const v = String(s3.serverSideEncryption).toUpperCase();
+  if (v === 'SSE-C' || v === 'SSEC' || v === 'C' || v === 'SSE_C' || v === 'CUSTOMER') {
+    throw new CacheGateError(
+      'invalid_config',
+      400,
+      `S3 ServerSideEncryption "${String(s3.serverSideEncryption)}" (SSE-C, customer-provided keys) is not supported: ` +
+        'presigned URLs cannot carry the key. Use "S3" (AES256), "KMS" or "DSSE-KMS".',
+    );
+  }
+  const known = ['', 'AES256', 'aws:kms', 'aws:kms:dsse'];
+  if (!known.includes(s3.serverSideEncryption)) {
+    throw new CacheGateError('invalid_config', 400, `S3 ServerSideEncryption "${String(s3.serverSideEncryption)}" is not one of S3/AES256, KMS/aws:kms, DSSE-KMS/aws:kms:dsse`);
+  }
+}
+
+export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions = {}): S3Adapter {
+  const { profile, log } = ctx;
+  const s3 = profile.cache.s3;
+  if (s3 === undefined) throw new CacheGateError('invalid_config', 400, `profile "${profile.name}": cache Type is s3 but [runners.cache.s3] is missing`);
+  if (s3.bucketName === '') throw new CacheGateError('invalid_config', 400, `profile "${profile.name}": S3 BucketName is required`);
+  refuseSseC(s3);
+  customEndpoint(s3); // throws early on a malformed ServerAddress
+
+  const secrets = [s3.secretKey, s3.sessionToken, profile.token].filter((s) => s !== '');
+  const credentials = options.credentials ?? baseCredentials(s3);
+  const express = s3ExpressZone(s3.bucketName) !== undefined;
+  const warned = new Set<string>();
+  const warnOnce = (message: string): void => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    log.warn({ profile: profile.name, bucket: s3.bucketName }, message);
+  };
+
+  // The SDK's own warnings (e.g. "non-retryable streaming request") go to debug, not to the console.
+  const sdkLog = (...c: unknown[]): void => log.debug({ profile: profile.name, component: 'aws-sdk' }, c.map(String).join(' '));
+  const sdkLogger = { trace() {}, debug() {}, info() {}, warn: sdkLog, error: sdkLog };
+
+  // --- region and target (cached; re-detected later only after a network failure) ---
+  let regionPromise: Promise<string> | undefined;
+  let locationClient: Promise<S3Client> | undefined;
+  const region = (): Promise<string> => {
+    if (s3.bucketLocation !== '') return Promise.resolve(s3.bucketLocation);
+    if (regionPromise === undefined) {
+      const p = detectRegion(
+        {
+          getBucketLocation: async (bucket) => {
+            const { GetBucketLocationCommand } = await import('@aws-sdk/client-s3');
+            locationClient ??= createS3Client(s3, 'us-east-1', credentials, sdkLogger);
+            const out = await (await locationClient).send(new GetBucketLocationCommand({ Bucket: bucket }));
+            return out.LocationConstraint;
+          },
+        },
+        s3.bucketName,
+      ).then((r) => {
+        if (r.reason !== undefined) log.warn({ profile: profile.name, bucket: s3.bucketName }, r.reason);
+        if (!r.final) setTimeout(() => { if (regionPromise === p) regionPromise = undefined; }, REGION_RETRY_MS).unref();
+        return r.region;
+      });
+      regionPromise = p;
+    }
+    return regionPromise;
+  };
+  let target: Target | undefined;
+  let targetRegion = '';
+  const getTarget = (): Target | Promise<Target> => {
+    if (target !== undefined && (s3.bucketLocation !== '' || regionPromise !== undefined)) return target;
+    return region().then((r) => {
+      if (target === undefined || targetRegion !== r) {
+        target = resolveTarget(s3, r, { warn: warnOnce });
+        targetRegion = r;
+      }
+      return target;
+    });
+  };
+
+  // --- SDK client for proxy mode and readiness ---
+  let client: Promise<S3Client> | undefined;
+  const getClient = (): Promise<S3Client> => {
+    client ??= region().then((r) => createS3Client(s3, r, credentials, sdkLogger));
+    return client;
+  };
+  const proxy: ProxyDeps = { s3, client: getClient, secrets };
+
+  const presigner = new S3Presigner({ s3, credentials, target: getTarget, maxUploadedArchiveSize: profile.cache.maxUploadedArchiveSize });
+
+  // --- RoleARN ---
+  let sts: Promise<Pick<STSClient, 'send'>> | undefined;
+  const assume: AssumeRoleCall =
+    options.assumeRole ??
+    (async (input) => {
+      sts ??= options.stsClient !== undefined ? Promise.resolve(options.stsClient) : region().then((r) => createStsClient(s3, r, credentials));
+      return assumeRoleWith(await sts, input);
+    });
+  const roles = new RoleCredentialCache({
+    call: assume,
+    maxConcurrency: s3.assumeRoleMaxConcurrency,
+    disableCaching: s3.disableAssumeRoleCredentialsCaching,
+  });
+
+  const adapter: S3Adapter = {
+    kind: 's3',
+    onAssumeRole: options.onAssumeRole,
+
+    region,
+
+    presign(input: PresignInput): Promise<PresignedRequest> {
+      return presigner.presign(input);
+    },
+
+    async scopedCredentials(objectName: string, direction: Direction): Promise<ScopedCredentials | undefined> {
+      const roleArn = s3.roleArn !== '' ? s3.roleArn : direction === 'upload' ? s3.uploadRoleArn : '';
+      if (roleArn === '') return undefined;
+      if (express) {
+        warnOnce(`RoleARN cannot be used with the S3 Express One Zone bucket "${s3.bucketName}"; using presigned URLs`);
+        return undefined;
+      }
+      const r = await region();
+      const policy = sessionPolicy({
+        bucket: s3.bucketName, objectName, direction, region: r, sse: s3.serverSideEncryption, kmsKeyId: s3.serverSideEncryptionKeyId,
+      });
+      roles.onResult = adapter.onAssumeRole;
+      let c;
+      try {
+        c = await roles.get({ roleArn, bucket: s3.bucketName, objectName, direction, policy });
+      } catch (err) {
+        const reason = `AssumeRole for the S3 cache failed: ${describe(err, secrets)}`;
+        log.error({ profile: profile.name, bucket: s3.bucketName }, reason);
+        throw new CacheGateError('backend_unavailable', 503, reason, { headers: { 'Retry-After': '5' } });
+      }
+      return {
+        goCloudUrl: goCloudUrl(s3, objectName, r),
+        env: { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken, AWS_PROFILE: '' },
+        expiresAt: c.expiration,
+      };
+    },
+
+    head(objectName: string): Promise<ObjectInfo | null> {
+      return headObject(proxy, objectName);
+    },
+    get(objectName: string, range?: ByteRange): Promise<GetResult | null> {
+      return getObject(proxy, objectName, range);
+    },
+    put(objectName: string, input: PutInput): Promise<ObjectInfo> {
+      return putObject(proxy, objectName, input);
+    },
+
+    async ready(): Promise<void> {
+      const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
+      try {
+        await (await getClient()).send(new HeadBucketCommand({ Bucket: s3.bucketName }));
+      } catch (err) {
+        const e = toCacheGateError(err, `HeadBucket "${s3.bucketName}"`, secrets);
+        // Not ready, whatever the reason (missing bucket, denied, unreachable): 503.
+        throw new CacheGateError('backend_unavailable', 503, e.message, { headers: { 'Retry-After': '5' } });
+      }
+    },
+
+    async close(): Promise<void> {
+      roles.clear();
+      for (const c of [client, locationClient]) if (c !== undefined) (await c.catch(() => undefined))?.destroy();
+      const s = await sts?.catch(() => undefined);
+      if (s !== undefined && s !== options.stsClient && 'destroy' in s && typeof s.destroy === 'function') (s as STSClient).destroy();
+    },
+  };
+  return adapter;
+}
+
+export default createS3Adapter;

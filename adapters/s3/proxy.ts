@@ -1,0 +1,170 @@
+/**
+ * Proxy mode: the service streams bytes to and from S3 itself.
+ *
+ * Memory bound of put(): a body of stated length ≤ 5 GiB is streamed straight into one PutObject (no
+ * buffering); a body of unknown length goes through @aws-sdk/lib-storage Upload, which holds at most
+ * (queueSize + 1) × partSize = 3 × 8 MiB = 24 MiB per upload. Bytes are counted on the way: past
+ * `maxSize` (or past/short of the stated length) the stream fails, the request or the multipart upload
+ * is aborted, and nothing is stored.
+ */
+import { Transform } from 'node:stream';
+import type { TransformCallback, Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapter.ts';
+import type { S3Settings } from '../../src/config/types.ts';
+import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
+import { httpStatusOf, isNotFound, toCacheGateError } from './errors.ts';
+
+export const PART_SIZE = 8 * 1024 * 1024;
+export const QUEUE_SIZE = 2;
+const SINGLE_PUT_LIMIT = 5 * 1024 * 1024 * 1024;
+
+export interface ProxyDeps {
+  s3: S3Settings;
+  client: () => Promise<S3Client>;
+  secrets: readonly string[];
+}
+
+function sseParams(s3: S3Settings): { ServerSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse'; SSEKMSKeyId?: string } {
+  if (s3.serverSideEncryption === '') return {};
+  if (s3.serverSideEncryption === 'AES256' || s3.serverSideEncryptionKeyId === '') return { ServerSideEncryption: s3.serverSideEncryption };
+  return { ServerSideEncryption: s3.serverSideEncryption, SSEKMSKeyId: s3.serverSideEncryptionKeyId };
+}
+
+interface HeadLike {
+  ContentLength?: number;
+  LastModified?: Date;
+  ETag?: string;
+  ContentType?: string;
+  Metadata?: Record<string, string>;
+}
+
+function info(out: HeadLike, size: number): ObjectInfo {
+  return {
+    size,
+    lastModified: out.LastModified ?? new Date(0),
+    ...(out.ETag !== undefined ? { etag: out.ETag } : {}),
+    ...(out.ContentType !== undefined ? { contentType: out.ContentType } : {}),
+    metadata: out.Metadata ?? {},
+  };
+}
+
+export async function headObject(d: ProxyDeps, key: string): Promise<ObjectInfo | null> {
+  const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+  try {
+    const out = await (await d.client()).send(new HeadObjectCommand({ Bucket: d.s3.bucketName, Key: key }));
+    return info(out, out.ContentLength ?? 0);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw toCacheGateError(err, 'HeadObject', d.secrets);
+  }
+}
+
+export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): Promise<GetResult | null> {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  let rangeHeader: string | undefined;
+  if (range !== undefined) {
+    const { start, end } = range;
+    if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) {
+      throw badRequest('invalid byte range');
+    }
+    rangeHeader = `bytes=${start}-${end ?? ''}`;
+  }
+  try {
+    const out = await (await d.client()).send(
+      new GetObjectCommand({ Bucket: d.s3.bucketName, Key: key, ...(rangeHeader !== undefined ? { Range: rangeHeader } : {}) }),
+    );
+    const body = out.Body as Readable | undefined;
+    if (body === undefined) throw new Error('GetObject answered without a body');
+    const m = out.ContentRange === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(out.ContentRange);
+    if (m !== null) {
+      const total = m[3] === '*' ? Number(m[2]) + 1 : Number(m[3]);
+      return { info: info(out, total), body, range: { start: Number(m[1]), end: Number(m[2]) } };
+    }
+    return { info: info(out, out.ContentLength ?? 0), body };
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    if (httpStatusOf(err) === 416) throw new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
+    throw toCacheGateError(err, 'GetObject', d.secrets);
+  }
+}
+
+/** Counts bytes; fails past `max` (0 = unlimited) or when the total differs from `expected`. */
+export class ByteCounter extends Transform {
+  bytes = 0;
+  readonly max: number;
+  readonly expected: number | undefined;
+  constructor(max: number, expected: number | undefined) {
+    super();
+    this.max = max;
+    this.expected = expected;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.max > 0 && this.bytes > this.max) return cb(tooLarge(`>${this.max}`, this.max));
+    if (this.expected !== undefined && this.bytes > this.expected) {
+      return cb(new CacheGateError('length_mismatch', 400, `body is longer than the stated Content-Length (${this.expected})`));
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.expected !== undefined && this.bytes !== this.expected) {
+      return cb(new CacheGateError('length_mismatch', 400, `body has ${this.bytes} bytes, Content-Length said ${this.expected}`));
+    }
+    cb();
+  }
+}
+
+export async function putObject(d: ProxyDeps, key: string, input: PutInput): Promise<ObjectInfo> {
+  const { contentLength, maxSize } = input;
+  if (contentLength !== undefined) {
+    if (!Number.isSafeInteger(contentLength) || contentLength < 0) throw badRequest('contentLength must be a non-negative integer');
+    if (maxSize > 0 && contentLength > maxSize) {
+      input.body.resume(); // drain, so the caller's socket is not left hanging
+      throw tooLarge(contentLength, maxSize);
+    }
+  }
+  const counter = new ByteCounter(maxSize, contentLength);
+  // A failing body (too long, too short, client gone) aborts the request to S3 at once: otherwise the
+  // HTTP request would wait for bytes that never come until the server times out.
+  const abort = new AbortController();
+  let failure: unknown;
+  input.body.on('error', (err) => counter.destroy(err));
+  counter.on('error', (err) => {
+    failure ??= err;
+    abort.abort();
+  });
+  input.body.pipe(counter);
+  const common = {
+    Bucket: d.s3.bucketName,
+    Key: key,
+    Metadata: input.metadata,
+    ContentType: input.contentType ?? 'application/octet-stream',
+    ...sseParams(d.s3),
+  };
+  const client = await d.client();
+  try {
+    let etag: string | undefined;
+    if (contentLength !== undefined && contentLength <= SINGLE_PUT_LIMIT) {
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const out = await client.send(new PutObjectCommand({ ...common, Body: counter, ContentLength: contentLength }), { abortSignal: abort.signal });
+      etag = out.ETag;
+    } else {
+      const { Upload } = await import('@aws-sdk/lib-storage');
+      const upload = new Upload({ client, params: { ...common, Body: counter }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
+      // No abort() on a body failure here: Upload sees the read error itself and awaits
+      // AbortMultipartUpload before done() rejects (abort() would reject first and leave it running).
+      const out = await upload.done();
+      etag = out.ETag;
+    }
+    if (failure !== undefined) throw failure;
+    return { size: counter.bytes, lastModified: new Date(), ...(etag !== undefined ? { etag } : {}), contentType: common.ContentType, metadata: { ...input.metadata } };
+  } catch (err) {
+    input.body.unpipe(counter);
+    input.body.resume();
+    if (failure instanceof CacheGateError) throw failure;
+    if (err instanceof CacheGateError) throw err;
+    if (failure !== undefined) throw toCacheGateError(failure, 'PutObject', d.secrets);
+    throw toCacheGateError(err, 'PutObject', d.secrets);
+  }
+}
