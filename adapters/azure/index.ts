@@ -4,7 +4,7 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/identity';
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient, StorageSharedKeyCredential, UserDelegationKey } from '@azure/storage-blob';
 import type {
   AdapterContext,
   ByteRange,
@@ -17,7 +17,7 @@ import type {
 } from '../../src/adapter.ts';
 import type { AzureSettings } from '../../src/config/types.ts';
 import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../src/errors.ts';
-import { blobPath, blobSas, delegationSecret, type DelegationKey, type SasKey } from './sas.ts';
+import { blobPath, blobSas, type SasKey, type SasSdk } from './sas.ts';
 
 export interface AzureAdapterOptions {
   /** Token credential for user delegation when AccountKey is empty (default: DefaultAzureCredential). */
@@ -68,11 +68,11 @@ export async function createAzureAdapter(ctx: AdapterContext, options: AzureAdap
   const sdk = await import('@azure/storage-blob');
   const pipelineOptions = { retryOptions: { maxTries: 3 } };
   let service: BlobServiceClient;
-  let accountKey: Buffer | undefined;
+  let accountKey: StorageSharedKeyCredential | undefined;
   if (settings.accountKey) {
-    accountKey = Buffer.from(settings.accountKey, 'base64');
-    if (accountKey.length === 0) throw invalidConfig('azure: AccountKey is not base64');
-    service = new sdk.BlobServiceClient(serviceUrl, new sdk.StorageSharedKeyCredential(settings.accountName, settings.accountKey), pipelineOptions);
+    if (Buffer.from(settings.accountKey, 'base64').length === 0) throw invalidConfig('azure: AccountKey is not base64');
+    accountKey = new sdk.StorageSharedKeyCredential(settings.accountName, settings.accountKey);
+    service = new sdk.BlobServiceClient(serviceUrl, accountKey, pipelineOptions);
   } else {
     let credential = options.credential;
     if (!credential) {
@@ -82,7 +82,7 @@ export async function createAzureAdapter(ctx: AdapterContext, options: AzureAdap
     service = new sdk.BlobServiceClient(serviceUrl, credential, pipelineOptions);
   }
   ctx.log.debug({ signing: accountKey ? 'account-key' : 'user-delegation' }, 'azure adapter ready to sign');
-  return new AzureAdapter(settings, serviceUrl, service, accountKey, ctx.profile.cache.maxUploadedArchiveSize);
+  return new AzureAdapter(settings, serviceUrl, sdk, service, accountKey, ctx.profile.cache.maxUploadedArchiveSize);
 }
 
 interface RestErrorLike {
@@ -100,16 +100,18 @@ class AzureAdapter implements CacheAdapter {
   readonly #settings: AzureSettings;
   readonly #serviceUrl: string;
   readonly #protocol: 'https' | 'https,http';
+  readonly #sdk: SasSdk;
   readonly #service: BlobServiceClient;
   readonly #container: ContainerClient;
-  readonly #accountKey: Buffer | undefined;
+  readonly #accountKey: StorageSharedKeyCredential | undefined;
   readonly #maxSize: number;
-  #delegation: { key: DelegationKey; secret: Buffer } | undefined;
-  #delegationPending: Promise<{ key: DelegationKey; secret: Buffer }> | undefined;
+  #delegation: UserDelegationKey | undefined;
+  #delegationPending: Promise<UserDelegationKey> | undefined;
 
-  constructor(settings: AzureSettings, serviceUrl: string, service: BlobServiceClient, accountKey: Buffer | undefined, maxSize: number) {
+  constructor(settings: AzureSettings, serviceUrl: string, sdk: SasSdk, service: BlobServiceClient, accountKey: StorageSharedKeyCredential | undefined, maxSize: number) {
     this.#settings = settings;
     this.#serviceUrl = serviceUrl;
+    this.#sdk = sdk;
     this.#protocol = serviceUrl.startsWith('http:') ? 'https,http' : 'https';
     this.#service = service;
     this.#container = service.getContainerClient(settings.containerName);
@@ -122,24 +124,22 @@ class AzureAdapter implements CacheAdapter {
    * DELEGATION_KEY_REUSE_MS of it) plus a margin; URLs longer than a key's life end with the key.
    */
   async #sasKey(until: number): Promise<SasKey> {
-    if (this.#accountKey) return { kind: 'account', accountKey: this.#accountKey };
+    if (this.#accountKey) return { kind: 'account', credential: this.#accountKey };
     const now = Date.now();
     const need = Math.min(until, now + DELEGATION_KEY_REUSE_MS) + DELEGATION_KEY_MARGIN_MS;
     const cached = this.#delegation;
-    if (cached && cached.key.signedExpiresOn.getTime() >= need) {
-      return { kind: 'delegation', key: cached.key, secret: cached.secret };
-    }
+    const accountName = this.#settings.accountName;
+    if (cached && cached.signedExpiresOn.getTime() >= need) return { kind: 'delegation', key: cached, accountName };
     this.#delegationPending ??= this.#fetchDelegationKey(now).finally(() => {
       this.#delegationPending = undefined;
     });
-    const fresh = await this.#delegationPending;
-    return { kind: 'delegation', key: fresh.key, secret: fresh.secret };
+    return { kind: 'delegation', key: await this.#delegationPending, accountName };
   }
 
-  async #fetchDelegationKey(now: number): Promise<{ key: DelegationKey; secret: Buffer }> {
+  async #fetchDelegationKey(now: number): Promise<UserDelegationKey> {
     const startsOn = new Date(now - START_SKEW_MS - 60_000);
     const expiresOn = new Date(now + DELEGATION_KEY_LIFETIME_MS);
-    let key: DelegationKey;
+    let key: UserDelegationKey;
     try {
       key = await this.#service.getUserDelegationKey(startsOn, expiresOn);
     } catch (err) {
@@ -155,9 +155,8 @@ class AzureAdapter implements CacheAdapter {
       }
       throw backendUnavailable(`azure: cannot get a user delegation key: ${e.message}`, err);
     }
-    const entry = { key, secret: delegationSecret(key) };
-    this.#delegation = entry;
-    return entry;
+    this.#delegation = key;
+    return key;
   }
 
   async presign(input: PresignInput): Promise<PresignedRequest> {
@@ -173,8 +172,7 @@ class AzureAdapter implements CacheAdapter {
     let expiresAt = Math.floor(now / 1000) * 1000 + expiresIn * 1000;
     const key = await this.#sasKey(expiresAt);
     if (key.kind === 'delegation') expiresAt = Math.min(expiresAt, key.key.signedExpiresOn.getTime());
-    const sas = blobSas({
-      accountName: this.#settings.accountName,
+    const sas = blobSas(this.#sdk, {
       containerName: this.#settings.containerName,
       blobName: input.objectName,
       permissions: input.method === 'PUT' ? 'w' : 'r',
