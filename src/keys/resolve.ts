@@ -26,6 +26,8 @@ export const MAX_OBJECT_NAME_BYTES = 1024;
 /** Throws CacheGateError invalid_key (400) when the key cannot be used. */
 export function resolveKey(raw: string, ns: NamespaceInput, hashKeys: boolean): ResolvedKey {
   if (raw === '') throw invalidKey('empty cache key');
+  // JSON can carry lone UTF-16 surrogates; no storage backend can name an object with them.
+  if (!raw.isWellFormed()) throw invalidKey(`cache key ${goQuote(raw)} is not valid Unicode`);
   let human: string;
   let stored: string;
   let changed = false;

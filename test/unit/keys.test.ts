@@ -110,3 +110,9 @@ describe('header-safe metadata', () => {
     });
   }
 });
+
+describe('keys that are not valid Unicode', () => {
+  it('are refused with invalid_key (found by the service fuzz test)', () => {
+    assert.throws(() => resolveKey('a\ud800b', { path: '', shared: true, shortToken: '', projectId: '1' }, false), (e: unknown) => e instanceof CacheGateError && e.code === 'invalid_key' && /not valid Unicode/.test(e.message));
+  });
+});
