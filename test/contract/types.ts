@@ -16,8 +16,9 @@ export interface ContractCapabilities {
   /** Statuses an expired presigned URL may get (Azure/S3 403; GCS answers 400 ExpiredToken). */
   expiredStatuses: number[];
   /**
-   * true when the server itself refuses a presigned PUT above maxSize (GCS x-goog-content-length-range,
-   * the local backend); otherwise the reason it cannot (the case is skipped with it).
+   * true when the server itself refuses a PUT above maxSize through a URL presigned with
+   * contentLength = maxSize (GCS x-goog-content-length-range, S3 signed Content-Length, the local
+   * backend); otherwise the reason it cannot (the case is skipped with it).
    */
   presignedSizeCap: true | string;
   /**
