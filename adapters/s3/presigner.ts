@@ -1,26 +1,22 @@
 /**
- * SigV4 query presigning for GET/HEAD/PUT with @smithy/signature-v4 used directly (no S3Client, no
- * middleware stack): about 15× the throughput of getSignedUrl from @aws-sdk/s3-request-presigner.
+ * SigV4 query presigning for GET/HEAD/PUT without S3Client or its middleware stack (sigv4.ts, checked
+ * byte for byte against @smithy/signature-v4): see bench/presign-s3.ts for the throughput against
+ * getSignedUrl from @aws-sdk/s3-request-presigner.
  *
  * PUT signs, and returns as headers the client must send: x-amz-meta-*, the SSE headers and, when the
  * caller states the size, content-length. Content-Type is not signed. The payload is UNSIGNED-PAYLOAD.
  */
-import { Sha256 } from './sha256.ts';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { PresignInput, PresignedRequest } from '../../src/adapter.ts';
 import type { S3Settings } from '../../src/config/types.ts';
 import { badRequest, tooLarge } from '../../src/errors.ts';
-import type { CredentialProvider } from './credentials.ts';
-import { encodeKeySegment, encodeObjectPath } from './endpoint.ts';
+import { REFRESH_MARGIN_MS } from './credentials.ts';
+import type { CredentialProvider, Credentials } from './credentials.ts';
+import { encodeObjectPath } from './endpoint.ts';
 import type { Target } from './endpoint.ts';
+import { presignQuery } from './sigv4.ts';
 
 /** SigV4's limit for presigned URLs: 7 days. */
 export const MAX_PRESIGN_SECONDS = 604_800;
-
-const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
-const SHA256_HEADER = 'x-amz-content-sha256';
-const UNSIGNABLE = new Set([SHA256_HEADER]);
 
 export interface PresignerOptions {
   s3: S3Settings;
@@ -32,20 +28,11 @@ export interface PresignerOptions {
 
 export class S3Presigner {
   readonly #opts: PresignerOptions;
-  readonly #signer: SignatureV4;
   /** SSE headers every PUT carries (signed, sent by the client). */
   readonly #sseHeaders: Record<string, string>;
 
   constructor(opts: PresignerOptions) {
     this.#opts = opts;
-    this.#signer = new SignatureV4({
-      credentials: opts.credentials,
-      region: 'us-east-1', // always overridden per request by signingRegion
-      service: 's3',
-      sha256: Sha256,
-      uriEscapePath: false, // S3: the path is already URI-encoded once, and never normalized
-      applyChecksum: false,
-    });
     const sse: Record<string, string> = {};
     if (opts.s3.serverSideEncryption !== '') {
       sse['x-amz-server-side-encryption'] = opts.s3.serverSideEncryption;
@@ -56,7 +43,31 @@ export class S3Presigner {
     this.#sseHeaders = sse;
   }
 
-  async presign(input: PresignInput): Promise<PresignedRequest> {
+  #creds: Credentials | undefined;
+
+  /**
+   * Fast path without any await once the target and credentials are known (the common case): the
+   * work is validation, one SHA-256 and one HMAC.
+   */
+  presign(input: PresignInput): Promise<PresignedRequest> {
+    try {
+      const t = this.#opts.target();
+      const c = this.#creds;
+      if (!(t instanceof Promise) && c !== undefined && fresh(c, Date.now())) return Promise.resolve(this.#sign(input, t, c));
+      return this.#presignSlow(input, t);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #presignSlow(input: PresignInput, target: Target | Promise<Target>): Promise<PresignedRequest> {
+    const t = await target;
+    const c = await this.#opts.credentials();
+    this.#creds = c;
+    return this.#sign(input, t, c);
+  }
+
+  #sign(input: PresignInput, t: Target, creds: Credentials): PresignedRequest {
     const { method, objectName } = input;
     if (method !== 'GET' && method !== 'HEAD' && method !== 'PUT') throw badRequest(`cannot presign method ${String(method)}`);
     if (typeof objectName !== 'string' || objectName === '' || objectName.startsWith('/')) throw badRequest('invalid object name');
@@ -65,6 +76,7 @@ export class S3Presigner {
     if (expiresIn > MAX_PRESIGN_SECONDS) expiresIn = MAX_PRESIGN_SECONDS;
 
     const send: Record<string, string> = {};
+    const signed: Record<string, string> = { host: t.host };
     if (method === 'PUT') {
       const len = input.contentLength;
       if (len !== undefined) {
@@ -75,37 +87,19 @@ export class S3Presigner {
       for (const k in input.metadata) send[`x-amz-meta-${k.toLowerCase()}`] = input.metadata[k];
       for (const k in this.#sseHeaders) send[k] = this.#sseHeaders[k];
       if (len !== undefined) send['content-length'] = String(len);
+      for (const k in send) signed[k] = send[k];
     }
 
-    const t = await this.#opts.target();
     const now = input.now ?? Date.now();
-    const request = new HttpRequest({
-      method,
-      protocol: t.protocol,
-      hostname: t.hostname,
-      port: t.port,
-      path: t.pathPrefix + encodeObjectPath(objectName),
-      headers: { ...send, host: t.host, [SHA256_HEADER]: UNSIGNED_PAYLOAD },
-      query: {},
-    });
-    const signed = await this.#signer.presign(request, {
-      expiresIn,
-      signingDate: new Date(now),
-      signingRegion: t.region,
-      signingService: t.signingName,
-      unsignableHeaders: UNSIGNABLE,
-      // x-amz-* headers stay headers (the client sends them) instead of moving into the query.
-      unhoistableHeaders: new Set(Object.keys(send).concat(SHA256_HEADER)),
-    });
-
-    const query = signed.query as Record<string, string>;
-    let qs = '';
-    for (const k of Object.keys(query).sort()) qs += `${qs === '' ? '' : '&'}${encodeKeySegment(k)}=${encodeKeySegment(query[k])}`;
-    const url = `${t.protocol}//${t.host}${request.path}?${qs}`;
-
+    const path = t.pathPrefix + encodeObjectPath(objectName);
+    const query = presignQuery({ method, path, headers: signed, credentials: creds, region: t.region, service: t.signingName, now, expiresIn });
     let expiresAt = now + expiresIn * 1000;
-    const creds = await this.#opts.credentials();
     if (creds.expiration !== undefined && creds.expiration.getTime() < expiresAt) expiresAt = creds.expiration.getTime();
-    return { url, method, headers: send, expiresAt: new Date(expiresAt) };
+    return { url: `${t.protocol}//${t.host}${path}?${query}`, method, headers: send, expiresAt: new Date(expiresAt) };
   }
+}
+
+/** Cached credentials are used without asking the provider while they stay valid past the margin. */
+function fresh(c: Credentials, now: number): boolean {
+  return c.expiration === undefined || c.expiration.getTime() - REFRESH_MARGIN_MS > now;
 }
