@@ -15,12 +15,13 @@ fi
 if ! command -v apt-get > /dev/null 2>&1; then
   cat >&2 <<'MSG'
 install-ceph.sh: apt-get is not available, cannot install Ceph RGW here.
-To get a real S3 server instead, run MinIO with Docker:
-  docker compose -f docker-compose.minio.yml up -d
+To get a real S3 server instead, run MinIO with Docker (docs/minio.md):
+  docker compose -f docker-compose.minio.yml up -d minio createbucket
 and point the S3 integration tests at it:
-  CACHEGATE_TEST_S3_ENDPOINT=http://127.0.0.1:9000 CACHEGATE_TEST_S3_ACCESS_KEY=minioadmin CACHEGATE_TEST_S3_SECRET_KEY=minioadmin \
+  CACHEGATE_TEST_S3_ENDPOINT=http://127.0.0.1:9000 CACHEGATE_TEST_S3_REGION=us-east-1 \
+  CACHEGATE_TEST_S3_ACCESS_KEY=cachegate-minio CACHEGATE_TEST_S3_SECRET_KEY=cachegate-minio-secret \
     ./node_modules/.bin/node --test test/integration/s3-*.test.ts
-(MinIO has no STS AssumeRole with the RGW role or KMS test key, so the RoleARN/KMS tests need RGW.)
+(The RoleARN and KMS cases expect RGW's role arn:aws:iam:::role/cache-writer and key testkey-1.)
 MSG
   exit 2
 fi
