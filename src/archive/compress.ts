@@ -1,0 +1,104 @@
+/**
+ * Compression primitives on node:zlib, all asynchronous so that they run on the libuv threadpool
+ * (several entries — or several blocks of one large entry — compress at the same time).
+ *
+ * Large entries are cut into BLOCK-sized pieces compressed in parallel:
+ * - deflate: pigz's method — every block but the last ends with a sync flush (byte-aligned,
+ *   not final), and is primed with the previous block's last 32 KiB as dictionary, so the
+ *   concatenation is one ordinary deflate stream that any inflater reads;
+ * - zstd: every block is its own zstd frame; concatenated frames are one valid zstd stream.
+ */
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+
+export const METHOD_STORE = 0;
+export const METHOD_DEFLATE = 8;
+export const METHOD_ZSTD = 93;
+export type ZipMethod = typeof METHOD_STORE | typeof METHOD_DEFLATE | typeof METHOD_ZSTD;
+
+export const BLOCK = 1 << 20;
+const DICT = 32 * 1024;
+
+const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+const inflateRaw = promisify(zlib.inflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+const zstdCompress = promisify(zlib.zstdCompress) as (buf: Buffer, opts: zlib.ZstdOptions) => Promise<Buffer>;
+const zstdDecompress = promisify(zlib.zstdDecompress) as (buf: Buffer, opts: zlib.ZstdOptions) => Promise<Buffer>;
+
+function windowBitsFor(size: number): number {
+  let bits = 9;
+  while (bits < 15 && 1 << bits < size) bits++;
+  return bits;
+}
+
+/** One-shot compression of a whole small entry. */
+export function compressWhole(method: ZipMethod, level: number, data: Buffer): Promise<Buffer> {
+  if (method === METHOD_DEFLATE) {
+    return deflateRaw(data, { level, windowBits: windowBitsFor(data.length), chunkSize: Math.max(1024, Math.min(BLOCK, data.length + 64)) });
+  }
+  if (method === METHOD_ZSTD) {
+    return zstdCompress(data, {
+      chunkSize: Math.max(1024, Math.min(BLOCK, data.length + 64)),
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 0 },
+    });
+  }
+  return Promise.resolve(data);
+}
+
+/** Compresses one block of a large entry (see the module comment). */
+export function compressBlock(method: ZipMethod, level: number, data: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
+  if (method === METHOD_DEFLATE) {
+    const opts: zlib.ZlibOptions = { level, chunkSize: BLOCK, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
+    if (dictionary) opts.dictionary = dictionary;
+    return deflateRaw(data, opts);
+  }
+  if (method === METHOD_ZSTD) {
+    if (data.length === 0 && !last) return Promise.resolve(Buffer.alloc(0));
+    return zstdCompress(data, { chunkSize: BLOCK, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+  }
+  return Promise.resolve(data);
+}
+
+/** Last 32 KiB of a block, copied, to prime the next deflate block. */
+export function dictionaryOf(block: Buffer): Buffer {
+  return Buffer.from(block.subarray(Math.max(0, block.length - DICT)));
+}
+
+/** One-shot decompression of a small entry; the result must have exactly `size` bytes. */
+export async function decompressWhole(method: number, data: Buffer, size: number): Promise<Buffer> {
+  if (method === METHOD_STORE) return data;
+  const chunkSize = Math.max(1024, Math.min(BLOCK, size + 64));
+  // maxOutputLength bounds what a hostile entry can make us allocate.
+  const maxOutputLength = Math.max(size, 1) + 1;
+  if (method === METHOD_DEFLATE) return inflateRaw(data, { chunkSize, maxOutputLength });
+  if (method === METHOD_ZSTD) return zstdDecompress(data, { chunkSize, maxOutputLength });
+  throw new Error(`unsupported compression method ${method}`);
+}
+
+/** Streaming decompressor for a large entry, or null for stored data. */
+export function createDecompressor(method: number): zlib.InflateRaw | zlib.ZstdDecompress | null {
+  if (method === METHOD_STORE) return null;
+  if (method === METHOD_DEFLATE) return zlib.createInflateRaw({ chunkSize: BLOCK });
+  if (method === METHOD_ZSTD) return zlib.createZstdDecompress({ chunkSize: BLOCK });
+  throw new Error(`unsupported compression method ${method}`);
+}
+
+/** Entries up to this size are handled synchronously on the main thread (see docs/archive.md). */
+export const SYNC_LIMIT = 64 * 1024;
+
+export function compressWholeSync(method: ZipMethod, level: number, data: Buffer): Buffer {
+  if (method === METHOD_DEFLATE) {
+    const windowBits = windowBitsFor(data.length);
+    return zlib.deflateRawSync(data, { level, windowBits, memLevel: Math.max(2, windowBits - 7), chunkSize: Math.max(1024, data.length + 64) });
+  }
+  if (method === METHOD_ZSTD) return zlib.zstdCompressSync(data, { chunkSize: Math.max(1024, data.length + 64), params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+  return data;
+}
+
+export function decompressWholeSync(method: number, data: Buffer, size: number): Buffer {
+  if (method === METHOD_STORE) return data;
+  const maxOutputLength = Math.max(size, 1) + 1;
+  const chunkSize = Math.max(1024, Math.min(BLOCK, size + 64));
+  if (method === METHOD_DEFLATE) return zlib.inflateRawSync(data, { chunkSize, maxOutputLength });
+  if (method === METHOD_ZSTD) return zlib.zstdDecompressSync(data, { chunkSize, maxOutputLength });
+  throw new Error(`unsupported compression method ${method}`);
+}

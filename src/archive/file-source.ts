@@ -1,0 +1,57 @@
+/**
+ * Reads a local archive file at arbitrary offsets through a 1 MiB read-ahead window, so that
+ * reading entries in file order costs one read per MiB instead of several per entry.
+ * Returned buffers are never reused by later reads (each window is a fresh allocation).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { CorruptArchiveError } from './safe-writer.ts';
+
+export class FileSource {
+  readonly fh: FileHandle;
+  readonly size: number;
+  private readonly window: number;
+  private buf: Buffer = Buffer.alloc(0);
+  private bufPos = 0;
+
+  constructor(fh: FileHandle, size: number, window = 1 << 20) {
+    this.fh = fh;
+    this.size = size;
+    this.window = window;
+  }
+
+  private async readExact(offset: number, len: number): Promise<Buffer> {
+    if (offset < 0 || offset + len > this.size) throw new CorruptArchiveError(`archive is truncated or corrupt (needs bytes ${offset}..${offset + len} of ${this.size})`);
+    const buf = Buffer.allocUnsafe(len);
+    let off = 0;
+    while (off < len) {
+      const { bytesRead } = await this.fh.read(buf, off, len - off, offset + off);
+      if (bytesRead === 0) throw new CorruptArchiveError('archive is truncated (unexpected end of file)');
+      off += bytesRead;
+    }
+    return buf;
+  }
+
+  /** Bytes [offset, offset+len). */
+  async read(offset: number, len: number): Promise<Buffer> {
+    if (offset >= this.bufPos && offset + len <= this.bufPos + this.buf.length) {
+      return this.buf.subarray(offset - this.bufPos, offset - this.bufPos + len);
+    }
+    if (len > this.window) return this.readExact(offset, len);
+    const want = Math.max(len, Math.min(this.window, this.size - offset));
+    this.buf = await this.readExact(offset, want);
+    this.bufPos = offset;
+    return this.buf.subarray(0, len);
+  }
+
+  /** Bytes [offset, offset+len) as a sequence of chunks of at most one window. */
+  async *stream(offset: number, len: number): AsyncGenerator<Buffer> {
+    let pos = offset;
+    const end = offset + len;
+    while (pos < end) {
+      const n = Math.min(this.window, end - pos);
+      const chunk = await this.read(pos, n);
+      pos += n;
+      yield chunk;
+    }
+  }
+}

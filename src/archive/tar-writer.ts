@@ -1,0 +1,211 @@
+/**
+ * Streaming tar writer (POSIX ustar, with PAX extended headers for what ustar cannot hold: names or
+ * link targets over 100 bytes, sizes from 8 GiB, ids over 2,097,151, times before 1970 or after 2242).
+ * GNU tar, bsdtar and Python's tarfile read it. Small files are read ahead within a Budget (like the
+ * zip writer); large files are streamed in 1 MiB blocks.
+ */
+import fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { SourceEntry } from './entry.ts';
+import { Sink } from './sink.ts';
+import { Budget } from './pool.ts';
+import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
+import { BLOCK, SYNC_LIMIT } from './compress.ts';
+import type { WriteResult } from './zip-writer.ts';
+
+export interface TarWriteOptions {
+  smallFileLimit?: number;
+  maxInFlight?: number;
+  budgetBytes?: number;
+  onWarning?: (message: string) => void;
+}
+
+const ZEROS = Buffer.alloc(1024);
+const MAX_OCTAL_11 = 0o77777777777;
+const MAX_OCTAL_7 = 0o7777777;
+
+function octal(buf: Buffer, off: number, len: number, value: number): void {
+  buf.write(value.toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
+}
+
+function paxRecord(key: string, value: string): Buffer {
+  const body = ` ${key}=${value}\n`;
+  const bodyLen = Buffer.byteLength(body);
+  let len = bodyLen + 1;
+  while (String(len).length + bodyLen > len) len++;
+  return Buffer.from(`${len}${body}`, 'utf8');
+}
+
+function rawHeader(name: Buffer, type: string, size: number, mode: number, uid: number, gid: number, mtime: number, link: Buffer): Buffer {
+  const h = Buffer.alloc(512);
+  name.copy(h, 0, 0, Math.min(100, name.length));
+  octal(h, 100, 8, mode & 0o7777);
+  octal(h, 108, 8, uid <= MAX_OCTAL_7 && uid >= 0 ? uid : 0);
+  octal(h, 116, 8, gid <= MAX_OCTAL_7 && gid >= 0 ? gid : 0);
+  if (size <= MAX_OCTAL_11) octal(h, 124, 12, size);
+  else {
+    // GNU base-256 (readers that know PAX use the PAX size anyway)
+    h[124] = 0x80;
+    let v = size;
+    for (let i = 135; i > 124; i--) {
+      h[i] = v % 256;
+      v = Math.floor(v / 256);
+    }
+  }
+  octal(h, 136, 12, Math.max(0, Math.min(MAX_OCTAL_11, mtime)));
+  h.write('        ', 148, 8, 'ascii');
+  h.write(type, 156, 1, 'ascii');
+  link.copy(h, 157, 0, Math.min(100, link.length));
+  h.write('ustar\0', 257, 6, 'ascii');
+  h.write('00', 263, 2, 'ascii');
+  octal(h, 329, 8, 0);
+  octal(h, 337, 8, 0);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += h[i];
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return h;
+}
+
+/** Header block(s) for one entry: an optional PAX header plus the ustar header. */
+export function tarHeader(name: string, type: '0' | '5' | '2' | '1', size: number, mode: number, uid: number, gid: number, mtimeMs: number, linkName = ''): Buffer {
+  const nameBuf = Buffer.from(name, 'utf8');
+  const linkBuf = Buffer.from(linkName, 'utf8');
+  const mtime = Math.floor(mtimeMs / 1000);
+  const pax: Buffer[] = [];
+  if (nameBuf.length > 100) pax.push(paxRecord('path', name));
+  if (linkBuf.length > 100) pax.push(paxRecord('linkpath', linkName));
+  if (size > MAX_OCTAL_11) pax.push(paxRecord('size', String(size)));
+  if (uid > MAX_OCTAL_7 || uid < 0) pax.push(paxRecord('uid', String(uid)));
+  if (gid > MAX_OCTAL_7 || gid < 0) pax.push(paxRecord('gid', String(gid)));
+  if (mtime < 0 || mtime > MAX_OCTAL_11) pax.push(paxRecord('mtime', String(mtime)));
+  const header = rawHeader(nameBuf, type, size, mode, uid, gid, mtime, linkBuf);
+  if (pax.length === 0) return header;
+  const body = Buffer.concat(pax);
+  const paxName = Buffer.from(`PaxHeaders/${name.split('/').filter(Boolean).pop() ?? 'x'}`.slice(0, 99), 'utf8');
+  const paxHeader = rawHeader(paxName, 'x', body.length, 0o644, 0, 0, Math.max(0, mtime), Buffer.alloc(0));
+  const pad = (512 - (body.length % 512)) % 512;
+  return Buffer.concat([paxHeader, body, ZEROS.subarray(0, pad), header]);
+}
+
+export async function writeTar(entries: readonly SourceEntry[], out: Writable, opts: TarWriteOptions = {}): Promise<WriteResult> {
+  const small = opts.smallFileLimit ?? BLOCK;
+  const budget = new Budget(opts.maxInFlight ?? 64, opts.budgetBytes ?? 32 * BLOCK);
+  const warn = opts.onWarning ?? ((): void => {});
+  const sink = new Sink(out);
+  const pending = new Map<number, Promise<Buffer | null>>();
+  const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
+  let ahead = 0;
+  let count = 0;
+
+  const vanished = (e: SourceEntry, err: unknown): null => {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    warn(`${e.name}: file vanished while archiving, skipped`);
+    return null;
+  };
+
+  const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size <= SYNC_LIMIT;
+
+  const prepareSync = (e: SourceEntry): Buffer | null => {
+    try {
+      if (e.type === 'dir') return tarHeader(`${e.name}/`, '5', 0, e.mode, e.uid, e.gid, e.mtimeMs);
+      if (e.type === 'symlink') return tarHeader(e.name, '2', 0, e.mode, e.uid, e.gid, e.mtimeMs, fs.readlinkSync(e.absPath));
+      const data = readSmallFileSync(e.absPath, e.size);
+      if (data.length !== e.size) throw new Error(`${e.name}: file shrank while archiving (${e.size} → ${data.length} bytes)`);
+      const pad = (512 - (data.length % 512)) % 512;
+      return Buffer.concat([tarHeader(e.name, '0', data.length, e.mode, e.uid, e.gid, e.mtimeMs), data, ZEROS.subarray(0, pad)]);
+    } catch (err) {
+      return vanished(e, err);
+    }
+  };
+
+  const prepare = async (e: SourceEntry): Promise<Buffer | null> => {
+    try {
+      if (e.type === 'dir') return tarHeader(`${e.name}/`, '5', 0, e.mode, e.uid, e.gid, e.mtimeMs);
+      if (e.type === 'symlink') return tarHeader(e.name, '2', 0, e.mode, e.uid, e.gid, e.mtimeMs, await fs.promises.readlink(e.absPath));
+      const data = await readSmallFile(e.absPath, e.size);
+      if (data.length !== e.size) throw new Error(`${e.name}: file shrank while archiving (${e.size} → ${data.length} bytes)`);
+      const pad = (512 - (data.length % 512)) % 512;
+      return Buffer.concat([tarHeader(e.name, '0', data.length, e.mode, e.uid, e.gid, e.mtimeMs), data, ZEROS.subarray(0, pad)]);
+    } catch (err) {
+      return vanished(e, err);
+    }
+  };
+
+  const fill = (from: number): void => {
+    if (ahead < from) ahead = from;
+    while (ahead < entries.length) {
+      const e = entries[ahead];
+      if (isStreamed(e) || isInline(e)) {
+        ahead++;
+        continue;
+      }
+      const cost = e.size;
+      if (!budget.fits(cost)) break;
+      budget.tasks++;
+      budget.bytes += cost;
+      const p = prepare(e);
+      p.catch(() => {});
+      pending.set(ahead, p);
+      ahead++;
+    }
+  };
+
+  const writeStreamed = async (e: SourceEntry): Promise<void> => {
+    let fh;
+    try {
+      fh = await openForRead(e.absPath);
+    } catch (err) {
+      vanished(e, err);
+      return;
+    }
+    try {
+      await sink.write(tarHeader(e.name, '0', e.size, e.mode, e.uid, e.gid, e.mtimeMs));
+      let n = 0;
+      for await (const block of readBlocks(fh, e.size, BLOCK)) {
+        n += block.length;
+        await sink.write(block);
+      }
+      if (n !== e.size) throw new Error(`${e.name}: file shrank while archiving (${e.size} → ${n} bytes)`);
+      const pad = (512 - (n % 512)) % 512;
+      await sink.write(ZEROS.subarray(0, pad));
+      count++;
+    } finally {
+      await fh.close();
+    }
+  };
+
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      fill(i);
+      const e = entries[i];
+      if (isStreamed(e)) {
+        await writeStreamed(e);
+        continue;
+      }
+      let buf: Buffer | null;
+      if (isInline(e)) {
+        buf = prepareSync(e);
+      } else {
+        const p = pending.get(i)!;
+        pending.delete(i);
+        try {
+          buf = await p;
+        } finally {
+          budget.tasks--;
+          budget.bytes -= e.size;
+        }
+        fill(i + 1);
+      }
+      if (buf === null) continue;
+      await sink.write(buf);
+      count++;
+    }
+    await sink.write(ZEROS);
+    await sink.end();
+    return { entries: count, bytes: sink.offset };
+  } catch (err) {
+    for (const p of pending.values()) p.catch(() => {});
+    throw err;
+  }
+}

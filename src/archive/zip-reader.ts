@@ -1,0 +1,318 @@
+/**
+ * Zip reader: finds the central directory (zip64 aware), then reads entries in file order from
+ * the local file. Supports stored, deflate and zstd (93), data descriptors, Info-ZIP and Python
+ * zipfile archives; verifies sizes and CRC-32 of every entry.
+ */
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { Readable, pipeline } from 'node:stream';
+import type { ArchiveEntryInfo } from './entry.ts';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './entry.ts';
+import { FileSource } from './file-source.ts';
+import { BLOCK, SYNC_LIMIT, createDecompressor, decompressWhole, decompressWholeSync } from './compress.ts';
+import { Budget, TaskGroup } from './pool.ts';
+import { CorruptArchiveError, SafeWriter, cleanEntryName } from './safe-writer.ts';
+import {
+  EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
+  SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
+} from './zip-format.ts';
+
+export interface ZipEntry extends ArchiveEntryInfo {
+  method: number;
+  flags: number;
+  crc: number;
+  csize: number;
+  localOffset: number;
+}
+
+export interface ExtractOptions {
+  onWarning?: (message: string) => void;
+  /** Entries decompressed/written at once (default 32). */
+  maxInFlight?: number;
+  /** Bytes (compressed + uncompressed) of small entries in flight (default 32 MiB). */
+  budgetBytes?: number;
+  /** Entries up to this size are handled whole in memory (default 1 MiB). */
+  smallEntryLimit?: number;
+}
+
+export interface ExtractResult {
+  entries: number;
+  bytes: number;
+}
+
+function corrupt(msg: string): CorruptArchiveError {
+  return new CorruptArchiveError(`zip archive is corrupt: ${msg}`);
+}
+
+async function findEnd(src: FileSource): Promise<{ count: number; cdOffset: number; cdSize: number }> {
+  if (src.size < 22) throw corrupt('too short to be a zip archive (no end of central directory)');
+  const tailLen = Math.min(src.size, 22 + MAX16 + 20);
+  const tailStart = src.size - tailLen;
+  const tail = await src.read(tailStart, tailLen);
+  let eocd = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw corrupt('end of central directory not found (truncated or not a zip archive)');
+  let count = tail.readUInt16LE(eocd + 10);
+  let cdSize = tail.readUInt32LE(eocd + 12);
+  let cdOffset = tail.readUInt32LE(eocd + 16);
+  if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === SIG_ZIP64_LOCATOR) {
+    const z64Offset = readU64(tail, eocd - 20 + 8);
+    const z = await src.read(z64Offset, 56);
+    if (z.readUInt32LE(0) !== SIG_ZIP64_EOCD) throw corrupt('zip64 end of central directory record not found');
+    count = readU64(z, 32);
+    cdSize = readU64(z, 40);
+    cdOffset = readU64(z, 48);
+  } else if (count === MAX16 || cdSize === MAX32 || cdOffset === MAX32) {
+    throw corrupt('zip64 end of central directory locator missing');
+  }
+  if (cdOffset + cdSize > src.size) throw corrupt('central directory lies beyond the end of the file (truncated?)');
+  return { count, cdOffset, cdSize };
+}
+
+function entryFromCentral(buf: Buffer, off: number): { entry: ZipEntry; next: number } {
+  if (buf.readUInt32LE(off) !== SIG_CENTRAL) throw corrupt('bad central directory entry signature');
+  const madeBy = buf.readUInt16LE(off + 4);
+  const flags = buf.readUInt16LE(off + 8);
+  const method = buf.readUInt16LE(off + 10);
+  const time = buf.readUInt16LE(off + 12);
+  const date = buf.readUInt16LE(off + 14);
+  const crc = buf.readUInt32LE(off + 16);
+  let csize = buf.readUInt32LE(off + 20);
+  let usize = buf.readUInt32LE(off + 24);
+  const nameLen = buf.readUInt16LE(off + 28);
+  const extraLen = buf.readUInt16LE(off + 30);
+  const commentLen = buf.readUInt16LE(off + 32);
+  const external = buf.readUInt32LE(off + 38);
+  let localOffset = buf.readUInt32LE(off + 42);
+  const nameStart = off + 46;
+  const extraStart = nameStart + nameLen;
+  const next = extraStart + extraLen + commentLen;
+  if (next > buf.length) throw corrupt('central directory entry overruns the directory');
+  const name = buf.toString('utf8', nameStart, extraStart);
+  let mtimeMs = fromDosDateTime(time, date);
+  let uid: number | undefined;
+  let gid: number | undefined;
+  for (let p = extraStart; p + 4 <= extraStart + extraLen; ) {
+    const id = buf.readUInt16LE(p);
+    const len = buf.readUInt16LE(p + 2);
+    const d = p + 4;
+    if (d + len > extraStart + extraLen) break;
+    if (id === EXTRA_ZIP64) {
+      let q = d;
+      if (usize === MAX32 && q + 8 <= d + len) {
+        usize = readU64(buf, q);
+        q += 8;
+      }
+      if (csize === MAX32 && q + 8 <= d + len) {
+        csize = readU64(buf, q);
+        q += 8;
+      }
+      if (localOffset === MAX32 && q + 8 <= d + len) {
+        localOffset = readU64(buf, q);
+        q += 8;
+      }
+    } else if (id === EXTRA_TIMESTAMP && len >= 5 && (buf[d] & 1) !== 0) {
+      mtimeMs = buf.readInt32LE(d + 1) * 1000;
+    } else if (id === 0x7875 && len >= 3 && buf[d] === 1) {
+      const us = buf[d + 1];
+      if (us === 4 && len >= 2 + 4 + 1 + 4) {
+        uid = buf.readUInt32LE(d + 2);
+        if (buf[d + 6] === 4) gid = buf.readUInt32LE(d + 7);
+      }
+    }
+    p = d + len;
+  }
+  if (usize === MAX32 || csize === MAX32 || localOffset === MAX32) throw corrupt(`${name}: zip64 extra field missing`);
+  const unixMode = (madeBy >> 8) === HOST_UNIX ? external >>> 16 : 0;
+  let type: ZipEntry['type'];
+  let mode: number;
+  const fmt = unixMode & S_IFMT;
+  if (fmt === S_IFLNK) type = 'symlink';
+  else if (fmt === S_IFDIR || name.endsWith('/') || (fmt === 0 && (external & 0x10) !== 0)) type = 'dir';
+  else if (fmt === S_IFREG || fmt === 0) type = 'file';
+  else type = 'file';
+  if (unixMode !== 0) mode = unixMode & 0o7777;
+  else mode = type === 'dir' ? 0o755 : 0o644;
+  if (fmt !== 0 && fmt !== S_IFLNK && fmt !== S_IFDIR && fmt !== S_IFREG) {
+    // device, fifo, socket: not something a cache restores
+    return { entry: { name, type: 'file', mode: -1, mtimeMs, size: usize, method, flags, crc, csize, localOffset, uid, gid }, next };
+  }
+  return { entry: { name, type, mode, mtimeMs, size: usize, method, flags, crc, csize, localOffset, uid, gid }, next };
+}
+
+/** Reads the central directory: every entry, in central-directory order. */
+export async function readZipDirectory(src: FileSource): Promise<ZipEntry[]> {
+  const { count, cdOffset, cdSize } = await findEnd(src);
+  const entries: ZipEntry[] = [];
+  // Parse the directory in windows so that a huge directory does not need one huge buffer.
+  let pos = cdOffset;
+  const end = cdOffset + cdSize;
+  let buf = Buffer.alloc(0);
+  let bufOff = 0;
+  while (entries.length < count) {
+    if (buf.length - bufOff < 46 || buf.length - bufOff < 46 + buf.readUInt16LE(bufOff + 28) + buf.readUInt16LE(bufOff + 30) + buf.readUInt16LE(bufOff + 32)) {
+      if (pos >= end) throw corrupt(`central directory ends after ${entries.length} of ${count} entries`);
+      const n = Math.min(BLOCK, end - pos);
+      const more = await src.read(pos, n);
+      pos += n;
+      buf = Buffer.concat([buf.subarray(bufOff), more]);
+      bufOff = 0;
+      continue;
+    }
+    const { entry, next } = entryFromCentral(buf, bufOff);
+    entries.push(entry);
+    bufOff = next;
+  }
+  return entries;
+}
+
+export async function listZip(file: string): Promise<ZipEntry[]> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    return await readZipDirectory(new FileSource(fh, (await fh.stat()).size));
+  } finally {
+    await fh.close();
+  }
+}
+
+async function dataOffset(src: FileSource, e: ZipEntry): Promise<number> {
+  const h = await src.read(e.localOffset, 30);
+  if (h.readUInt32LE(0) !== SIG_LOCAL) throw corrupt(`${e.name}: local header not found`);
+  const start = e.localOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
+  if (start + e.csize > src.size) throw corrupt(`${e.name}: data runs past the end of the file (truncated?)`);
+  return start;
+}
+
+function checkMethod(e: ZipEntry): void {
+  if ((e.flags & FLAG_ENCRYPTED) !== 0) throw new CorruptArchiveError(`${e.name}: encrypted entries are not supported`);
+  if (e.method !== 0 && e.method !== 8 && e.method !== 93) throw new CorruptArchiveError(`${e.name}: unsupported compression method ${e.method}`);
+}
+
+async function entryData(src: FileSource, e: ZipEntry): Promise<Buffer> {
+  const start = await dataOffset(src, e);
+  const raw = await src.read(start, e.csize);
+  return raw.length < 256 * 1024 ? Buffer.from(raw) : raw;
+}
+
+async function decodeSmall(e: ZipEntry, packed: Buffer): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = e.csize <= SYNC_LIMIT && e.size <= SYNC_LIMIT ? decompressWholeSync(e.method, packed, e.size) : await decompressWhole(e.method, packed, e.size);
+  } catch (err) {
+    throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+  }
+  return verified(e, data);
+}
+
+function verified(e: ZipEntry, data: Buffer): Buffer {
+  if (data.length !== e.size) throw corrupt(`${e.name}: size mismatch (${data.length} bytes, expected ${e.size})`);
+  if (zlib.crc32(data) !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
+  return data;
+}
+
+/** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
+export async function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const warn = opts.onWarning ?? ((): void => {});
+  const small = opts.smallEntryLimit ?? BLOCK;
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const src = new FileSource(fh, (await fh.stat()).size);
+    const entries = await readZipDirectory(src);
+    // Validate every name before writing anything.
+    const rels = new Map<ZipEntry, string>();
+    for (const e of entries) rels.set(e, cleanEntryName(e.name));
+    const safe = await SafeWriter.create(dir, entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
+    for (const e of entries) safe.check(e.name);
+    const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
+    const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
+    const tasks = new TaskGroup();
+    let bytes = 0;
+    try {
+    for (const e of ordered) {
+      tasks.throwIfFailed();
+      const rel = rels.get(e)!;
+      if (e.mode === -1) {
+        warn(`${e.name}: special file (device, fifo or socket) skipped`);
+        continue;
+      }
+      if (e.type === 'dir') {
+        safe.dir(rel, e.mode, e.mtimeMs);
+        continue;
+      }
+      checkMethod(e);
+      if (e.type === 'symlink') {
+        const target = await decodeSmall(e, await entryData(src, e));
+        safe.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
+        continue;
+      }
+      bytes += e.size;
+      if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
+        const packed = await entryData(src, e);
+        let data: Buffer;
+        try {
+          data = decompressWholeSync(e.method, packed, e.size);
+        } catch (err) {
+          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+        }
+        safe.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
+        continue;
+      }
+      if (e.size <= small && e.csize <= small) {
+        const cost = e.size + e.csize;
+        await budget.acquire(cost);
+        let packed: Buffer;
+        try {
+          packed = await entryData(src, e);
+        } catch (err) {
+          budget.release(cost);
+          throw err;
+        }
+        tasks.add(
+          (async () => {
+            try {
+              safe.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+            } finally {
+              budget.release(cost);
+            }
+          })(),
+        );
+        continue;
+      }
+      const start = await dataOffset(src, e);
+      await safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
+        const input = Readable.from(src.stream(start, e.csize), { objectMode: false });
+        const dec = createDecompressor(e.method);
+        const out: AsyncIterable<Buffer> = dec ? pipeline(input, dec, () => {}) : input;
+        let crc = 0;
+        let n = 0;
+        try {
+          for await (const chunk of out) {
+            n += chunk.length;
+            if (n > e.size) throw corrupt(`${e.name}: more data than the ${e.size} bytes announced`);
+            crc = zlib.crc32(chunk, crc);
+            await write(chunk);
+          }
+        } catch (err) {
+          if (err instanceof CorruptArchiveError) throw err;
+          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+        }
+        if (n !== e.size) throw corrupt(`${e.name}: size mismatch (${n} bytes, expected ${e.size})`);
+        if (crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
+      });
+    }
+    } catch (err) {
+      await tasks.settle();
+      throw err;
+    }
+    await tasks.wait();
+    await safe.finish();
+    return { entries: entries.length, bytes };
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * Streaming zip writer (zip / zipzstd).
+ *
+ * Entries are written in the order given (the caller sorts them). Small files are read and
+ * compressed ahead of time, several at once, within a Budget (entries and bytes in flight); each
+ * is then written with a complete local header (sizes and CRC known). Large files are streamed
+ * with a data descriptor (flag bit 3), their blocks compressed in parallel (compress.ts).
+ * Zip64 structures are used exactly when needed: an entry or offset past 4 GiB, or more than
+ * 65,535 entries. Memory: O(budget + parallel blocks × 1 MiB) plus one small central-directory
+ * record per entry.
+ */
+import zlib from 'node:zlib';
+import fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { SourceEntry } from './entry.ts';
+import { typeBits } from './entry.ts';
+import { Sink } from './sink.ts';
+import { Budget } from './pool.ts';
+import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
+import {
+  BLOCK, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressBlock, compressWhole, compressWholeSync, dictionaryOf,
+} from './compress.ts';
+import type { ZipMethod } from './compress.ts';
+import {
+  EXTRA_TIMESTAMP, EXTRA_UNIX_UIDGID, EXTRA_ZIP64, FLAG_DESCRIPTOR, FLAG_UTF8, MADE_BY_UNIX, MAX16, MAX32,
+  SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR,
+  toDosDateTime, unixSeconds32, writeU64,
+} from './zip-format.ts';
+
+export interface ZipWriteOptions {
+  /** Compression method for file data: 0 store, 8 deflate, 93 zstd. */
+  method: ZipMethod;
+  /** Deflate or zstd level. */
+  level: number;
+  /** Files up to this size are read whole and compressed ahead (default 1 MiB). */
+  smallFileLimit?: number;
+  /** Entries prepared ahead (default 64). */
+  maxInFlight?: number;
+  /** Bytes of file data prepared ahead (default 32 MiB). */
+  budgetBytes?: number;
+  /** Blocks of one large file compressed at once (default 4). */
+  parallelBlocks?: number;
+  /** Entry size from which a streamed entry gets zip64 local fields (default 0xF0000000; tests lower it). */
+  zip64Threshold?: number;
+  onWarning?: (message: string) => void;
+}
+
+export interface WriteResult {
+  entries: number;
+  bytes: number;
+}
+
+interface CentralRecord {
+  name: Buffer;
+  flags: number;
+  method: number;
+  versionNeeded: number;
+  time: number;
+  date: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  offset: number;
+  externalAttr: number;
+  mtimeMs: number;
+  uid: number;
+  gid: number;
+}
+
+interface Prepared {
+  /** Null when the entry vanished and is skipped. */
+  data: Buffer | null;
+  method: number;
+  crc: number;
+  usize: number;
+}
+
+const EXTRA_TS_LEN = 4 + 5;
+const EXTRA_UX_LEN = 4 + 11;
+
+function extraCommon(buf: Buffer, off: number, r: CentralRecord): number {
+  buf.writeUInt16LE(EXTRA_TIMESTAMP, off);
+  buf.writeUInt16LE(5, off + 2);
+  buf.writeUInt8(1, off + 4);
+  buf.writeInt32LE(unixSeconds32(r.mtimeMs), off + 5);
+  off += EXTRA_TS_LEN;
+  buf.writeUInt16LE(EXTRA_UNIX_UIDGID, off);
+  buf.writeUInt16LE(11, off + 2);
+  buf.writeUInt8(1, off + 4);
+  buf.writeUInt8(4, off + 5);
+  buf.writeUInt32LE(r.uid >>> 0, off + 6);
+  buf.writeUInt8(4, off + 10);
+  buf.writeUInt32LE(r.gid >>> 0, off + 11);
+  return off + EXTRA_UX_LEN;
+}
+
+function localHeader(r: CentralRecord, zip64: boolean): Buffer {
+  const extraLen = EXTRA_TS_LEN + EXTRA_UX_LEN + (zip64 ? 20 : 0);
+  const buf = Buffer.allocUnsafe(30 + r.name.length + extraLen);
+  buf.writeUInt32LE(SIG_LOCAL, 0);
+  buf.writeUInt16LE(r.versionNeeded, 4);
+  buf.writeUInt16LE(r.flags, 6);
+  buf.writeUInt16LE(r.method, 8);
+  buf.writeUInt16LE(r.time, 10);
+  buf.writeUInt16LE(r.date, 12);
+  const descriptor = (r.flags & FLAG_DESCRIPTOR) !== 0;
+  buf.writeUInt32LE(descriptor ? 0 : r.crc, 14);
+  buf.writeUInt32LE(zip64 ? MAX32 : descriptor ? 0 : r.csize, 18);
+  buf.writeUInt32LE(zip64 ? MAX32 : descriptor ? 0 : r.usize, 22);
+  buf.writeUInt16LE(r.name.length, 26);
+  buf.writeUInt16LE(extraLen, 28);
+  r.name.copy(buf, 30);
+  let off = extraCommon(buf, 30 + r.name.length, r);
+  if (zip64) {
+    buf.writeUInt16LE(EXTRA_ZIP64, off);
+    buf.writeUInt16LE(16, off + 2);
+    writeU64(buf, descriptor ? 0 : r.usize, off + 4);
+    writeU64(buf, descriptor ? 0 : r.csize, off + 12);
+    off += 20;
+  }
+  return buf;
+}
+
+function centralHeader(r: CentralRecord): Buffer {
+  const z64: number[] = [];
+  if (r.usize >= MAX32) z64.push(r.usize);
+  if (r.csize >= MAX32) z64.push(r.csize);
+  if (r.offset >= MAX32) z64.push(r.offset);
+  const z64Len = z64.length > 0 ? 4 + 8 * z64.length : 0;
+  const extraLen = EXTRA_TS_LEN + EXTRA_UX_LEN + z64Len;
+  const buf = Buffer.allocUnsafe(46 + r.name.length + extraLen);
+  buf.writeUInt32LE(SIG_CENTRAL, 0);
+  buf.writeUInt16LE(MADE_BY_UNIX, 4);
+  buf.writeUInt16LE(z64.length > 0 ? Math.max(45, r.versionNeeded) : r.versionNeeded, 6);
+  buf.writeUInt16LE(r.flags, 8);
+  buf.writeUInt16LE(r.method, 10);
+  buf.writeUInt16LE(r.time, 12);
+  buf.writeUInt16LE(r.date, 14);
+  buf.writeUInt32LE(r.crc, 16);
+  buf.writeUInt32LE(Math.min(r.csize, MAX32), 20);
+  buf.writeUInt32LE(Math.min(r.usize, MAX32), 24);
+  buf.writeUInt16LE(r.name.length, 28);
+  buf.writeUInt16LE(extraLen, 30);
+  buf.writeUInt16LE(0, 32); // comment
+  buf.writeUInt16LE(0, 34); // disk
+  buf.writeUInt16LE(0, 36); // internal attributes
+  buf.writeUInt32LE(r.externalAttr >>> 0, 38);
+  buf.writeUInt32LE(Math.min(r.offset, MAX32), 42);
+  r.name.copy(buf, 46);
+  let off = extraCommon(buf, 46 + r.name.length, r);
+  if (z64.length > 0) {
+    buf.writeUInt16LE(EXTRA_ZIP64, off);
+    buf.writeUInt16LE(8 * z64.length, off + 2);
+    off += 4;
+    for (const v of z64) {
+      writeU64(buf, v, off);
+      off += 8;
+    }
+  }
+  return buf;
+}
+
+function endRecords(count: number, cdOffset: number, cdSize: number): Buffer {
+  const zip64 = count >= MAX16 || cdOffset >= MAX32 || cdSize >= MAX32;
+  const parts: Buffer[] = [];
+  if (zip64) {
+    const z = Buffer.alloc(56 + 20);
+    z.writeUInt32LE(SIG_ZIP64_EOCD, 0);
+    writeU64(z, 44, 4);
+    z.writeUInt16LE(MADE_BY_UNIX, 12);
+    z.writeUInt16LE(45, 14);
+    z.writeUInt32LE(0, 16);
+    z.writeUInt32LE(0, 20);
+    writeU64(z, count, 24);
+    writeU64(z, count, 32);
+    writeU64(z, cdSize, 40);
+    writeU64(z, cdOffset, 48);
+    z.writeUInt32LE(SIG_ZIP64_LOCATOR, 56);
+    z.writeUInt32LE(0, 60);
+    writeU64(z, cdOffset + cdSize, 64);
+    z.writeUInt32LE(1, 72);
+    parts.push(z);
+  }
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(SIG_EOCD, 0);
+  e.writeUInt16LE(Math.min(count, MAX16), 8);
+  e.writeUInt16LE(Math.min(count, MAX16), 10);
+  e.writeUInt32LE(Math.min(cdSize, MAX32), 12);
+  e.writeUInt32LE(Math.min(cdOffset, MAX32), 16);
+  parts.push(e);
+  return Buffer.concat(parts);
+}
+
+function isVanished(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+export async function writeZip(entries: readonly SourceEntry[], out: Writable, opts: ZipWriteOptions): Promise<WriteResult> {
+  const small = opts.smallFileLimit ?? BLOCK;
+  const budget = new Budget(opts.maxInFlight ?? 64, opts.budgetBytes ?? 32 * BLOCK);
+  const parallel = opts.parallelBlocks ?? 4;
+  const zip64Threshold = opts.zip64Threshold ?? 0xf0000000;
+  const warn = opts.onWarning ?? ((): void => {});
+  const sink = new Sink(out);
+  const central: CentralRecord[] = [];
+  const pending = new Map<number, Promise<Prepared>>();
+  const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
+  const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size <= SYNC_LIMIT;
+
+  /** Tiny files, directories and symlinks: done synchronously, cheaper than a threadpool round trip. */
+  const prepareSync = (e: SourceEntry): Prepared => {
+    try {
+      if (e.type === 'dir') return { data: Buffer.alloc(0), method: METHOD_STORE, crc: 0, usize: 0 };
+      if (e.type === 'symlink') {
+        const target = Buffer.from(fs.readlinkSync(e.absPath), 'utf8');
+        return { data: target, method: METHOD_STORE, crc: zlib.crc32(target), usize: target.length };
+      }
+      const raw = readSmallFileSync(e.absPath, e.size);
+      const crc = zlib.crc32(raw);
+      if (opts.method === METHOD_STORE || raw.length === 0) return { data: raw, method: METHOD_STORE, crc, usize: raw.length };
+      const packed = compressWholeSync(opts.method, opts.level, raw);
+      if (packed.length >= raw.length) return { data: raw, method: METHOD_STORE, crc, usize: raw.length };
+      return { data: packed, method: opts.method, crc, usize: raw.length };
+    } catch (err) {
+      if (isVanished(err)) {
+        warn(`${e.name}: file vanished while archiving, skipped`);
+        return { data: null, method: METHOD_STORE, crc: 0, usize: 0 };
+      }
+      throw err;
+    }
+  };
+  let ahead = 0;
+
+  const prepare = async (e: SourceEntry): Promise<Prepared> => {
+    try {
+      if (e.type === 'dir') return { data: Buffer.alloc(0), method: METHOD_STORE, crc: 0, usize: 0 };
+      if (e.type === 'symlink') {
+        const target = Buffer.from(await fs.promises.readlink(e.absPath), 'utf8');
+        return { data: target, method: METHOD_STORE, crc: zlib.crc32(target), usize: target.length };
+      }
+      const raw = await readSmallFile(e.absPath, e.size);
+      const crc = zlib.crc32(raw);
+      if (opts.method === METHOD_STORE || raw.length === 0) return { data: raw, method: METHOD_STORE, crc, usize: raw.length };
+      const packed = await compressWhole(opts.method, opts.level, raw);
+      // Incompressible: store it (as zip -r does); the reader never needs to know.
+      if (packed.length >= raw.length) return { data: raw, method: METHOD_STORE, crc, usize: raw.length };
+      return { data: packed, method: opts.method, crc, usize: raw.length };
+    } catch (err) {
+      if (isVanished(err)) {
+        warn(`${e.name}: file vanished while archiving, skipped`);
+        return { data: null, method: METHOD_STORE, crc: 0, usize: 0 };
+      }
+      throw err;
+    }
+  };
+
+  const fill = (from: number): void => {
+    if (ahead < from) ahead = from;
+    while (ahead < entries.length) {
+      const e = entries[ahead];
+      if (isStreamed(e) || isInline(e)) {
+        ahead++;
+        continue;
+      }
+      const cost = e.size;
+      if (!budget.fits(cost)) break;
+      budget.tasks++;
+      budget.bytes += cost;
+      const p = prepare(e);
+      p.catch(() => {}); // observed when its turn comes
+      pending.set(ahead, p);
+      ahead++;
+    }
+  };
+
+  const record = (e: SourceEntry, method: number, flags: number, crc: number, csize: number, usize: number, offset: number): CentralRecord => {
+    const { time, date } = toDosDateTime(e.mtimeMs);
+    const mode = typeBits(e.type) | (e.mode & 0o7777);
+    let versionNeeded = method === METHOD_DEFLATE ? 20 : method === METHOD_ZSTD ? 63 : 10;
+    if (e.type === 'dir') versionNeeded = 20;
+    return {
+      name: Buffer.from(e.type === 'dir' ? `${e.name}/` : e.name, 'utf8'),
+      flags: flags | FLAG_UTF8,
+      method,
+      versionNeeded,
+      time,
+      date,
+      crc,
+      csize,
+      usize,
+      offset,
+      externalAttr: ((mode << 16) | (e.type === 'dir' ? 0x10 : 0)) >>> 0,
+      mtimeMs: e.mtimeMs,
+      uid: e.uid,
+      gid: e.gid,
+    };
+  };
+
+  const writeStreamed = async (e: SourceEntry): Promise<void> => {
+    let fh;
+    try {
+      fh = await openForRead(e.absPath);
+    } catch (err) {
+      if (isVanished(err)) {
+        warn(`${e.name}: file vanished while archiving, skipped`);
+        return;
+      }
+      throw err;
+    }
+    try {
+      const zip64 = e.size >= zip64Threshold;
+      const method = opts.method;
+      const r = record(e, method, FLAG_DESCRIPTOR, 0, 0, 0, sink.offset);
+      if (zip64) r.versionNeeded = Math.max(45, r.versionNeeded);
+      await sink.write(localHeader(r, zip64));
+      const dataStart = sink.offset;
+      let crc = 0;
+      let usize = 0;
+      const inFlight: Promise<Buffer>[] = [];
+      let prev: Buffer | null = null;
+      let dict: Buffer | undefined;
+      const submit = (block: Buffer, last: boolean): void => {
+        inFlight.push(compressBlock(method, opts.level, block, method === METHOD_DEFLATE ? dict : undefined, last));
+        if (method === METHOD_DEFLATE) dict = dictionaryOf(block);
+      };
+      for await (const block of readBlocks(fh, e.size, BLOCK)) {
+        crc = zlib.crc32(block, crc);
+        usize += block.length;
+        if (prev) submit(prev, false);
+        prev = block;
+        while (inFlight.length >= parallel) await sink.write(await inFlight.shift()!);
+      }
+      submit(prev ?? Buffer.alloc(0), true);
+      while (inFlight.length > 0) await sink.write(await inFlight.shift()!);
+      if (usize !== e.size) warn(`${e.name}: file size changed while archiving (${e.size} → ${usize} bytes)`);
+      r.crc = crc;
+      r.usize = usize;
+      r.csize = sink.offset - dataStart;
+      if ((r.usize >= MAX32 || r.csize >= MAX32) && !zip64) {
+        throw new Error(`${e.name}: grew past 4 GiB while archiving`);
+      }
+      const dd = Buffer.allocUnsafe(zip64 ? 24 : 16);
+      dd.writeUInt32LE(SIG_DESCRIPTOR, 0);
+      dd.writeUInt32LE(crc, 4);
+      if (zip64) {
+        writeU64(dd, r.csize, 8);
+        writeU64(dd, r.usize, 16);
+      } else {
+        dd.writeUInt32LE(r.csize, 8);
+        dd.writeUInt32LE(r.usize, 12);
+      }
+      await sink.write(dd);
+      central.push(r);
+    } finally {
+      await fh.close();
+    }
+  };
+
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      fill(i);
+      const e = entries[i];
+      if (isStreamed(e)) {
+        await writeStreamed(e);
+        continue;
+      }
+      let prep: Prepared;
+      if (isInline(e)) {
+        prep = prepareSync(e);
+      } else {
+        const p = pending.get(i)!;
+        pending.delete(i);
+        try {
+          prep = await p;
+        } finally {
+          budget.tasks--;
+          budget.bytes -= e.size;
+        }
+        fill(i + 1);
+      }
+      if (prep.data === null) continue;
+      const r = record(e, prep.method, 0, prep.crc, prep.data.length, prep.usize, sink.offset);
+      await sink.write(localHeader(r, false));
+      await sink.write(prep.data);
+      central.push(r);
+    }
+    const cdOffset = sink.offset;
+    for (const r of central) await sink.write(centralHeader(r));
+    const cdSize = sink.offset - cdOffset;
+    await sink.write(endRecords(central.length, cdOffset, cdSize));
+    await sink.end();
+    return { entries: central.length, bytes: sink.offset };
+  } catch (err) {
+    for (const p of pending.values()) p.catch(() => {});
+    throw err;
+  }
+}
