@@ -10,6 +10,7 @@ for b in monmaptool ceph-mon ceph-osd radosgw radosgw-admin ceph; do
   command -v "$b" > /dev/null 2>&1 || { echo "start-rgw.sh: '$b' not found; install Ceph with scripts/install-ceph.sh (Debian/Ubuntu), or see docs/minio.md" >&2; exit 3; }
 done
 case "$D" in /*) ;; *) D="$PWD/$D" ;; esac
+case "$D" in /|/tmp|/tmp/|"$HOME"|"$HOME"/) echo "start-rgw.sh: refusing to use $D (it is wiped first)" >&2; exit 2 ;; esac
 rm -rf "$D"; mkdir -p "$D"/{run,log,mon,osd/osd.0,rgw}; cd "$D"
 FSID=$(cat /proc/sys/kernel/random/uuid); KMSKEY=$(head -c 32 /dev/urandom | base64)
 cat > ceph.conf <<CONF

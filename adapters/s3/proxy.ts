@@ -129,7 +129,8 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
   // HTTP request would wait for bytes that never come until the server times out.
   const abort = new AbortController();
   let failure: unknown;
-  input.body.on('error', (err) => counter.destroy(err));
+  // The client's body failing (disconnect, aborted upload) is not the backend's fault: 400, not 503.
+  input.body.on('error', (err) => counter.destroy(err instanceof CacheGateError ? err : badRequest(`upload body failed: ${err.message}`)));
   counter.on('error', (err) => {
     failure ??= err;
     abort.abort();

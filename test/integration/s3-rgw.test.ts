@@ -426,6 +426,24 @@ describe('proxy mode and readiness', () => {
     assert.equal(await a.head(name), null);
   });
 
+  test('a client body that fails mid-way: 400, nothing stored', async () => {
+    const a = adapter(s3Context(server.settings(bucket)).ctx);
+    const name = key('broken-body');
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(1000);
+      throw new Error('client went away');
+    }
+    await assert.rejects(
+      a.put(name, { body: Readable.from(broken()), contentLength: 5000, metadata: {}, maxSize: 0 }),
+      (e: unknown) => e instanceof CacheGateError && e.status === 400 && /client went away/.test(e.message),
+    );
+    await assert.rejects(
+      a.put(name, { body: Readable.from(broken()), metadata: {}, maxSize: 0 }),
+      (e: unknown) => e instanceof CacheGateError && e.status === 400,
+    );
+    assert.equal(await a.head(name), null);
+  });
+
   test('ready(): ok on a live bucket; 503 for a missing bucket and an unreachable server', async () => {
     await adapter(s3Context(server.settings(bucket)).ctx).ready();
     await assert.rejects(

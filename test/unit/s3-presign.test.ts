@@ -180,6 +180,28 @@ describe('S3 presign', () => {
   });
 });
 
+describe('iam: the SDK default credential chain', () => {
+  test('environment credentials (first in the chain) sign the URL, with their session token', async () => {
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY, token: process.env.AWS_SESSION_TOKEN };
+    process.env.AWS_ACCESS_KEY_ID = 'ASIAENVEXAMPLE';
+    process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+    process.env.AWS_SESSION_TOKEN = 'env-token';
+    try {
+      const a = createS3Adapter(s3Context(s3Settings({ bucketName: 'cache', bucketLocation: 'eu-west-1', authenticationType: 'iam' })).ctx);
+      const r = await a.presign({ method: 'GET', objectName: 'o', expiresIn: 60, metadata: {}, now: NOW });
+      const u = new URL(r.url);
+      assert.equal(u.searchParams.get('X-Amz-Credential'), 'ASIAENVEXAMPLE/20260102/eu-west-1/s3/aws4_request');
+      assert.equal(u.searchParams.get('X-Amz-Security-Token'), 'env-token');
+      assert.equal(verify('GET', r.url, {}, SECRET, NOW), '');
+    } finally {
+      for (const [k, v] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret], ['AWS_SESSION_TOKEN', saved.token]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
+
 describe('credential cache', () => {
   test('resolved once, refreshed only near expiry, single flight', async () => {
     let now = 0;
