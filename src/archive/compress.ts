@@ -9,7 +9,9 @@
  * - zstd: every block is its own zstd frame; concatenated frames are one valid zstd stream.
  */
 import zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
+import { createZstdDecompressor, zstdDecompressExact } from './zstd.ts';
 
 export const METHOD_STORE = 0;
 export const METHOD_DEFLATE = 8;
@@ -22,7 +24,6 @@ const DICT = 32 * 1024;
 const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
 const inflateRaw = promisify(zlib.inflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
 const zstdCompress = promisify(zlib.zstdCompress) as (buf: Buffer, opts: zlib.ZstdOptions) => Promise<Buffer>;
-const zstdDecompress = promisify(zlib.zstdDecompress) as (buf: Buffer, opts: zlib.ZstdOptions) => Promise<Buffer>;
 
 function windowBitsFor(size: number): number {
   let bits = 9;
@@ -70,15 +71,15 @@ export async function decompressWhole(method: number, data: Buffer, size: number
   // maxOutputLength bounds what a hostile entry can make us allocate.
   const maxOutputLength = Math.max(size, 1) + 1;
   if (method === METHOD_DEFLATE) return inflateRaw(data, { chunkSize, maxOutputLength });
-  if (method === METHOD_ZSTD) return zstdDecompress(data, { chunkSize, maxOutputLength });
+  if (method === METHOD_ZSTD) return checkedZstd(data, size);
   throw new Error(`unsupported compression method ${method}`);
 }
 
 /** Streaming decompressor for a large entry, or null for stored data. */
-export function createDecompressor(method: number): zlib.InflateRaw | zlib.ZstdDecompress | null {
+export function createDecompressor(method: number): Transform | null {
   if (method === METHOD_STORE) return null;
   if (method === METHOD_DEFLATE) return zlib.createInflateRaw({ chunkSize: BLOCK });
-  if (method === METHOD_ZSTD) return zlib.createZstdDecompress({ chunkSize: BLOCK });
+  if (method === METHOD_ZSTD) return createZstdDecompressor();
   throw new Error(`unsupported compression method ${method}`);
 }
 
@@ -99,6 +100,12 @@ export function decompressWholeSync(method: number, data: Buffer, size: number):
   const maxOutputLength = Math.max(size, 1) + 1;
   const chunkSize = Math.max(1024, Math.min(BLOCK, size + 64));
   if (method === METHOD_DEFLATE) return zlib.inflateRawSync(data, { chunkSize, maxOutputLength });
-  if (method === METHOD_ZSTD) return zlib.zstdDecompressSync(data, { chunkSize, maxOutputLength });
+  if (method === METHOD_ZSTD) return checkedZstd(data, size);
   throw new Error(`unsupported compression method ${method}`);
+}
+
+function checkedZstd(data: Buffer, size: number): Buffer {
+  const out = zstdDecompressExact(data, size);
+  if (out === null) throw new Error(`more data than the ${size} bytes announced`);
+  return out;
 }

@@ -169,9 +169,18 @@ export async function extractTarStream(source: AsyncIterable<Buffer>, dir: strin
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const input = fs.createReadStream(file, { highWaterMark: BLOCK });
-  const out = pipeline(input, createZstdDecompressor(), () => {});
+  const out = pipeline(input, createZstdDecompressor(), () => {}) as AsyncIterable<Buffer>;
+  async function* decoded(): AsyncGenerator<Buffer> {
+    try {
+      yield* out;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | null)?.code;
+      if (typeof code === 'string' && code.startsWith('E')) throw err; // reading the file failed
+      throw new CorruptArchiveError(`tar.zst archive is corrupt: ${(err as Error).message}`, { cause: err });
+    }
+  }
   try {
-    return await extractTarStream(out as AsyncIterable<Buffer>, dir, opts);
+    return await extractTarStream(decoded(), dir, opts);
   } finally {
     input.destroy();
   }
