@@ -98,12 +98,13 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
   const sdkLogger = { trace() {}, debug() {}, info() {}, warn: sdkLog, error: sdkLog };
 
   // --- region and target (cached; re-detected later only after a network failure) ---
+  let knownRegion: string | undefined = s3.bucketLocation !== '' ? s3.bucketLocation : undefined;
   let regionPromise: Promise<string> | undefined;
   let locationClient: Promise<S3Client> | undefined;
   const region = (): Promise<string> => {
     if (s3.bucketLocation !== '') return Promise.resolve(s3.bucketLocation);
     if (regionPromise === undefined) {
-      const p = detectRegion(
+      const p: Promise<string> = detectRegion(
         {
           getBucketLocation: async (bucket) => {
             const { GetBucketLocationCommand } = await import('@aws-sdk/client-s3');
@@ -115,7 +116,12 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
         s3.bucketName,
       ).then((r) => {
         if (r.reason !== undefined) log.warn({ profile: profile.name, bucket: s3.bucketName }, r.reason);
-        if (!r.final) setTimeout(() => { if (regionPromise === p) regionPromise = undefined; }, REGION_RETRY_MS).unref();
+        knownRegion = r.region;
+        if (!r.final) {
+          setTimeout(() => {
+            if (regionPromise === p) regionPromise = undefined; // the next caller detects again
+          }, REGION_RETRY_MS).unref();
+        }
         return r.region;
       });
       regionPromise = p;
@@ -123,23 +129,27 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     return regionPromise;
   };
   let target: Target | undefined;
-  let targetRegion = '';
   const getTarget = (): Target | Promise<Target> => {
-    if (target !== undefined && (s3.bucketLocation !== '' || regionPromise !== undefined)) return target;
-    return region().then((r) => {
-      if (target === undefined || targetRegion !== r) {
-        target = resolveTarget(s3, r, { warn: warnOnce });
-        targetRegion = r;
-      }
+    // Known region (configured, or detected and not due for a retry): no await. The target follows
+    // the region when a retried detection finds another one.
+    if (s3.bucketLocation !== '' || (knownRegion !== undefined && regionPromise !== undefined)) {
+      const r = knownRegion as string;
+      if (target === undefined || target.region !== r) target = resolveTarget(s3, r, { warn: warnOnce });
       return target;
-    });
+    }
+    return region().then(() => getTarget());
   };
 
-  // --- SDK client for proxy mode and readiness ---
-  let client: Promise<S3Client> | undefined;
-  const getClient = (): Promise<S3Client> => {
-    client ??= region().then((r) => createS3Client(s3, r, credentials, sdkLogger));
-    return client;
+  // --- SDK client for proxy mode and readiness (re-created if the detected region changes) ---
+  let client: { region: string; client: Promise<S3Client> } | undefined;
+  const getClient = async (): Promise<S3Client> => {
+    const r = await region();
+    if (client === undefined || client.region !== r) {
+      const old = client;
+      client = { region: r, client: createS3Client(s3, r, credentials, sdkLogger) };
+      old?.client.then((c) => c.destroy(), () => undefined);
+    }
+    return client.client;
   };
   const proxy: ProxyDeps = { s3, client: getClient, secrets };
 
@@ -219,7 +229,7 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
 
     async close(): Promise<void> {
       roles.clear();
-      for (const c of [client, locationClient]) if (c !== undefined) (await c.catch(() => undefined))?.destroy();
+      for (const c of [client?.client, locationClient]) if (c !== undefined) (await c.catch(() => undefined))?.destroy();
       const s = await sts?.catch(() => undefined);
       if (s !== undefined && s !== options.stsClient && 'destroy' in s && typeof s.destroy === 'function') (s as STSClient).destroy();
     },
