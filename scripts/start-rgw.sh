@@ -5,6 +5,7 @@
 #   env MONPORT (default 6789): the monitor's port; pick free ports to run several clusters at once.
 # Copied from the shared test notes so that the project's tests run from its own checkout.
 set -euo pipefail
+trap 'echo "start-rgw.sh: failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 D=${1:?dir}; PORT=${2:-${RGW_PORT:-8000}}; MONPORT=${MONPORT:-6789}
 for b in monmaptool ceph-mon ceph-osd radosgw radosgw-admin ceph; do
   command -v "$b" > /dev/null 2>&1 || { echo "start-rgw.sh: '$b' not found; install Ceph with scripts/install-ceph.sh (Debian/Ubuntu), or see docs/minio.md" >&2; exit 3; }
@@ -53,13 +54,19 @@ monmaptool --create --add a v1:127.0.0.1:$MONPORT --fsid $FSID monmap > log/monm
 ceph-mon $C --mkfs -i a --monmap monmap
 ceph-mon $C -f -i a > log/mon.out 2>&1 & echo $! > mon.pid
 OSDUUID=$(cat /proc/sys/kernel/random/uuid)
-for i in $(seq 1 30); do ceph $C --connect-timeout 2 osd new $OSDUUID > /dev/null 2>&1 && break; sleep 0.5; done
+osd_ok=0
+for i in $(seq 1 120); do ceph $C --connect-timeout 2 osd new $OSDUUID > /dev/null 2>&1 && { osd_ok=1; break; }; sleep 0.5; done
+if [ $osd_ok -ne 1 ]; then echo "start-rgw.sh: the monitor did not accept 'osd new' (port $MONPORT busy?); logs in $D/log" >&2; tail -n 20 log/mon.out >&2 2>/dev/null; exit 5; fi
 ceph-osd $C -i 0 --mkfs --osd-uuid $OSDUUID > log/mkfs.out 2>&1
 ceph-osd $C -f -i 0 > log/osd.out 2>&1 & echo $! > osd.pid
 radosgw $C -f -n client.rgw.x > log/rgw.out 2>&1 & echo $! > rgw.pid
 ok=0
-for i in $(seq 1 120); do curl -sf -o /dev/null http://127.0.0.1:$PORT/ && { ok=1; break; }; sleep 0.5; done
-if [ $ok -ne 1 ]; then echo "start-rgw.sh: RGW did not answer on 127.0.0.1:$PORT within 60 s; logs in $D/log" >&2; exit 4; fi
+for i in $(seq 1 ${RGW_WAIT_STEPS:-360}); do
+  curl -sf -o /dev/null http://127.0.0.1:$PORT/ && { ok=1; break; }
+  kill -0 "$(cat rgw.pid)" 2>/dev/null || { echo "start-rgw.sh: radosgw exited; last lines of $D/log/rgw.out and client.rgw.x.log:" >&2; tail -n 20 log/rgw.out log/client.rgw.x.log >&2 2>/dev/null; exit 4; }
+  sleep 0.5
+done
+if [ $ok -ne 1 ]; then echo "start-rgw.sh: RGW did not answer on 127.0.0.1:$PORT within $(( ${RGW_WAIT_STEPS:-360} / 2 )) s; logs in $D/log" >&2; tail -n 20 log/client.rgw.x.log >&2 2>/dev/null; exit 4; fi
 radosgw-admin $C user create --uid=ci --display-name=CI --access-key=CIACCESSKEY --secret=CISECRETKEY > /dev/null 2>&1
 radosgw-admin $C caps add --uid=ci --caps="roles=*;user-policy=*" > /dev/null 2>&1
 radosgw-admin $C role create --role-name=cache-writer --assume-role-policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/ci"]},"Action":["sts:AssumeRole"]}]}' > /dev/null 2>&1

@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -50,16 +51,18 @@ export function rgw(): Promise<Rgw> {
   return started;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
+/** n distinct free ports: all listeners stay open until every port is known (no duplicates). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<Server>((res, rej) => {
+      const srv = createServer();
+      srv.once('error', rej);
+      srv.listen(0, '127.0.0.1', () => res(srv));
+    })),
+  );
+  const ports = servers.map((srv) => (srv.address() as AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise<void>((res) => srv.close(() => res()))));
+  return ports;
 }
 
 function hasCeph(): boolean {
@@ -74,7 +77,7 @@ async function start(): Promise<Rgw> {
   if (!hasCeph()) throw new Error(INSTALL_HINT);
 
   const dir = mkdtempSync(join(tmpdir(), 'cachegate-rgw-'));
-  const [port, monPort] = [await freePort(), await freePort()];
+  const [port, monPort] = await freePorts(2);
   const stop = (): void => {
     spawnSync('bash', [join(ROOT, 'scripts/stop-rgw.sh'), dir], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
