@@ -46,10 +46,10 @@ export async function* readBlocks(fh: FileHandle, size: number, block: number): 
 }
 
 /** Synchronous twin of readSmallFile, for tiny files (see docs/archive.md). */
-export function readSmallFileSync(path: string, size: number): Buffer {
+export function readSmallFileSync(path: string, size: number, scratch?: Buffer): Buffer {
   const fd = fs.openSync(path, fs.constants.O_RDONLY | O_NOFOLLOW);
   try {
-    const buf = Buffer.allocUnsafe(size);
+    const buf = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
     let off = 0;
     while (off < size) {
       const n = fs.readSync(fd, buf, off, size - off, off);

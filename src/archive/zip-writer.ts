@@ -94,9 +94,13 @@ function extraCommon(buf: Buffer, off: number, r: CentralRecord): number {
   return off + EXTRA_UX_LEN;
 }
 
-function localHeader(r: CentralRecord, zip64: boolean): Buffer {
+function localHeaderLength(r: CentralRecord, zip64: boolean): number {
+  return 30 + r.name.length + EXTRA_TS_LEN + EXTRA_UX_LEN + (zip64 ? 20 : 0);
+}
+
+function localHeader(r: CentralRecord, zip64: boolean, into?: Buffer): Buffer {
   const extraLen = EXTRA_TS_LEN + EXTRA_UX_LEN + (zip64 ? 20 : 0);
-  const buf = Buffer.allocUnsafe(30 + r.name.length + extraLen);
+  const buf = into ?? Buffer.allocUnsafe(30 + r.name.length + extraLen);
   buf.writeUInt32LE(SIG_LOCAL, 0);
   buf.writeUInt16LE(r.versionNeeded, 4);
   buf.writeUInt16LE(r.flags, 6);
@@ -121,14 +125,24 @@ function localHeader(r: CentralRecord, zip64: boolean): Buffer {
   return buf;
 }
 
-function centralHeader(r: CentralRecord): Buffer {
+function zip64Fields(r: CentralRecord): number[] {
   const z64: number[] = [];
   if (r.usize >= MAX32) z64.push(r.usize);
   if (r.csize >= MAX32) z64.push(r.csize);
   if (r.offset >= MAX32) z64.push(r.offset);
+  return z64;
+}
+
+function centralHeaderLength(r: CentralRecord): number {
+  const n = zip64Fields(r).length;
+  return 46 + r.name.length + EXTRA_TS_LEN + EXTRA_UX_LEN + (n > 0 ? 4 + 8 * n : 0);
+}
+
+function centralHeader(r: CentralRecord, into: Buffer): Buffer {
+  const z64 = zip64Fields(r);
   const z64Len = z64.length > 0 ? 4 + 8 * z64.length : 0;
   const extraLen = EXTRA_TS_LEN + EXTRA_UX_LEN + z64Len;
-  const buf = Buffer.allocUnsafe(46 + r.name.length + extraLen);
+  const buf = into;
   buf.writeUInt32LE(SIG_CENTRAL, 0);
   buf.writeUInt16LE(MADE_BY_UNIX, 4);
   buf.writeUInt16LE(z64.length > 0 ? Math.max(45, r.versionNeeded) : r.versionNeeded, 6);
@@ -207,6 +221,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
   const pending = new Map<number, Promise<Prepared>>();
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
   const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size <= SYNC_LIMIT;
+  const scratch = Buffer.allocUnsafe(SYNC_LIMIT);
 
   /** Tiny files, directories and symlinks: done synchronously, cheaper than a threadpool round trip. */
   const prepareSync = (e: SourceEntry): Prepared => {
@@ -216,7 +231,8 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
         const target = Buffer.from(fs.readlinkSync(e.absPath), 'utf8');
         return { data: target, method: METHOD_STORE, crc: zlib.crc32(target), usize: target.length };
       }
-      const raw = readSmallFileSync(e.absPath, e.size);
+      // one reusable scratch buffer: the data is copied into the sink before the next file
+      const raw = readSmallFileSync(e.absPath, e.size, scratch);
       const crc = zlib.crc32(raw);
       if (opts.method === METHOD_STORE || raw.length === 0) return { data: raw, method: METHOD_STORE, crc, usize: raw.length };
       const packed = compressWholeSync(opts.method, opts.level, raw);
@@ -381,12 +397,24 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       }
       if (prep.data === null) continue;
       const r = record(e, prep.method, 0, prep.crc, prep.data.length, prep.usize, sink.offset);
-      await sink.write(localHeader(r, false));
-      await sink.write(prep.data);
+      const hlen = localHeaderLength(r, false);
+      if (hlen + prep.data.length <= Sink.MAX_REGION) {
+        await sink.reserve(hlen + prep.data.length);
+        const region = sink.region(hlen + prep.data.length);
+        localHeader(r, false, region);
+        prep.data.copy(region, hlen);
+      } else {
+        await sink.write(localHeader(r, false));
+        await sink.write(prep.data);
+      }
       central.push(r);
     }
     const cdOffset = sink.offset;
-    for (const r of central) await sink.write(centralHeader(r));
+    for (const r of central) {
+      const len = centralHeaderLength(r);
+      await sink.reserve(len);
+      centralHeader(r, sink.region(len));
+    }
     const cdSize = sink.offset - cdOffset;
     await sink.write(endRecords(central.length, cdOffset, cdSize));
     await sink.end();
