@@ -88,9 +88,11 @@ export async function selectFiles(opts: SelectOptions): Promise<Selection> {
     return true;
   };
 
-  const lstat = async (rel: string): Promise<Stats | null> => {
+  // Synchronous on purpose: one lstat per path is a few microseconds, while tens of thousands of
+  // pending promises cost more time and tens of MB of memory (measured, see docs/archive.md).
+  const lstat = (rel: string): Stats | null => {
     try {
-      return await fs.promises.lstat(path.join(wd, rel));
+      return fs.lstatSync(path.join(wd, rel));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -100,51 +102,27 @@ export async function selectFiles(opts: SelectOptions): Promise<Selection> {
   };
 
   /**
-   * Walks `rel` (not following symlinks), calling `visit` for every path; `visit` returns true to
-   * also descend (for directories). Directories are read with bounded parallelism.
+   * Walks `rel` depth-first (not following symlinks), calling `visit` for every path; `visit`
+   * returns true to also descend (for directories).
    */
-  const walk = async (rootRel: string, rootStat: Stats, visit: (rel: string, st: Stats) => boolean): Promise<void> => {
-    const queue: string[] = [];
-    if (visit(rootRel, rootStat) && rootStat.isDirectory()) queue.push(rootRel);
-    let active = 0;
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const pump = (): void => {
-        if (failed) return;
-        if (queue.length === 0 && active === 0) return resolve();
-        while (queue.length > 0 && active < 16) {
-          const dirRel = queue.shift()!;
-          active++;
-          readDir(dirRel).then(
-            () => {
-              active--;
-              pump();
-            },
-            (err: unknown) => {
-              failed = true;
-              reject(err);
-            },
-          );
-        }
-      };
-      const readDir = async (dirRel: string): Promise<void> => {
-        let names: string[];
-        try {
-          names = await fs.promises.readdir(path.join(wd, dirRel));
-        } catch (err) {
-          warn(`Walking ${dirRel}: ${(err as Error).message}`);
-          return;
-        }
-        const stats = await Promise.all(names.map((n) => lstat(dirRel === '.' ? n : `${dirRel}/${n}`)));
-        for (let i = 0; i < names.length; i++) {
-          const st = stats[i];
-          if (!st) continue;
-          const childRel = dirRel === '.' ? names[i] : `${dirRel}/${names[i]}`;
-          if (visit(childRel, st) && st.isDirectory()) queue.push(childRel);
-        }
-      };
-      pump();
-    });
+  const walk = (rootRel: string, rootStat: Stats, visit: (rel: string, st: Stats) => boolean): void => {
+    const stack: string[] = [];
+    if (visit(rootRel, rootStat) && rootStat.isDirectory()) stack.push(rootRel);
+    while (stack.length > 0) {
+      const dirRel = stack.pop()!;
+      let names: string[];
+      try {
+        names = fs.readdirSync(path.join(wd, dirRel));
+      } catch (err) {
+        warn(`Walking ${dirRel}: ${(err as Error).message}`);
+        continue;
+      }
+      for (const name of names) {
+        const childRel = dirRel === '.' ? name : `${dirRel}/${name}`;
+        const st = lstat(childRel);
+        if (st && visit(childRel, st) && st.isDirectory()) stack.push(childRel);
+      }
+    }
   };
 
   const processPath = async (raw: string): Promise<void> => {
@@ -162,21 +140,21 @@ export async function selectFiles(opts: SelectOptions): Promise<Selection> {
       return true; // walk children even of excluded directories, as upstream does
     };
     if (!hasMeta(pattern)) {
-      const st = await lstat(pattern);
-      if (st) await walk(pattern, st, addAll);
+      const st = lstat(pattern);
+      if (st) walk(pattern, st, addAll);
     } else {
       const re = globToRegExp(pattern);
-      const baseStat = await lstat(relBase);
+      const baseStat = lstat(relBase);
       if (baseStat?.isDirectory()) {
         const matched: Array<[string, Stats]> = [];
-        await walk(relBase, baseStat, (rel, st) => {
+        walk(relBase, baseStat, (rel, st) => {
           if (re.test(rel)) {
             matched.push([rel, st]);
             return false; // the match is walked whole below
           }
           return true;
         });
-        for (const [rel, st] of matched) await walk(rel, st, addAll);
+        for (const [rel, st] of matched) walk(rel, st, addAll);
       }
     }
     if (found === 0) {
@@ -201,7 +179,7 @@ export async function selectFiles(opts: SelectOptions): Promise<Selection> {
           warn(`${p}: not supported: outside build directory`);
           continue;
         }
-        const st = await lstat(rel);
+        const st = lstat(rel);
         if (st && consider(rel, st)) found++;
       }
       if (found === 0) warn('untracked: no files');

@@ -3,12 +3,10 @@
  * ('x' per-entry, 'g' global ignored) headers, as written by GNU tar, bsdtar, Python's tarfile
  * and our own writer. Entries are handed to the SafeWriter; small files are written in parallel.
  */
-import fs from 'node:fs';
-import { pipeline } from 'node:stream';
 import { StreamReader } from './stream-reader.ts';
 import { TaskGroup } from './pool.ts';
 import { CorruptArchiveError, SafeWriter } from './safe-writer.ts';
-import { createZstdDecompressor } from './zstd.ts';
+import { zstdDecodeFile } from './zstd.ts';
 import { BLOCK } from './compress.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 
@@ -168,21 +166,16 @@ export async function extractTarStream(source: AsyncIterable<Buffer>, dir: strin
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  const input = fs.createReadStream(file, { highWaterMark: BLOCK });
-  const out = pipeline(input, createZstdDecompressor(), () => {}) as AsyncIterable<Buffer>;
+  const chunks = zstdDecodeFile(file, (message, cause) => new CorruptArchiveError(`tar.zst archive is corrupt: ${message}`, { cause }));
   async function* decoded(): AsyncGenerator<Buffer> {
     try {
-      yield* out;
+      yield* chunks;
     } catch (err) {
+      if (err instanceof CorruptArchiveError) throw err;
       const code = (err as NodeJS.ErrnoException | null)?.code;
       if (typeof code === 'string' && code.startsWith('E')) throw err; // reading the file failed
       throw new CorruptArchiveError(`tar.zst archive is corrupt: ${(err as Error).message}`, { cause: err });
     }
   }
-  try {
-    return await extractTarStream(decoded(), dir, opts);
-  } finally {
-    input.destroy();
-  }
+  return extractTarStream(decoded(), dir, opts);
 }
-

@@ -95,3 +95,56 @@ export function createZstdDecompressor(): Transform {
   if (mod) return new mod.DecompressStream();
   return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
 }
+
+/**
+ * Decodes a zstd file (any number of frames) into a sequence of chunks without allocating per
+ * chunk: two 1 MiB output buffers are used in turn, so a yielded chunk stays valid until the
+ * consumer asks for the chunk after next (StreamReader copies what it keeps longer).
+ * Input is read 1 MiB at a time into one reused buffer.
+ */
+export async function* zstdDecodeFile(path: string, onCorrupt: (message: string, cause?: unknown) => Error): AsyncGenerator<Buffer> {
+  if (!loadNapi() || !binding) {
+    const { createReadStream } = await import('node:fs');
+    const { pipeline } = await import('node:stream');
+    yield* pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createZstdDecompressor(), () => {}) as AsyncIterable<Buffer>;
+    return;
+  }
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, 'r');
+  try {
+    const d = new binding.DCtx();
+    const input = Buffer.allocUnsafe(1 << 20);
+    const outs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    let k = 0;
+    let pos = 0;
+    let inFrame = false;
+    let any = false;
+    for (;;) {
+      const { bytesRead } = await fh.read(input, 0, input.length, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      any = true;
+      let src = input.subarray(0, bytesRead);
+      for (;;) {
+        const out = outs[k];
+        k ^= 1;
+        let ret: number;
+        let produced: number;
+        let consumed: number;
+        try {
+          [ret, produced, consumed] = d.decompressStream(out, src);
+        } catch (err) {
+          throw onCorrupt((err as Error).message, err);
+        }
+        src = src.subarray(consumed);
+        inFrame = ret !== 0;
+        if (produced > 0) yield out.subarray(0, produced);
+        if (src.length === 0 && produced < out.length) break;
+      }
+    }
+    if (!any) throw onCorrupt('empty file');
+    if (inFrame) throw onCorrupt('unexpected end of data inside a zstd frame (truncated?)');
+  } finally {
+    await fh.close();
+  }
+}
