@@ -81,6 +81,12 @@ export interface CacheAdapter {
   /** Temporary credentials restricted to one object, when the profile asks for them (S3 RoleARN). */
   scopedCredentials?(objectName: string, direction: Direction): Promise<ScopedCredentials | undefined>;
 
+  /**
+   * Set by the service to count AssumeRole calls (S3 RoleARN): 'ok' | 'error' per call to STS,
+   * 'cached' when cached role credentials are served. Adapters without roles ignore it.
+   */
+  onAssumeRole?: ((result: 'ok' | 'error' | 'cached') => void) | undefined;
+
   /** Proxy mode. null = not found. */
   head(objectName: string): Promise<ObjectInfo | null>;
   get(objectName: string, range?: ByteRange): Promise<GetResult | null>;

@@ -3,6 +3,7 @@
  * (the data directory is not shared between replicas). Its presigned URLs point back at this service
  * (/v1/blob/…) and are verified by the service itself.
  */
+import { createSecretKey } from 'node:crypto';
 import type { AdapterContext, ByteRange, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { decodePath, encodePath, sign, verify } from './signer.ts';
@@ -13,7 +14,7 @@ export const META_PREFIX = 'x-amz-meta-';
 
 export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
   const store = new FileStore(ctx.dataDir);
-  const key = ctx.signingKey;
+  const key = createSecretKey(ctx.signingKey);
   const maxSize = ctx.profile.cache.maxUploadedArchiveSize;
 
   return {

@@ -7,16 +7,10 @@ import type { CacheType } from '../config/types.ts';
 
 const loaders: Record<CacheType, () => Promise<AdapterFactory>> = {
   local: async () => (await import('../../adapters/local/index.ts')).createLocalAdapter,
-  s3: async () => unavailable('s3'),
-  gcs: async () => unavailable('gcs'),
-  azure: async () => unavailable('azure'),
+  s3: async () => (await import('../../adapters/s3/index.ts')).createS3Adapter,
+  gcs: async () => (await import('../../adapters/gcs/index.ts')).createGcsAdapter,
+  azure: async () => (await import('../../adapters/azure/index.ts')).createAzureAdapter,
 };
-
-function unavailable(kind: string): AdapterFactory {
-  return () => {
-    throw new Error(`the ${kind} backend is not built into this version of cachegate`);
-  };
-}
 
 export async function createAdapter(ctx: AdapterContext): Promise<CacheAdapter> {
   const factory = await loaders[ctx.profile.cache.type]();

@@ -6,13 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { CacheGateError } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
 import { resolveKey } from '../keys/resolve.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
 import { META_HEADER_PREFIX, backendCall, getObject, headObject, putObject } from './objects.ts';
+import { readJsonBody } from './json-body.ts';
 import { openApiDocument } from './openapi.ts';
 import { parsePresignRequest, presign } from './presign.ts';
 import type { Principal, ServiceState } from './state.ts';
@@ -90,49 +90,35 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json(openApiDocument(deps.version));
   });
 
-  app.post(
-    '/v1/presign',
-    bodyLimit({
-      maxSize: MAX_JSON_BODY,
-      onError: () => {
-        throw new CacheGateError('payload_too_large', 413, `request body is larger than ${MAX_JSON_BODY} bytes`);
-      },
-    }),
-    async (c) => {
-      c.set('route', 'presign');
-      const state = deps.state();
-      const principal = authenticate(c, state);
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new CacheGateError('invalid_request', 400, 'body: not valid JSON');
-      }
-      const req = parsePresignRequest(body);
-      const adapter = state.adapterFor(principal.profile);
-      const start = performance.now();
-      try {
-        const answer = await backendCall(adapter, () =>
-          presign(req, {
-            principal,
-            adapter,
-            defaultLifetime: state.config.service.defaultUrlLifetime,
-            maxLifetime: state.config.service.maxUrlLifetime,
-            onSanitized: (raw, human) => log.warn({ reqId: c.get('reqId') }, `cache key ${goQuote(raw)} sanitized to ${goQuote(human)}`),
-          }),
-        );
-        metrics.presigns.inc({ operation: req.operation, backend: adapter.kind, result: 'ok' });
-        return c.json(answer);
-      } catch (err) {
-        const code = err instanceof CacheGateError ? err.code : 'internal';
-        metrics.presigns.inc({ operation: req.operation, backend: adapter.kind, result: code });
-        if (code === 'payload_too_large') metrics.sizeRefusals.inc({ where: 'presign' });
-        throw err;
-      } finally {
-        metrics.presignDuration.observe({ backend: adapter.kind }, (performance.now() - start) / 1000);
-      }
-    },
-  );
+  app.post('/v1/presign', async (c) => {
+    c.set('route', 'presign');
+    const state = deps.state();
+    const principal = authenticate(c, state);
+    const body = await readJsonBody(c.env?.incoming, () => c.req.arrayBuffer(), MAX_JSON_BODY);
+    const req = parsePresignRequest(body);
+    const adapter = state.adapterFor(principal.profile);
+    const start = performance.now();
+    try {
+      const answer = await backendCall(adapter, () =>
+        presign(req, {
+          principal,
+          adapter,
+          defaultLifetime: state.config.service.defaultUrlLifetime,
+          maxLifetime: state.config.service.maxUrlLifetime,
+          onSanitized: (raw, human) => log.warn({ reqId: c.get('reqId') }, `cache key ${goQuote(raw)} sanitized to ${goQuote(human)}`),
+        }),
+      );
+      metrics.presigns.inc({ operation: req.operation, backend: adapter.kind, result: 'ok' });
+      return c.json(answer);
+    } catch (err) {
+      const code = err instanceof CacheGateError ? err.code : 'internal';
+      metrics.presigns.inc({ operation: req.operation, backend: adapter.kind, result: code });
+      if (code === 'payload_too_large') metrics.sizeRefusals.inc({ where: 'presign' });
+      throw err;
+    } finally {
+      metrics.presignDuration.observe({ backend: adapter.kind }, (performance.now() - start) / 1000);
+    }
+  });
   app.all('/v1/presign', () => {
     throw new CacheGateError('method_not_allowed', 405, 'use POST', { headers: { Allow: 'POST' } });
   });

@@ -60,7 +60,7 @@ export class Metrics {
 
   readonly assumeRole = new Counter({
     name: 'cachegate_assume_role_total',
-    help: 'AssumeRole calls to STS by result (ok, error)',
+    help: 'AssumeRole by result: ok and error are calls to STS, cached is credentials served from the cache',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { hasErrors, loadConfig, type LoadOptions } from '../config/load.ts';
 import { isLoopback, parseListen } from '../config/listen.ts';
+import type { CacheAdapter } from '../adapter.ts';
 import type { Config } from '../config/types.ts';
 import { CacheGateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -64,7 +65,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
   authCheck(config);
 
-  state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey });
+  const instrument = (a: CacheAdapter): void => {
+    a.onAssumeRole = (result) => metrics.assumeRole.inc({ result });
+  };
+  state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   updateProfileGauge(metrics, state);
   const app = createApp({ state: () => state as ServiceState, metrics, log, version: VERSION });
 
@@ -97,7 +101,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       authCheck(next);
       if (next.service.listen !== config.service.listen) log.warn({}, 'the listen address changed: that takes a restart');
       const prev = state as ServiceState;
-      const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev });
+      const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
       updateProfileGauge(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });

@@ -27,6 +27,8 @@ export interface StateDeps {
   signingKey: Buffer;
   /** Adapters of the previous state, reused when their profile did not change. */
   previous?: ServiceState;
+  /** Called for every newly created adapter (the service hooks its metrics in). */
+  instrument?: (adapter: CacheAdapter) => void;
 }
 
 export class ServiceState {
@@ -76,6 +78,7 @@ export class ServiceState {
           log: deps.log.child({ profile: profile.name, backend: profile.cache.type }),
         };
         adapter = await createAdapter(ctx);
+        deps.instrument?.(adapter);
       }
       adapters.set(profile.name, adapter);
       fingerprints.set(profile.name, fp);

@@ -58,6 +58,8 @@ async function allFiles(dir: string): Promise<string[]> {
   }
 }
 
+const bodyOf = (r: Response): Promise<any> => r.json() as Promise<any>;
+
 /** PUT through node:http so that chunked bodies and odd headers are under the test's control. */
 function rawPut(url: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -120,14 +122,14 @@ describe('service on the local backend', () => {
     assert.ok(Buffer.from(await s.arrayBuffer()).equals(data.subarray(995)));
     const bad = await fetch(json.url, { headers: { range: 'bytes=5000-' } });
     assert.equal(bad.status, 416);
-    assert.equal((await bad.json()).error.code, 'range_not_satisfiable');
+    assert.equal((await bodyOf(bad)).error.code, 'range_not_satisfiable');
   });
 
   it('a missing object is 404 on GET and HEAD', async () => {
     const { json } = await presign(svc, { operation: 'download', key: 'never-uploaded', projectId: '1' }, RUNNER);
     const r = await fetch(json.url);
     assert.equal(r.status, 404);
-    assert.equal((await r.json()).error.code, 'not_found');
+    assert.equal((await bodyOf(r)).error.code, 'not_found');
     const { json: hj } = await presign(svc, { operation: 'head', key: 'never-uploaded', projectId: '1' }, RUNNER);
     assert.equal((await fetch(hj.url, { method: 'HEAD' })).status, 404);
   });
@@ -222,7 +224,7 @@ describe('service on the local backend', () => {
     assert.equal(wrongMethod.status, 405);
     const nowhere = await fetch(`${svc.url}/nowhere`);
     assert.equal(nowhere.status, 404);
-    assert.equal((await nowhere.json()).error.code, 'not_found');
+    assert.equal((await bodyOf(nowhere)).error.code, 'not_found');
   });
 
   describe('signed URLs are checked', () => {
@@ -239,7 +241,7 @@ describe('service on the local backend', () => {
       u.searchParams.set('X-Cachegate-Signature', (sig[0] === 'a' ? 'b' : 'a') + sig.slice(1));
       const r = await put(u.toString(), up.headers, randomBytes(100));
       assert.equal(r.status, 403);
-      assert.equal((await r.json()).error.code, 'forbidden');
+      assert.equal((await bodyOf(r)).error.code, 'forbidden');
     });
     it('another object name with the same signature → 403', async () => {
       const r = await put(up.url.replace('/project/9/signed', '/project/9/other'), up.headers, randomBytes(100));
@@ -265,7 +267,7 @@ describe('service on the local backend', () => {
       await sleep(2100);
       const r = await fetch(short.url);
       assert.equal(r.status, 403);
-      assert.match((await r.json()).error.message, /expired/);
+      assert.match((await bodyOf(r)).error.message, /expired/);
     });
     it('the right request still works', async () => {
       assert.equal((await put(up.url, up.headers, randomBytes(100))).status, 200);
@@ -332,13 +334,13 @@ describe('service on the local backend', () => {
   });
 
   it('healthz, readyz, metrics, openapi.json', async () => {
-    assert.deepEqual(await (await fetch(`${svc.url}/healthz`)).json(), { status: 'ok' });
+    assert.deepEqual(await bodyOf(await fetch(`${svc.url}/healthz`)), { status: 'ok' });
     const ready = await fetch(`${svc.url}/readyz`);
     assert.equal(ready.status, 200);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     assert.match(metrics, /cachegate_presign_total\{operation="upload",backend="local",result="ok"\} \d+/);
     assert.match(metrics, /cachegate_cache_lookups_total\{method="GET",result="miss"\} \d+/);
-    const api = await (await fetch(`${svc.url}/openapi.json`)).json();
+    const api = await bodyOf(await fetch(`${svc.url}/openapi.json`));
     assert.equal(api.openapi, '3.1.0');
     assert.deepEqual(api.components.schemas.PresignRequest.required.sort(), ['key', 'operation', 'projectId']);
     const res = await fetch(`${svc.url}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
