@@ -10,7 +10,7 @@ export function hasMeta(s: string): boolean {
 }
 
 function escapeRe(c: string): string {
-  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+  return /[.*+?^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
 }
 
 function translate(p: string): string {
