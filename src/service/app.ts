@@ -40,8 +40,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const reqId = given && REQUEST_ID.test(given) ? given : randomUUID();
     c.set('reqId', reqId);
     c.set('route', 'other');
+    c.header('X-Request-Id', reqId); // before the handler: hono merges it into the response it builds
     await next();
-    c.header('X-Request-Id', reqId);
     const route = c.get('route');
     const seconds = (performance.now() - start) / 1000;
     metrics.httpRequests.inc({ route, method: c.req.method, status: String(c.res.status) });
