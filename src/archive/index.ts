@@ -13,7 +13,7 @@ import { METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD } from './compress.ts';
 import { writeZip } from './zip-writer.ts';
 import type { WriteResult, ZipWriteOptions } from './zip-writer.ts';
 import { writeTar } from './tar-writer.ts';
-import { createZstdCompressor, ZSTD_MAGIC } from './zstd.ts';
+import { ParallelZstdWriter, createZstdCompressor, ZSTD_MAGIC } from './zstd.ts';
 import { extractZip } from './zip-reader.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 import { extractTarZstd } from './tar-reader.ts';
@@ -29,7 +29,10 @@ export type { SelectOptions, Selection } from './select.ts';
 
 export interface CreateOptions {
   onWarning?: (message: string) => void;
-  /** zstd worker threads for tarzstd (default: CPUs, at most 4). */
+  /**
+   * tarzstd: 0 (default) = independent frames compressed in parallel with node:zlib on the
+   * threadpool; n > 0 = one zstd-napi stream with n zstd worker threads.
+   */
   zstdWorkers?: number;
   /** Tuning knobs, mainly for tests. */
   zip?: Partial<ZipWriteOptions>;
@@ -37,6 +40,16 @@ export interface CreateOptions {
 
 /** Writes the archive to any Writable (ends it). */
 export async function createArchive(entries: readonly SourceEntry[], format: ArchiveFormat, level: CompressionLevel, out: Writable, opts: CreateOptions = {}): Promise<WriteResult> {
+  if (format === 'tarzstd' && (opts.zstdWorkers ?? 0) === 0) {
+    // independent frames compressed in parallel on the threadpool (see ParallelZstdWriter)
+    const zstd = new ParallelZstdWriter(out, zstdLevel(level));
+    try {
+      return await writeTar(entries, zstd, { onWarning: opts.onWarning });
+    } catch (err) {
+      zstd.destroy(err as Error);
+      throw err;
+    }
+  }
   if (format === 'tarzstd') {
     const zstd = createZstdCompressor(zstdLevel(level), { workers: opts.zstdWorkers });
     const done = pipeline(zstd, out);

@@ -1,0 +1,93 @@
+/**
+ * `cachegate cache-archiver` — local part (SPEC §5): select files, skip when unchanged, create the
+ * archive atomically, write metadata.json. Uploading is a separate step (src/transfer), reached
+ * through `deps.upload` when the caller provides it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createArchiveFile, parseArchiveFormat, parseCompressionLevel, selectFiles } from '../archive/index.ts';
+import { metadataJson, parseArchiverArgs } from '../archive/helper-args.ts';
+
+export interface ArchiverDeps {
+  /** Uploads `file` when --url/--gocloud-url is given; returns the exit code. */
+  upload?: (file: string, values: ReturnType<typeof parseArchiverArgs>, changed: boolean) => Promise<number>;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+const USAGE = `Usage: cachegate cache-archiver --file cache.zip --path PATH [--path PATH…] [--exclude PATTERN…] [--untracked]
+  [--compression-format zip|zipzstd|tarzstd] [--compression-level fastest|fast|default|slow|slowest] [--metadata JSON]
+  [--url URL --header "Name: value"… --check-url URL | --gocloud-url s3://… --env-file FILE] [--timeout MIN] …
+`;
+
+export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<number> {
+  const out = deps.stdout ?? process.stdout;
+  const err = deps.stderr ?? process.stderr;
+  const env = deps.env ?? process.env;
+  const info = (m: string): void => void out.write(`${m}\n`);
+  const warn = (m: string): void => void err.write(`WARNING: ${m}\n`);
+  const fail = (m: string): number => {
+    err.write(`ERROR: ${m}\n`);
+    return 1;
+  };
+  let values: ReturnType<typeof parseArchiverArgs>;
+  try {
+    values = parseArchiverArgs(argv);
+  } catch (e) {
+    return fail(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    out.write(USAGE);
+    return 0;
+  }
+  if (!values.file) return fail('Missing --file');
+  const cwd = deps.cwd ?? process.cwd();
+  const file = path.resolve(cwd, values.file);
+  const format = parseArchiveFormat(values['compression-format'] ?? env.CACHE_COMPRESSION_FORMAT);
+  if (format.warning) warn(format.warning);
+  const level = parseCompressionLevel(values['compression-level'] ?? env.CACHE_COMPRESSION_LEVEL);
+  if (level.warning) warn(level.warning);
+
+  const sel = await selectFiles({
+    cwd,
+    paths: values.path ?? [],
+    exclude: values.exclude ?? [],
+    untracked: values.untracked ?? false,
+    env,
+    onWarning: warn,
+    onInfo: info,
+  });
+  if (sel.entries.length === 0) {
+    info('No files to cache.');
+    return 0;
+  }
+
+  // Unchanged: no entry newer than the existing archive → keep it (upstream isFileChanged).
+  let changed = true;
+  try {
+    const st = fs.statSync(file);
+    if (sel.newestMtimeMs <= st.mtimeMs) changed = false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn((e as Error).message);
+  }
+  if (changed) {
+    try {
+      const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn });
+      info(`Created cache archive ${values.file} (${format.value}, ${res.entries} entries, ${res.bytes} bytes)`);
+    } catch (e) {
+      return fail(`creating ${values.file}: ${(e as Error).message}`);
+    }
+    fs.writeFileSync(path.join(path.dirname(file), 'metadata.json'), metadataJson(values.metadata ?? env.CACHE_METADATA, warn));
+  } else {
+    info('Archive is up to date!');
+  }
+
+  if (values.url || values['gocloud-url']) {
+    if (!deps.upload) return fail('uploading is not available in this build; the cache is stored only locally');
+    return deps.upload(file, values, changed);
+  }
+  info('No URL provided, cache will not be uploaded to shared cache server. Cache will be stored only locally.');
+  return 0;
+}

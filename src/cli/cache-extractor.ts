@@ -1,0 +1,65 @@
+/**
+ * `cachegate cache-extractor` — local part (SPEC §5): extract `--file` (zip or tar.zst, detected
+ * by magic bytes) into the working directory, safely. Downloading is a separate step
+ * (src/transfer), reached through `deps.download` when the caller provides it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CorruptArchiveError, UnsafeEntryError, extractArchive } from '../archive/index.ts';
+import { parseExtractorArgs } from '../archive/helper-args.ts';
+
+export interface ExtractorDeps {
+  /**
+   * Brings `file` up to date from --url/--gocloud-url (and the alternates); returns an exit code
+   * to stop with (e.g. 1 on a 404 so that the next fallback key is tried), or null to extract.
+   */
+  download?: (file: string, values: ReturnType<typeof parseExtractorArgs>) => Promise<number | null>;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  cwd?: string;
+}
+
+const USAGE = `Usage: cachegate cache-extractor --file cache.zip [--url URL --head-url URL | --gocloud-url s3://… --env-file FILE]
+  [--alternate-url URL --alternate-head-url URL | --alternate-gocloud-url …] [--timeout MIN] …
+`;
+
+export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<number> {
+  const out = deps.stdout ?? process.stdout;
+  const err = deps.stderr ?? process.stderr;
+  const info = (m: string): void => void out.write(`${m}\n`);
+  const warn = (m: string): void => void err.write(`WARNING: ${m}\n`);
+  const fail = (m: string): number => {
+    err.write(`ERROR: ${m}\n`);
+    return 1;
+  };
+  let values: ReturnType<typeof parseExtractorArgs>;
+  try {
+    values = parseExtractorArgs(argv);
+  } catch (e) {
+    return fail(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    out.write(USAGE);
+    return 0;
+  }
+  if (!values.file) return fail('Missing --file');
+  const cwd = deps.cwd ?? process.cwd();
+  const file = path.resolve(cwd, values.file);
+  if (values.url || values['gocloud-url']) {
+    if (!deps.download) warn('downloading is not available in this build; using the local file only');
+    else {
+      const code = await deps.download(file, values);
+      if (code !== null) return code;
+    }
+  }
+  if (!fs.existsSync(file)) return fail(`cache file ${values.file} does not exist`);
+  try {
+    const res = await extractArchive(file, cwd, { onWarning: warn });
+    info(`Successfully extracted cache (${res.format}, ${res.entries} entries)`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UnsafeEntryError) return fail(`refusing to extract ${values.file}: ${e.message}`);
+    if (e instanceof CorruptArchiveError) return fail(`${values.file}: ${e.message}`);
+    return fail(`extracting ${values.file}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main as archiver } from '../../src/cli/cache-archiver.ts';
+import { main as extractor } from '../../src/cli/cache-extractor.ts';
+import { makeSampleTree, rmrf, snapshot, tempDir } from '../fixtures/archive/tree.ts';
+
+function capture(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+async function runArchiver(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+  const o = capture();
+  const e = capture();
+  const code = await archiver(argv, { cwd, env, stdout: o.stream, stderr: e.stream });
+  return { code, out: o.text(), err: e.text() };
+}
+
+test('cache-archiver: no matching files → "No files to cache.", exit 0, no archive', async () => {
+  const tmp = await tempDir();
+  try {
+    const r = await runArchiver(['--file', 'cache/cache.zip', '--path', 'nothing/**'], tmp);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^No files to cache\.$/m);
+    assert.ok(!fs.existsSync(path.join(tmp, 'cache')));
+  } finally {
+    await rmrf(tmp);
+  }
+});
+
+test('cache-archiver: Missing --file → exit 1', async () => {
+  const r = await runArchiver(['--path', 'x'], '/');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /Missing --file/);
+});
+
+for (const format of ['zip', 'zipzstd', 'tarzstd'] as const) {
+  test(`cache-archiver + cache-extractor (${format}): archive, metadata.json, up-to-date check, extraction`, async () => {
+    const tmp = await tempDir();
+    try {
+      const work = path.join(tmp, 'work');
+      await makeSampleTree(work);
+      const env = { CACHE_COMPRESSION_FORMAT: format, CACHE_COMPRESSION_LEVEL: 'bogus', CACHE_METADATA: '{"CacheKey":"my key","b":"2"}', DIRS: 'src' };
+      const argv = ['--file', '../cache/cache.zip', '--path', '$DIRS', '--path', 'bin/**', '--path', 'data', '--exclude', 'data/random.bin'];
+      const r = await runArchiver(argv, work, env);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.err, /compression level "bogus" is invalid, falling back to default/);
+      assert.match(r.out, /No URL provided/);
+      const file = path.join(tmp, 'cache/cache.zip');
+      assert.equal(fs.readFileSync(path.join(tmp, 'cache/metadata.json'), 'utf8'), '{"b":"2","cachekey":"my key"}');
+      const magic = fs.readFileSync(file).subarray(0, 4).toString('hex');
+      assert.equal(magic, format === 'tarzstd' ? '28b52ffd' : '504b0304');
+      const again = await runArchiver(argv, work, env);
+      assert.match(again.out, /Archive is up to date!/);
+
+      const dst = path.join(tmp, 'dst');
+      fs.mkdirSync(dst);
+      const o = capture();
+      const e = capture();
+      const code = await extractor(['--file', file], { cwd: dst, stdout: o.stream, stderr: e.stream });
+      assert.equal(code, 0, e.text());
+      const want = await snapshot(work);
+      const got = await snapshot(dst);
+      for (const name of Object.keys(want)) {
+        const selected = name.startsWith('src') || name.startsWith('bin') || (name.startsWith('data') && name !== 'data/random.bin');
+        if (selected) assert.deepEqual(got[name], want[name], name);
+        else assert.equal(got[name], undefined, name);
+      }
+    } finally {
+      await rmrf(tmp);
+    }
+  });
+}
+
+test('cache-extractor: a missing file and a malicious archive exit 1', async () => {
+  const tmp = await tempDir();
+  try {
+    const e = capture();
+    assert.equal(await extractor(['--file', 'nope.zip'], { cwd: tmp, stdout: new PassThrough(), stderr: e.stream }), 1);
+    assert.match(e.text(), /does not exist/);
+    // a zip with "../evil" built with our own writer
+    const { createArchiveFile } = await import('../../src/archive/index.ts');
+    const one = path.join(tmp, 'one');
+    fs.writeFileSync(one, 'x');
+    await createArchiveFile([{ name: '../evil', absPath: one, type: 'file', mode: 0o644, mtimeMs: Date.now(), size: 1, uid: 0, gid: 0 }], path.join(tmp, 'evil.zip'), 'zip', 'fast');
+    const work = path.join(tmp, 'work');
+    fs.mkdirSync(work);
+    const e2 = capture();
+    assert.equal(await extractor(['--file', '../evil.zip'], { cwd: work, stdout: new PassThrough(), stderr: e2.stream }), 1);
+    assert.match(e2.text(), /refusing to extract/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'evil')));
+  } finally {
+    await rmrf(tmp);
+  }
+});
