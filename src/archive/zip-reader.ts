@@ -230,6 +230,28 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
     for (const e of entries) safe.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
+    const large = new Budget(2, 2);
+    const streamEntry = (source: FileSource, e: ZipEntry, rel: string, start: number): Promise<void> =>
+      safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
+        const input = Readable.from(source.stream(start, e.csize), { objectMode: false });
+        const dec = createDecompressor(e.method);
+        const out: AsyncIterable<Buffer> = dec ? pipeline(input, dec, () => {}) : input;
+        let crc = 0;
+        let n = 0;
+        try {
+          for await (const chunk of out) {
+            n += chunk.length;
+            if (n > e.size) throw corrupt(`${e.name}: more data than the ${e.size} bytes announced`);
+            crc = zlib.crc32(chunk, crc);
+            await write(chunk);
+          }
+        } catch (err) {
+          if (err instanceof CorruptArchiveError) throw err;
+          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+        }
+        if (n !== e.size) throw corrupt(`${e.name}: size mismatch (${n} bytes, expected ${e.size})`);
+        if (crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
+      });
     const tasks = new TaskGroup();
     let bytes = 0;
     try {
@@ -283,27 +305,19 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
         );
         continue;
       }
+      // Large entries stream in the background (own read window, inflate on the threadpool) while
+      // the main loop goes on with the small ones; at most two at a time.
       const start = await dataOffset(src, e);
-      await safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
-        const input = Readable.from(src.stream(start, e.csize), { objectMode: false });
-        const dec = createDecompressor(e.method);
-        const out: AsyncIterable<Buffer> = dec ? pipeline(input, dec, () => {}) : input;
-        let crc = 0;
-        let n = 0;
-        try {
-          for await (const chunk of out) {
-            n += chunk.length;
-            if (n > e.size) throw corrupt(`${e.name}: more data than the ${e.size} bytes announced`);
-            crc = zlib.crc32(chunk, crc);
-            await write(chunk);
+      await large.acquire(1);
+      tasks.add(
+        (async () => {
+          try {
+            await streamEntry(new FileSource(fh, src.size), e, rel, start);
+          } finally {
+            large.release(1);
           }
-        } catch (err) {
-          if (err instanceof CorruptArchiveError) throw err;
-          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
-        }
-        if (n !== e.size) throw corrupt(`${e.name}: size mismatch (${n} bytes, expected ${e.size})`);
-        if (crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
-      });
+        })(),
+      );
     }
     } catch (err) {
       await tasks.settle();
