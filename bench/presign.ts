@@ -1,13 +1,16 @@
 /**
  * bench/presign: requests per second of POST /v1/presign against a hono hello-world route, measured
- * in the same run with autocannon (50 connections, loopback). Each server runs in its own process.
+ * in the same run (50 connections, loopback). Each server runs in its own process. Two load
+ * generators: autocannon (Node, the issue's reference) and wrk (C, when installed: Debian's `wrk`).
+ * On 2 cores autocannon itself is the bottleneck for the hello-world route, which flatters the ratio;
+ * wrk leaves more of the machine to the server and shows the server's own cost.
  *
- *   npm run bench:presign [-- --duration 10 --connections 50 --backends local,s3 --log-level info]
+ *   npm run bench:presign [-- --duration 10 --connections 50 --backends local,s3 --log-level info --clients autocannon,wrk]
  *
  * The S3 profile signs without network (static credentials, BucketLocation set), so it measures the
  * service's own presign path; the adapter is the real one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     backends: { type: 'string', default: 'local,s3' },
     'log-level': { type: 'string', default: 'info' },
+    clients: { type: 'string', default: 'autocannon,wrk' },
   },
 });
 const duration = Number(values.duration);
@@ -45,13 +49,41 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ ch
   });
 }
 
-async function load(url: string, opts: { method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }): Promise<{ rps: number; p50: number; p99: number; errors: number; non2xx: number }> {
+interface LoadOpts { method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }
+interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number }
+
+async function autocannonLoad(url: string, opts: LoadOpts): Promise<LoadResult> {
   const run = (d: number) =>
     autocannon({ url, connections, duration: d, method: opts.method ?? 'GET', body: opts.body, headers: opts.headers });
   await run(2); // warm-up
   const r = await run(duration);
   return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
+
+async function wrkLoad(url: string, opts: LoadOpts): Promise<LoadResult> {
+  const script = join(dir, 'wrk.lua');
+  const lua = [
+    `wrk.method = ${JSON.stringify(opts.method ?? 'GET')}`,
+    opts.body ? `wrk.body = ${JSON.stringify(opts.body)}` : '',
+    ...Object.entries(opts.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+    'done = function(summary, latency, requests)',
+    '  io.write(string.format("JSON {\\"requests\\":%d,\\"seconds\\":%f,\\"p50\\":%f,\\"p99\\":%f,\\"errors\\":%d,\\"non2xx\\":%d}\\n",',
+    '    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,',
+    '    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.errors.status))',
+    'end',
+  ].join('\n');
+  await writeFile(script, lua);
+  const run = (d: number): string =>
+    spawnSync('wrk', ['-t1', `-c${connections}`, `-d${d}s`, '-s', script, url], { encoding: 'utf8' }).stdout;
+  run(2);
+  const m = /JSON (\{.*\})/.exec(run(duration));
+  if (!m) throw new Error('wrk gave no result');
+  const r = JSON.parse(m[1]) as { requests: number; seconds: number; p50: number; p99: number; errors: number; non2xx: number };
+  return { rps: Math.round(r.requests / r.seconds), p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx };
+}
+
+const haveWrk = spawnSync('wrk', ['--version']).error === undefined;
+const clients = values.clients.split(',').filter((c) => c === 'autocannon' || (c === 'wrk' && haveWrk));
 
 const dir = await mkdtemp(join(tmpdir(), 'cachegate-bench-'));
 const toml = `
@@ -84,15 +116,19 @@ await mkdir(join(ROOT, 'bench/results'), { recursive: true });
 
 const hello = await startProcess(['bench/hello-server.ts']);
 const svc = await startProcess(['bin/cachegate.js', 'serve', '--config', join(dir, 'config.toml'), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')]);
-const results: Record<string, unknown> = {};
+const results: Record<string, Record<string, LoadResult>> = {};
 try {
-  results.hello = await load(hello.url + '/', {});
-  for (const backend of values.backends.split(',')) {
-    const token = backend === 'local' ? TOKEN : `${TOKEN}-${backend}`;
-    const body = JSON.stringify({ operation: 'upload', key: 'bench/some-job/main', projectId: '42' });
-    results[`presign_${backend}`] = await load(svc.url + '/v1/presign', {
-      method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    });
+  for (const client of clients) {
+    const load = client === 'wrk' ? wrkLoad : autocannonLoad;
+    const r: Record<string, LoadResult> = (results[client] = {});
+    r.hello = await load(hello.url + '/', {});
+    for (const backend of values.backends.split(',')) {
+      const token = backend === 'local' ? TOKEN : `${TOKEN}-${backend}`;
+      const body = JSON.stringify({ operation: 'upload', key: 'bench/some-job/main', projectId: '42' });
+      r[`presign_${backend}`] = await load(svc.url + '/v1/presign', {
+        method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      });
+    }
   }
 } finally {
   hello.child.kill();
@@ -100,7 +136,10 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
-const helloRps = (results.hello as { rps: number }).rps;
+const ratios = Object.fromEntries(Object.entries(results).map(([client, r]) => [
+  client,
+  Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'hello').map(([k, v]) => [k, Math.round((v.rps / r.hello.rps) * 1000) / 1000])),
+]));
 const summary = {
   date: new Date().toISOString(),
   node: process.version,
@@ -109,7 +148,7 @@ const summary = {
   duration,
   logLevel: values['log-level'],
   results,
-  ratios: Object.fromEntries(Object.entries(results).filter(([k]) => k !== 'hello').map(([k, v]) => [k, Math.round(((v as { rps: number }).rps / helloRps) * 1000) / 1000])),
+  ratios,
 };
 const out = join(ROOT, 'bench/results', `presign-${summary.date.slice(0, 19).replace(/:/g, '')}.json`);
 await writeFile(out, JSON.stringify(summary, null, 2) + '\n');
