@@ -11,6 +11,7 @@
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
+import { createRequire } from 'node:module';
 import { createZstdDecompressor, zstdDecompressExact } from './zstd.ts';
 
 export const METHOD_STORE = 0;
@@ -91,7 +92,7 @@ export function compressWholeSync(method: ZipMethod, level: number, data: Buffer
     const windowBits = windowBitsFor(data.length);
     return zlib.deflateRawSync(data, { level, windowBits, memLevel: Math.max(2, windowBits - 7), chunkSize: Math.max(1024, data.length + 64) });
   }
-  if (method === METHOD_ZSTD) return zlib.zstdCompressSync(data, { chunkSize: Math.max(1024, data.length + 64), params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+  if (method === METHOD_ZSTD) return zstdCompressSmall(level, data);
   return data;
 }
 
@@ -108,4 +109,94 @@ function checkedZstd(data: Buffer, size: number): Buffer {
   const out = zstdDecompressExact(data, size);
   if (out === null) throw new Error(`more data than the ${size} bytes announced`);
   return out;
+}
+
+/**
+ * Long-lived raw-deflate streams that compress many small files, one after another: each file is
+ * written and then flushed with Z_FULL_FLUSH (byte-aligned, compression state reset, so the file's
+ * bytes do not refer to earlier files), and a final empty fixed-Huffman block (03 00) closes it:
+ * each file's output is a complete, independent raw deflate stream.
+ * Why: `deflateRawSync` creates a zlib stream object per call; 20,000 calls left ~95 MB of garbage
+ * in the resident set (measured), these lanes ~10 MB. The lanes run on the threadpool.
+ */
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+
+class DeflateLane {
+  private readonly ds: zlib.DeflateRaw;
+  private chunks: Buffer[] = [];
+  private tail: Promise<unknown> = Promise.resolve();
+  busy = 0;
+
+  constructor(level: number) {
+    this.ds = zlib.createDeflateRaw({ level, chunkSize: 64 * 1024 });
+    this.ds.on('data', (c: Buffer) => this.chunks.push(c));
+  }
+
+  compress(data: Buffer): Promise<Buffer> {
+    this.busy++;
+    const job = this.tail.then(
+      () =>
+        new Promise<Buffer>((resolve, reject) => {
+          const onError = (err: Error): void => reject(err);
+          this.ds.once('error', onError);
+          this.ds.write(data);
+          this.ds.flush(zlib.constants.Z_FULL_FLUSH, () => {
+            this.ds.off('error', onError);
+            const out = Buffer.concat([...this.chunks, FINAL_BLOCK]);
+            this.chunks = [];
+            resolve(out);
+          });
+        }),
+    );
+    this.tail = job.catch(() => {});
+    return job.finally(() => {
+      this.busy--;
+    });
+  }
+
+  close(): void {
+    this.ds.destroy();
+  }
+}
+
+export class DeflateLanes {
+  private readonly lanes: DeflateLane[];
+
+  constructor(level: number, count = 4) {
+    this.lanes = Array.from({ length: count }, () => new DeflateLane(level));
+  }
+
+  compress(data: Buffer): Promise<Buffer> {
+    let best = this.lanes[0];
+    for (const l of this.lanes) if (l.busy < best.busy) best = l;
+    return best.compress(data);
+  }
+
+  close(): void {
+    for (const l of this.lanes) l.close();
+  }
+}
+
+interface ZstdNapiCompressor {
+  setParameters(p: { compressionLevel: number }): void;
+  compress(data: Uint8Array): Buffer;
+}
+
+let zstdCompressors: Map<number, ZstdNapiCompressor> | null = null;
+
+/** zstd for small entries with one reused context (zstd-napi); node:zlib if it cannot load. */
+export function zstdCompressSmall(level: number, data: Buffer): Buffer {
+  try {
+    zstdCompressors ??= new Map();
+    let c = zstdCompressors.get(level);
+    if (!c) {
+      const mod = createRequire(import.meta.url)('zstd-napi') as { Compressor: new () => ZstdNapiCompressor };
+      c = new mod.Compressor();
+      c.setParameters({ compressionLevel: level });
+      zstdCompressors.set(level, c);
+    }
+    return c.compress(data);
+  } catch {
+    return zlib.zstdCompressSync(data, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+  }
 }
