@@ -50,7 +50,6 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const log = opts.log ?? createLogger({ format: config.service.logFormat, level: config.service.logLevel });
   const listen = parseListen(config.service.listen);
   if (!listen) throw new CacheGateError('invalid_config', 400, `listen address "${config.service.listen}" is not HOST:PORT`);
-  for (const f of config.findings) log.warn({ field: f.field }, f.message);
 
   let state: ServiceState | undefined;
   let publicUrl = config.service.publicUrl;
@@ -85,6 +84,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     if (wildcard) log.warn({}, `listening on all interfaces without [cachegate] public_url: local-backend URLs will use ${publicUrl}`);
   }
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
+  for (const f of config.findings) log.warn({ field: f.field }, f.message);
   if (state.anonymous) log.warn({}, `no token configured: serving without authentication (loopback only), as profile "${state.anonymous.profile.name}"`);
 
   let reloading: Promise<boolean> | undefined;

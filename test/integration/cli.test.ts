@@ -1,0 +1,104 @@
+/** The `cachegate` command as a user runs it: a real process. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const BIN = resolve(import.meta.dirname, '../../bin/cachegate.js');
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 30_000 });
+
+describe('cachegate CLI', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cachegate-cli-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('check: exit 0 with warnings only, exit 1 with errors, each naming its field', async () => {
+    const good = join(dir, 'good.toml');
+    await writeFile(good, '[[runners]]\nname = "r"\ntoken = "glrt-abcdefghijkl"\n[runners.cache]\nType = "s3"\n[runners.cache.s3]\nBucketName = "b"\nServerSideEncryption = "KMS"\n');
+    const ok = run(['check', '--config', good]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /WARNING: runners\[0\]\.cache\.s3\.ServerSideEncryptionKeyID: KMS without a key id/);
+    assert.match(ok.stdout, /0 error\(s\), 1 warning\(s\); profiles: r \(s3\)/);
+
+    const bad = join(dir, 'bad.toml');
+    await writeFile(bad, '[[runners]]\ntoken = "x"\n[runners.cache]\nType = "s3"\n[runners.cache.s3]\nAuthenticationType = "magic"\n');
+    const ko = run(['check', '--config', bad]);
+    assert.equal(ko.status, 1);
+    assert.match(ko.stdout, /ERROR: runners\[0\]\.cache\.s3\.AuthenticationType: invalid value "magic"/);
+    assert.match(ko.stdout, /ERROR: runners\[0\]\.cache\.s3\.BucketName: required/);
+
+    const missing = run(['check', '--config', join(dir, 'nope.toml')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stdout, /file not found/);
+  });
+
+  it('check reads CACHE_* without a file', () => {
+    const r = run(['check'], { CACHE_TYPE: 'azure', CACHE_AZURE_ACCOUNT_NAME: 'acc' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /ERROR: environment\.azure\.ContainerName: required/);
+  });
+
+  it('serve: the first log line gives the URL; --listen 127.0.0.1:0 picks a free port; SIGTERM stops it', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], {
+      env: { PATH: process.env.PATH ?? '', CACHEGATE_LOG_FORMAT: 'text' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const url = await new Promise<string>((res, rej) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const first = out.split('\n')[0];
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(first);
+        if (m) res(m[1]);
+      });
+      child.on('exit', (code) => rej(new Error(`exited ${code}: ${out}`)));
+      setTimeout(() => rej(new Error(`no listening line: ${out}`)), 20_000);
+    });
+    assert.match(out.split('\n')[0], /^time="[^"]+" level=info msg="cachegate listening on http:\/\/127\.0\.0\.1:\d+"/);
+    assert.notEqual(url, 'http://127.0.0.1:0');
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    const exited = new Promise<number | null>((res) => child.on('exit', res));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
+  it('serve refuses an invalid configuration, and serving without tokens on a public address', async () => {
+    const bad = join(dir, 'bad2.toml');
+    await writeFile(bad, '[cachegate]\nlog_format = "xml"\n');
+    const r = run(['serve', '--config', bad, '--listen', '127.0.0.1:0']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /log_format: "xml" is not one of runner, text, json/);
+    const open = run(['serve', '--listen', '0.0.0.0:0', '--data-dir', join(dir, 'data2')]);
+    assert.equal(open.status, 1);
+    assert.match(open.stderr, /refusing to serve without authentication on 0\.0\.0\.0:0/);
+  });
+
+  it('presign prints the same JSON as the API', async () => {
+    const cfg = join(dir, 'p.toml');
+    await writeFile(cfg, '[cachegate]\npublic_url = "http://cache.example:9170"\nlocal_signing_key = "s3cr3t"\n[[runners]]\nname = "r"\ntoken = "glrt-longtoken"\n[runners.cache]\nType = "local"\n');
+    const r = run(['presign', '--config', cfg, '--runner', 'r', '--operation', 'upload', '--key', 'a\\b', '--project', '7', '--content-length', '10']);
+    assert.equal(r.status, 0, r.stderr);
+    const a = JSON.parse(r.stdout);
+    assert.equal(a.objectName, 'runner/longtoken/project/7/a/b');
+    assert.equal(a.method, 'PUT');
+    assert.match(a.url, /^http:\/\/cache\.example:9170\/v1\/blob\/runner\/longtoken\/project\/7\/a\/b\?/);
+    assert.equal(a.headers['content-length'], '10');
+    const bad = run(['presign', '--config', cfg, '--runner', 'r', '--operation', 'upload', '--key', '..', '--project', '7']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /cache key "\.\." could not be sanitized/);
+  });
+
+  it('unknown commands and options exit 2 / 1 with a message', () => {
+    const r = run(['frobnicate']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command "frobnicate"/);
+    const o = run(['check', '--nope']);
+    assert.equal(o.status, 1);
+    assert.match(o.stderr, /Unknown option '--nope'/);
+  });
+});
