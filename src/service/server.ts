@@ -81,9 +81,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   if (publicUrl === '') {
     const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
     publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
-    if (wildcard) log.warn({}, `listening on all interfaces without [cachegate] public_url: local-backend URLs will use ${publicUrl}`);
   }
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
+  if (config.service.publicUrl === '' && (listen.host === '0.0.0.0' || listen.host === '::')) {
+    log.warn({}, `listening on all interfaces without [cachegate] public_url: local-backend URLs will use ${publicUrl}`);
+  }
   for (const f of config.findings) log.warn({ field: f.field }, f.message);
   if (state.anonymous) log.warn({}, `no token configured: serving without authentication (loopback only), as profile "${state.anonymous.profile.name}"`);
 
