@@ -106,7 +106,7 @@ export interface SelfServedAdapter extends CacheAdapter {
   /** Path prefix of the URLs it signs, e.g. '/v1/blob/'. */
   readonly urlPrefix: string;
   /** Throws CacheGateError 403 when the URL is not valid for this request. */
-  verifySigned(req: SignedRequest): { objectName: string; maxSize: number };
+  verifySigned(req: SignedRequest): { objectName: string; maxSize: number; signedHeaders: string[] };
 }
 
 export interface SignedRequest {

@@ -39,11 +39,11 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
       };
     },
 
-    verifySigned(req: SignedRequest): { objectName: string; maxSize: number } {
+    verifySigned(req: SignedRequest): { objectName: string; maxSize: number; signedHeaders: string[] } {
       const objectName = decodePath(req.path.slice(URL_PREFIX.length));
       if (objectName === undefined) throw new CacheGateError('forbidden', 403, 'request signature is not valid: malformed object path');
-      const { maxSize: signedMax } = verify(key, { method: req.method, objectName, query: req.query, header: req.header }, req.now ?? Date.now());
-      return { objectName, maxSize: signedMax };
+      const { maxSize: signedMax, signedHeaders } = verify(key, { method: req.method, objectName, query: req.query, header: req.header }, req.now ?? Date.now());
+      return { objectName, maxSize: signedMax, signedHeaders };
     },
 
     head: (objectName: string) => store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null)),

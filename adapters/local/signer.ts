@@ -45,7 +45,7 @@ export function verify(
   key: KeyObject,
   req: { method: string; objectName: string; query: URLSearchParams; header: (n: string) => string | undefined },
   now: number,
-): { maxSize: number } {
+): { maxSize: number; signedHeaders: string[] } {
   const expiresRaw = req.query.get(Q_EXPIRES);
   const sig = req.query.get(Q_SIGNATURE);
   if (!expiresRaw || !sig) throw denied('missing signature');
@@ -60,7 +60,7 @@ export function verify(
   const given = Buffer.from(sig, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw denied('signature does not match');
   if (input.expires * 1000 < now) throw denied('URL expired');
-  return { maxSize: input.maxSize };
+  return { maxSize: input.maxSize, signedHeaders: names };
 }
 
 /** Object name → URL path, each segment percent-encoded. */

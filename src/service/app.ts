@@ -151,13 +151,15 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const adapter = deps.state().blobAdapter;
     if (!adapter) throw new CacheGateError('not_found', 404, 'no profile uses the embedded local backend');
     const url = new URL(c.req.url);
-    const { objectName, maxSize } = adapter.verifySigned({ method: c.req.method, path: url.pathname, query: url.searchParams, header: (n) => c.req.header(n) });
+    const { objectName, maxSize, signedHeaders } = adapter.verifySigned({ method: c.req.method, path: url.pathname, query: url.searchParams, header: (n) => c.req.header(n) });
     const r = { adapter, objectName, metrics };
     if (c.req.method === 'HEAD') return headObject(r);
     if (c.req.method === 'GET') return getObject(r, c.req.header('range'));
+    // Only signed metadata is stored: a client cannot add x-amz-meta-* headers of its own.
     const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(c.req.header())) {
-      if (k.startsWith(META_HEADER_PREFIX)) metadata[k.slice(META_HEADER_PREFIX.length)] = v;
+    for (const name of signedHeaders) {
+      const v = c.req.header(name);
+      if (name.startsWith(META_HEADER_PREFIX) && v !== undefined) metadata[name.slice(META_HEADER_PREFIX.length)] = v;
     }
     return putObject({ ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
   });
@@ -165,7 +167,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   return app;
 }
 
-/** The key part of /v1/cache/<projectId>/<key…>, percent-decoded (%2F stays a literal '/', as upstream's rules expect). */
+/** The key part of /v1/cache/<projectId>/<key…>, percent-decoded once (a key's own '/' may be sent as %2F). */
 function proxyKey(path: string, projectId: string): string {
   const prefix = `/v1/cache/${projectId}/`;
   const encoded = path.startsWith(prefix) ? path.slice(prefix.length) : '';

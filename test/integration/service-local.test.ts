@@ -269,8 +269,12 @@ describe('service on the local backend', () => {
       assert.equal(r.status, 403);
       assert.match((await bodyOf(r)).error.message, /expired/);
     });
-    it('the right request still works', async () => {
-      assert.equal((await put(up.url, up.headers, randomBytes(100))).status, 200);
+    it('the right request still works, and unsigned metadata headers are not stored', async () => {
+      assert.equal((await put(up.url, { ...up.headers, 'x-amz-meta-injected': 'yes' }, randomBytes(100))).status, 200);
+      const d = (await presign(svc, { operation: 'download', key: 'signed', projectId: '9' }, RUNNER)).json;
+      const get = await fetch(d.url);
+      assert.equal(get.headers.get('x-amz-meta-cachekey'), 'signed');
+      assert.equal(get.headers.get('x-amz-meta-injected'), null);
     });
   });
 
