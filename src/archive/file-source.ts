@@ -1,7 +1,9 @@
 /**
  * Reads a local archive file at arbitrary offsets through a 1 MiB read-ahead window, so that
  * reading entries in file order costs one read per MiB instead of several per entry.
- * Returned buffers are never reused by later reads (each window is a fresh allocation).
+ * With `reuse` (the main extraction loop) two window buffers are used in turn: a returned buffer
+ * stays valid until the read after next, so callers must use (or copy) it before reading twice
+ * more; without it every window is a fresh allocation (for streams whose consumers lag behind).
  */
 import type { FileHandle } from 'node:fs/promises';
 import { CorruptArchiveError } from './safe-writer.ts';
@@ -12,16 +14,26 @@ export class FileSource {
   private readonly window: number;
   private buf: Buffer = Buffer.alloc(0);
   private bufPos = 0;
+  private readonly spares: Buffer[] | null;
+  private turn = 0;
 
-  constructor(fh: FileHandle, size: number, window = 1 << 20) {
+  constructor(fh: FileHandle, size: number, opts: { window?: number; reuse?: boolean } = {}) {
     this.fh = fh;
     this.size = size;
-    this.window = window;
+    this.window = opts.window ?? 1 << 20;
+    this.spares = opts.reuse ? [] : null;
+  }
+
+  private target(len: number): Buffer {
+    if (!this.spares || len > this.window) return Buffer.allocUnsafe(len);
+    this.turn ^= 1;
+    this.spares[this.turn] ??= Buffer.allocUnsafe(this.window);
+    return this.spares[this.turn].subarray(0, len);
   }
 
   private async readExact(offset: number, len: number): Promise<Buffer> {
     if (offset < 0 || offset + len > this.size) throw new CorruptArchiveError(`archive is truncated or corrupt (needs bytes ${offset}..${offset + len} of ${this.size})`);
-    const buf = Buffer.allocUnsafe(len);
+    const buf = this.target(len);
     let off = 0;
     while (off < len) {
       const { bytesRead } = await this.fh.read(buf, off, len - off, offset + off);

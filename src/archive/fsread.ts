@@ -28,11 +28,11 @@ export async function readSmallFile(path: string, size: number): Promise<Buffer>
 }
 
 /** Reads a large file in `block`-sized pieces, at most `size` bytes. */
-export async function* readBlocks(fh: FileHandle, size: number, block: number): AsyncGenerator<Buffer> {
+export async function* readBlocks(fh: FileHandle, size: number, block: number, take?: () => Buffer): AsyncGenerator<Buffer> {
   let pos = 0;
   while (pos < size) {
     const want = Math.min(block, size - pos);
-    const buf = Buffer.allocUnsafe(want);
+    const buf = take ? take().subarray(0, want) : Buffer.allocUnsafe(want);
     let off = 0;
     while (off < want) {
       const { bytesRead } = await fh.read(buf, off, want - off, pos + off);

@@ -193,10 +193,11 @@ function checkMethod(e: ZipEntry): void {
   if (e.method !== 0 && e.method !== 8 && e.method !== 93) throw new CorruptArchiveError(`${e.name}: unsupported compression method ${e.method}`);
 }
 
-async function entryData(src: FileSource, e: ZipEntry): Promise<Buffer> {
+/** The entry's compressed bytes; copied unless `inPlace` (then valid only until the next reads). */
+async function entryData(src: FileSource, e: ZipEntry, inPlace = false): Promise<Buffer> {
   const start = await dataOffset(src, e);
   const raw = await src.read(start, e.csize);
-  return raw.length < 256 * 1024 ? Buffer.from(raw) : raw;
+  return inPlace ? raw : Buffer.from(raw);
 }
 
 async function decodeSmall(e: ZipEntry, packed: Buffer): Promise<Buffer> {
@@ -221,7 +222,7 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
   const small = opts.smallEntryLimit ?? BLOCK;
   const fh = await fs.promises.open(file, 'r');
   try {
-    const src = new FileSource(fh, (await fh.stat()).size);
+    const src = new FileSource(fh, (await fh.stat()).size, { reuse: true });
     const entries = await readZipDirectory(src);
     // Validate every name before writing anything.
     const rels = new Map<ZipEntry, string>();
@@ -230,7 +231,7 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
     for (const e of entries) safe.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
-    const large = new Budget(2, 2);
+    const large = new Budget(4, 4);
     const streamEntry = (source: FileSource, e: ZipEntry, rel: string, start: number): Promise<void> =>
       safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
         const input = Readable.from(source.stream(start, e.csize), { objectMode: false });
@@ -274,7 +275,7 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
       }
       bytes += e.size;
       if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
-        const packed = await entryData(src, e);
+        const packed = await entryData(src, e, true); // used synchronously below
         let data: Buffer;
         try {
           data = decompressWholeSync(e.method, packed, e.size);
@@ -306,7 +307,7 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
         continue;
       }
       // Large entries stream in the background (own read window, inflate on the threadpool) while
-      // the main loop goes on with the small ones; at most two at a time.
+      // the main loop goes on with the small ones; at most four at a time.
       const start = await dataOffset(src, e);
       await large.acquire(1);
       tasks.add(

@@ -352,22 +352,30 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       const dataStart = sink.offset;
       let crc = 0;
       let usize = 0;
-      const inFlight: Promise<Buffer>[] = [];
+      // input blocks come from a small pool and go back once their output is in the sink
+      const pool: Buffer[] = [];
+      const inFlight: Array<{ block: Buffer; out: Promise<Buffer> }> = [];
       let prev: Buffer | null = null;
       let dict: Buffer | undefined;
       const submit = (block: Buffer, last: boolean): void => {
-        inFlight.push(compressBlock(method, opts.level, block, method === METHOD_DEFLATE ? dict : undefined, last));
+        inFlight.push({ block, out: compressBlock(method, opts.level, block, method === METHOD_DEFLATE ? dict : undefined, last) });
         if (method === METHOD_DEFLATE) dict = dictionaryOf(block);
       };
-      for await (const block of readBlocks(fh, e.size, BLOCK)) {
+      const writeOldest = async (): Promise<void> => {
+        const { block, out } = inFlight.shift()!;
+        await sink.write(await out);
+        if (block.buffer.byteLength === BLOCK) pool.push(Buffer.from(block.buffer, block.byteOffset, BLOCK));
+      };
+      const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafe(BLOCK);
+      for await (const block of readBlocks(fh, e.size, BLOCK, take)) {
         crc = zlib.crc32(block, crc);
         usize += block.length;
         if (prev) submit(prev, false);
         prev = block;
-        while (inFlight.length >= parallel) await sink.write(await inFlight.shift()!);
+        while (inFlight.length >= parallel) await writeOldest();
       }
       submit(prev ?? Buffer.alloc(0), true);
-      while (inFlight.length > 0) await sink.write(await inFlight.shift()!);
+      while (inFlight.length > 0) await writeOldest();
       if (usize !== e.size) warn(`${e.name}: file size changed while archiving (${e.size} → ${usize} bytes)`);
       r.crc = crc;
       r.usize = usize;
