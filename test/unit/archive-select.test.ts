@@ -7,7 +7,7 @@ import { selectFiles, expandVars } from '../../src/archive/select.ts';
 import { globToRegExp } from '../../src/archive/glob.ts';
 import { parseArchiveFormat, parseCompressionLevel, deflateLevel, zstdLevel } from '../../src/archive/levels.ts';
 import { rmrf, tempDir } from '../fixtures/archive/tree.ts';
-import naming from '../../../shared/vectors/naming.json' with { type: 'json' };
+import { namingVectors as naming } from '../support/vectors.ts';
 
 test('compression levels map as in vectors/naming.json', () => {
   const v = naming.compressionLevel;
