@@ -1,0 +1,301 @@
+/**
+ * download(): presigned GET (or S3 GetObject with role credentials) into a temporary file next to
+ * the archive, renamed into place only when every byte announced has arrived.
+ *
+ * The first request asks for `bytes=0-(chunkSize-1)`. A 206 proves the server honours Range: the
+ * remaining parts are fetched `concurrency` at a time and written at their offsets. A 200 means it
+ * does not: that one response is streamed whole. Each part is retried (resuming where it stopped) on
+ * 5xx, network errors and short bodies. Memory: one 1 MiB write buffer per part in flight, plus the
+ * sockets' own buffers; never a whole part.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { basename, dirname, join } from 'node:path';
+import { CacheGateError } from '../errors.ts';
+import { badAnswer, httpError, isAbort, timeoutError } from './errors.ts';
+import { createAgents, deadline, discard, header, readText, send, type Agents } from './http.ts';
+import { metadataFromHeaders, metadataJsonText } from './metadata.ts';
+import { runPool } from './pool.ts';
+import type { Remote } from './remote.ts';
+import { resolveCommon, MiB, type CommonOptions } from './resolve.ts';
+import { withRetries, type RetryPolicy } from './retry.ts';
+
+export interface DownloadOptions extends CommonOptions {
+  /** `--head-url`: when the file exists, a HEAD decides "up to date" / "not found" without a GET. */
+  headUrl?: string;
+  /** Where to write metadata.json; default next to `file`; `false`: not at all. */
+  metadataFile?: string | false;
+}
+
+export type DownloadResult =
+  | { status: 'downloaded'; size: number; lastModified: Date | undefined; ranged: boolean; parts: number; metadata: Record<string, string> }
+  | { status: 'up-to-date'; lastModified: Date }
+  | { status: 'not-found' };
+
+/** Write buffer per part in flight. */
+export const WRITE_BUFFER = 1 * MiB;
+
+interface Part {
+  start: number;
+  /** Inclusive. */
+  end: number;
+  /** Bytes of this part already on disk. */
+  done: number;
+}
+
+interface Ctx {
+  remote: Remote;
+  agents: Agents;
+  fh: FileHandle;
+  policy: RetryPolicy;
+  signal: AbortSignal | undefined;
+  progress: (n: number) => void;
+}
+
+function parseDate(v: string | undefined): Date | undefined {
+  if (!v) return undefined;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+export function parseContentRange(v: string | undefined): { start: number; end: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v?.trim() ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+/** The local copy is current when its mtime (whole seconds, as Last-Modified has) is not older. */
+async function upToDate(file: string, lastModified: Date | undefined): Promise<boolean> {
+  if (lastModified === undefined) return false;
+  const st = await stat(file).catch(() => undefined);
+  return st !== undefined && st.isFile() && Math.floor(st.mtimeMs / 1000) >= Math.floor(lastModified.getTime() / 1000);
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let off = 0;
+  while (off < length) {
+    const { bytesWritten } = await fh.write(buf, off, length - off, position + off);
+    off += bytesWritten;
+  }
+}
+
+/**
+ * Streams `res` to `fh` at `position` through `buf`; `onWritten` counts bytes that reached the file
+ * (also when the body fails midway, so a retry resumes after them). At most `limit` bytes.
+ */
+async function writeBody(res: IncomingMessage, fh: FileHandle, position: number, limit: number, buf: Buffer, onWritten: (n: number) => void): Promise<void> {
+  let fill = 0;
+  let pos = position;
+  let received = 0;
+  const flush = async (): Promise<void> => {
+    if (fill === 0) return;
+    await writeAll(fh, buf, fill, pos);
+    pos += fill;
+    const n = fill;
+    fill = 0;
+    onWritten(n);
+  };
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      if (received + chunk.length > limit) throw badAnswer('download', 'the body is longer than announced');
+      received += chunk.length;
+      if (fill + chunk.length > buf.length) await flush();
+      if (chunk.length >= buf.length) {
+        await writeAll(fh, chunk, chunk.length, pos);
+        pos += chunk.length;
+        onWritten(chunk.length);
+      } else {
+        chunk.copy(buf, fill);
+        fill += chunk.length;
+      }
+    }
+  } finally {
+    await flush();
+  }
+}
+
+async function failed(what: string, res: IncomingMessage): Promise<CacheGateError> {
+  return httpError(what, res.statusCode ?? 0, res.statusMessage ?? '', await readText(res));
+}
+
+export async function download(opts: DownloadOptions): Promise<DownloadResult> {
+  const r = resolveCommon(opts);
+  const signal = deadline(opts.timeoutMs, opts.signal);
+  const agents = createAgents(r.concurrency);
+  const policy: RetryPolicy = { retries: r.retries, delayMs: r.retryDelayMs, signal, onRetry: opts.onRetry };
+  try {
+    return await run(opts, r.remote, r.chunkSize, r.concurrency, agents, policy, signal);
+  } catch (err) {
+    if (isAbort(err) && !opts.signal?.aborted && opts.timeoutMs) throw timeoutError('download', opts.timeoutMs);
+    throw err;
+  } finally {
+    agents.destroy();
+  }
+}
+
+async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, concurrency: number, agents: Agents, policy: RetryPolicy, signal: AbortSignal | undefined): Promise<DownloadResult> {
+  const file = opts.file;
+  const exists = (await stat(file).catch(() => undefined)) !== undefined;
+
+  if (exists && opts.headUrl) {
+    const head = await withRetries(policy, async () => {
+      const req = remote.request('HEAD');
+      const res = await send({ method: 'HEAD', url: new URL(opts.headUrl as string), headers: req.headers, agents, signal });
+      discard(res);
+      if ((res.statusCode ?? 0) >= 500) throw httpError('download (HEAD)', res.statusCode ?? 0, res.statusMessage ?? '', '');
+      return res;
+    });
+    if (head.statusCode === 404) return { status: 'not-found' };
+    const lm = parseDate(header(head, 'last-modified'));
+    if ((head.statusCode ?? 0) < 300 && lm && (await upToDate(file, lm))) return { status: 'up-to-date', lastModified: lm };
+  }
+
+  // The probe: the first part, which also tells whether Range is honoured.
+  const firstEnd = chunkSize - 1;
+  const probe = await withRetries(policy, async () => {
+    let req = remote.request('GET', { range: `bytes=0-${firstEnd}` });
+    let res = await send({ method: 'GET', url: req.url, headers: req.headers, agents, signal });
+    if (res.statusCode === 416) {
+      // An empty object has no byte 0: ask for it whole.
+      discard(res);
+      req = remote.request('GET');
+      res = await send({ method: 'GET', url: req.url, headers: req.headers, agents, signal });
+    }
+    if (res.statusCode === 404) {
+      discard(res);
+      return undefined;
+    }
+    if (res.statusCode !== 200 && res.statusCode !== 206) throw await failed('download', res);
+    return res;
+  });
+  if (probe === undefined) return { status: 'not-found' };
+  const lastModified = parseDate(header(probe, 'last-modified'));
+  if (exists && (await upToDate(file, lastModified))) {
+    probe.destroy();
+    return { status: 'up-to-date', lastModified: lastModified as Date };
+  }
+  const metadata = metadataFromHeaders(probe.headers);
+
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'w', 0o644);
+  let done = 0;
+  let total = 0;
+  const ctx: Ctx = {
+    remote, agents, fh, policy, signal,
+    progress: (n) => {
+      done += n;
+      opts.onProgress?.(done, total);
+    },
+  };
+  try {
+    let size: number;
+    let parts = 1;
+    const ranged = probe.statusCode === 206;
+    if (ranged) {
+      const cr = parseContentRange(header(probe, 'content-range'));
+      if (!cr || cr.start !== 0 || cr.total === undefined) {
+        probe.destroy();
+        throw badAnswer('download', `unexpected Content-Range ${JSON.stringify(header(probe, 'content-range') ?? '')}`);
+      }
+      size = total = cr.total;
+      const list: Part[] = [];
+      for (let start = 0; start < size; start += chunkSize) list.push({ start, end: Math.min(start + chunkSize, size) - 1, done: 0 });
+      parts = list.length;
+      await fh.truncate(size);
+      const etag = header(probe, 'etag');
+      let first: IncomingMessage | undefined = probe;
+      const buffers: Buffer[] = [];
+      await runPool(list, concurrency, async (part, sig, w) => {
+        buffers[w] ??= Buffer.allocUnsafe(WRITE_BUFFER);
+        const res = first;
+        first = undefined;
+        await fetchPart(ctx, part, size, etag, res, buffers[w], sig);
+      }, signal);
+    } else {
+      size = await single(ctx, probe, (t) => (total = t));
+    }
+    await fh.close();
+    if (lastModified) await utimes(tmp, lastModified, lastModified);
+    await rename(tmp, file);
+    if (opts.metadataFile !== false) await writeAtomic(opts.metadataFile ?? join(dir, 'metadata.json'), metadataJsonText(metadata));
+    return { status: 'downloaded', size, lastModified, ranged, parts, metadata };
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** A server that ignores Range: one stream, restarted from byte 0 on a retry. */
+async function single(ctx: Ctx, probe: IncomingMessage, setTotal: (t: number) => void): Promise<number> {
+  let first: IncomingMessage | undefined = probe;
+  const buf = Buffer.allocUnsafe(WRITE_BUFFER);
+  let written = 0;
+  await withRetries(ctx.policy, async () => {
+    let res = first;
+    first = undefined;
+    if (res === undefined) {
+      const req = ctx.remote.request('GET');
+      res = await send({ method: 'GET', url: req.url, headers: req.headers, agents: ctx.agents, signal: ctx.signal });
+      if (res.statusCode !== 200) throw await failed('download', res);
+    }
+    const announced = header(res, 'content-length');
+    const expected = announced === undefined ? undefined : Number(announced);
+    if (expected !== undefined) setTotal(expected);
+    if (written > 0) {
+      ctx.progress(-written);
+      written = 0;
+      await ctx.fh.truncate(0);
+    }
+    await writeBody(res, ctx.fh, 0, expected ?? Number.MAX_SAFE_INTEGER, buf, (n) => {
+      written += n;
+      ctx.progress(n);
+    });
+    if (expected !== undefined && written !== expected) throw badAnswer('download', `the body ended after ${written} of ${expected} bytes`);
+  });
+  return written;
+}
+
+async function fetchPart(ctx: Ctx, part: Part, size: number, etag: string | undefined, initial: IncomingMessage | undefined, buf: Buffer, signal: AbortSignal): Promise<void> {
+  const length = part.end - part.start + 1;
+  await withRetries({ ...ctx.policy, signal }, async () => {
+    let res = initial;
+    initial = undefined;
+    const from = part.start + part.done;
+    if (res === undefined) {
+      const req = ctx.remote.request('GET', { range: `bytes=${from}-${part.end}` });
+      res = await send({ method: 'GET', url: req.url, headers: req.headers, agents: ctx.agents, signal });
+      if (res.statusCode !== 206) {
+        if ((res.statusCode ?? 0) >= 300) throw await failed('download', res);
+        res.destroy();
+        throw badAnswer('download', `expected 206 for bytes ${from}-${part.end}, got ${res.statusCode}`);
+      }
+      const cr = parseContentRange(header(res, 'content-range'));
+      const tag = header(res, 'etag');
+      if (!cr || cr.start !== from || cr.end !== part.end || cr.total !== size || (etag !== undefined && tag !== undefined && tag !== etag)) {
+        res.destroy();
+        // Not retryable: the object was replaced while it was being downloaded.
+        throw new CacheGateError('backend_error', 409, 'download failed: the remote object changed during the download');
+      }
+    }
+    await writeBody(res, ctx.fh, from, part.end - from + 1, buf, (n) => {
+      part.done += n;
+      ctx.progress(n);
+    });
+    if (part.done !== length) throw badAnswer('download', `bytes ${part.start}-${part.end}: the body ended after ${part.done} of ${length} bytes`);
+  });
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}

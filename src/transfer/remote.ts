@@ -1,0 +1,67 @@
+/**
+ * Where a transfer's requests go: a presigned URL (+ the headers to send with it), or an S3 object
+ * reached with role credentials (each request signed in the Authorization header).
+ */
+import type { S3Location } from './gocloud.ts';
+import { signHeaders, type SigningCredentials } from './s3-sign.ts';
+
+export interface Remote {
+  /** For messages and logs: origin and path only (signatures live in the query). */
+  label: string;
+  /**
+   * The URL and headers of one request. `query` is appended to the URL (`comp=block`, `uploadId=…`);
+   * `headers` are lower-case and override the remote's own.
+   */
+  request(method: string, headers?: Record<string, string>, query?: Record<string, string>): { url: URL; headers: Record<string, string> };
+}
+
+function labelOf(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function withQuery(raw: string, query: Record<string, string> | undefined): URL {
+  if (!query) return new URL(raw);
+  // Appended as text: re-serializing the signed query through URLSearchParams could re-encode it.
+  const extra = Object.entries(query).map(([k, v]) => (v === '' ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)).join('&');
+  return new URL(`${raw}${raw.includes('?') ? '&' : '?'}${extra}`);
+}
+
+/** A presigned URL; `headers` (e.g. the presign answer's, or `--header` flags) go on every request. */
+export function presignedRemote(url: string, headers: Record<string, string> = {}): Remote {
+  const base = new URL(url);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${labelOf(base)}`);
+  const given = lowerKeys(headers);
+  return {
+    label: labelOf(base),
+    request: (_method, extra = {}, query) => ({ url: withQuery(url, query), headers: { ...given, ...lowerKeys(extra) } }),
+  };
+}
+
+/** An S3 object with role credentials (from the env file). */
+export function s3Remote(loc: S3Location, credentials: SigningCredentials): Remote {
+  return {
+    label: labelOf(loc.objectUrl),
+    request(method, extra = {}, query) {
+      const url = new URL(loc.objectUrl);
+      for (const [k, v] of Object.entries(query ?? {})) url.searchParams.append(k, v);
+      return { url, headers: signHeaders({ method, url, headers: lowerKeys(extra), credentials, region: loc.region }) };
+    },
+  };
+}
+
+/** `--header "Name: value"` flags → headers (the last of a repeated name wins). */
+export function parseHeaderFlags(flags: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of flags ?? []) {
+    const i = f.indexOf(':');
+    if (i <= 0) throw new TypeError(`--header ${JSON.stringify(f)}: expected "Name: value"`);
+    out[f.slice(0, i).trim()] = f.slice(i + 1).trim();
+  }
+  return out;
+}
