@@ -231,7 +231,8 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
     for (const e of entries) safe.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
-    const large = new Budget(4, 4);
+    const largeQueue: Array<{ e: ZipEntry; rel: string; start: number }> = [];
+    let largeWorkers = 0;
     const streamEntry = (source: FileSource, e: ZipEntry, rel: string, start: number): Promise<void> =>
       safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
         const input = Readable.from(source.stream(start, e.csize), { objectMode: false });
@@ -306,19 +307,24 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
         );
         continue;
       }
-      // Large entries stream in the background (own read window, inflate on the threadpool) while
-      // the main loop goes on with the small ones; at most four at a time.
-      const start = await dataOffset(src, e);
-      await large.acquire(1);
-      tasks.add(
-        (async () => {
-          try {
-            await streamEntry(new FileSource(fh, src.size), e, rel, start);
-          } finally {
-            large.release(1);
-          }
-        })(),
-      );
+      // Large entries stream in the background (own read window, inflate on the threadpool), two
+      // at a time, while the main loop goes on with the small ones; the main loop never waits.
+      largeQueue.push({ e, rel, start: await dataOffset(src, e) });
+      while (largeWorkers < 2 && largeQueue.length > 0) {
+        largeWorkers++;
+        tasks.add(
+          (async () => {
+            try {
+              for (let job = largeQueue.shift(); job; job = largeQueue.shift()) {
+                if (tasks.error !== null) return;
+                await streamEntry(new FileSource(fh, src.size), job.e, job.rel, job.start);
+              }
+            } finally {
+              largeWorkers--;
+            }
+          })(),
+        );
+      }
     }
     } catch (err) {
       await tasks.settle();
