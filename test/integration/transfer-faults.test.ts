@@ -222,6 +222,34 @@ describe('transfer faults', () => {
     }
   });
 
+  it('Azure blocks: x-ms-blob-type only on single PUT, metadata only on Put Block List, a failed block retried', async () => {
+    const srv = await serve((req, res, n) => res.writeHead(n === 2 && req.url?.includes('comp=block&') ? 500 : 201).end());
+    try {
+      const url = `${srv.url}/acct/c/blob?sv=2025-11-05&sr=b&sp=w&sig=a%2Bb%3D`;
+      const headers = { 'x-ms-blob-type': 'BlockBlob', 'x-ms-meta-cachekey': 'k' };
+      const r = await upload({ file, url, headers, chunkSize: 64 * 1024, concurrency: 2, retryDelayMs: 1 });
+      assert.deepEqual(r, { status: 'uploaded', size: data.length, mode: 'azure-blocks', parts: 4 });
+      const blocks = srv.requests.filter((q) => q.url.includes('comp=block&'));
+      assert.equal(blocks.length, 5, 'four blocks, one retried');
+      for (const q of blocks) {
+        assert.ok(q.url.startsWith('/acct/c/blob?sv=2025-11-05&sr=b&sp=w&sig=a%2Bb%3D&comp=block&blockid='), q.url);
+        assert.equal(q.headers['x-ms-blob-type'], undefined);
+        assert.equal(q.headers['x-ms-meta-cachekey'], undefined);
+      }
+      const list = srv.requests.filter((q) => q.url.endsWith('&comp=blocklist'));
+      assert.equal(list.length, 1);
+      assert.equal(list[0].headers['x-ms-meta-cachekey'], 'k');
+      assert.equal(list[0].headers['x-ms-blob-content-type'], 'application/octet-stream');
+      assert.equal(list[0].headers['x-ms-blob-type'], undefined);
+      assert.equal(srv.requests.at(-1), list[0], 'the list is committed last');
+      const single = await upload({ file, url, headers, chunkSize: data.length });
+      assert.equal(single.status === 'uploaded' && single.mode, 'put');
+      assert.equal(srv.requests.at(-1)?.headers['x-ms-blob-type'], 'BlockBlob');
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('S3 multipart through a goCloud URL: a failing part aborts the upload', async () => {
     const srv = await serve((req, res) => {
       const u = new URL(req.url ?? '', 'http://x');
