@@ -67,6 +67,44 @@ describe('cachegate CLI', () => {
     assert.equal(await exited, 0);
   });
 
+  it('serve reloads on SIGHUP and keeps the old configuration when the new one is invalid', async () => {
+    const cfg = join(dir, 'hup.toml');
+    const toml = (t: string): string => `[[runners]]\nname = "r"\ntoken = "${t}"\n[runners.cache]\nType = "local"\n`;
+    await writeFile(cfg, toml('first-token-0000000'));
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', cfg, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'hupdata')], {
+      env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await new Promise<string>((res, rej) => {
+      const t = setInterval(() => {
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) { clearInterval(t); res(m[1]); }
+      }, 50);
+      setTimeout(() => { clearInterval(t); rej(new Error(out)); }, 20_000);
+    });
+    const ask = async (token: string): Promise<number> =>
+      (await fetch(`${url}/v1/presign`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{"operation":"head","key":"k","projectId":"1"}' })).status;
+    try {
+      assert.equal(await ask('first-token-0000000'), 200);
+      await writeFile(cfg, toml('second-token-000000'));
+      child.kill('SIGHUP');
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = await ask('second-token-000000');
+      }
+      assert.equal(status, 200);
+      await writeFile(cfg, '[[runners]]\ntoken = "x"\n[runners.cache]\nType = "bogus"\n');
+      child.kill('SIGHUP');
+      for (let i = 0; i < 50 && !out.includes('keeping the previous one'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, /ERROR: new configuration is invalid: keeping the previous one/);
+      assert.equal(await ask('second-token-000000'), 200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('serve refuses an invalid configuration, and serving without tokens on a public address', async () => {
     const bad = join(dir, 'bad2.toml');
     await writeFile(bad, '[cachegate]\nlog_format = "xml"\n');
