@@ -17,7 +17,7 @@ import { badAnswer, httpError, isAbort, timeoutError } from './errors.ts';
 import { createAgents, deadline, discard, header, readText, send, type Agents } from './http.ts';
 import { metadataFromHeaders, metadataJsonText } from './metadata.ts';
 import { runPool } from './pool.ts';
-import type { Remote } from './remote.ts';
+import { presignedRemote, type Remote } from './remote.ts';
 import { resolveCommon, MiB, type CommonOptions } from './resolve.ts';
 import { withRetries, type RetryPolicy } from './retry.ts';
 
@@ -140,8 +140,8 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
 
   if (exists && opts.headUrl) {
     const head = await withRetries(policy, async () => {
-      const req = remote.request('HEAD');
-      const res = await send({ method: 'HEAD', url: new URL(opts.headUrl as string), headers: req.headers, agents, signal });
+      const req = presignedRemote(opts.headUrl as string, opts.headers).request('HEAD');
+      const res = await send({ method: 'HEAD', url: req.url, headers: req.headers, agents, signal });
       discard(res);
       if ((res.statusCode ?? 0) >= 500) throw httpError('download (HEAD)', res.statusCode ?? 0, res.statusMessage ?? '', '');
       return res;
