@@ -257,75 +257,75 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
     const tasks = new TaskGroup();
     let bytes = 0;
     try {
-    for (const e of ordered) {
-      tasks.throwIfFailed();
-      const rel = rels.get(e)!;
-      if (e.mode === -1) {
-        warn(`${e.name}: special file (device, fifo or socket) skipped`);
-        continue;
-      }
-      if (e.type === 'dir') {
-        safe.dir(rel, e.mode, e.mtimeMs);
-        continue;
-      }
-      checkMethod(e);
-      if (e.type === 'symlink') {
-        const target = await decodeSmall(e, await entryData(src, e));
-        safe.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
-        continue;
-      }
-      bytes += e.size;
-      if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
-        const packed = await entryData(src, e, true); // used synchronously below
-        let data: Buffer;
-        try {
-          data = decompressWholeSync(e.method, packed, e.size);
-        } catch (err) {
-          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+      for (const e of ordered) {
+        tasks.throwIfFailed();
+        const rel = rels.get(e)!;
+        if (e.mode === -1) {
+          warn(`${e.name}: special file (device, fifo or socket) skipped`);
+          continue;
         }
-        safe.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
-        continue;
-      }
-      if (e.size <= small && e.csize <= small) {
-        const cost = e.size + e.csize;
-        await budget.acquire(cost);
-        let packed: Buffer;
-        try {
-          packed = await entryData(src, e);
-        } catch (err) {
-          budget.release(cost);
-          throw err;
+        if (e.type === 'dir') {
+          safe.dir(rel, e.mode, e.mtimeMs);
+          continue;
         }
-        tasks.add(
-          (async () => {
-            try {
-              safe.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
-            } finally {
-              budget.release(cost);
-            }
-          })(),
-        );
-        continue;
-      }
-      // Large entries stream in the background (own read window, inflate on the threadpool), two
-      // at a time, while the main loop goes on with the small ones; the main loop never waits.
-      largeQueue.push({ e, rel, start: await dataOffset(src, e) });
-      while (largeWorkers < 2 && largeQueue.length > 0) {
-        largeWorkers++;
-        tasks.add(
-          (async () => {
-            try {
-              for (let job = largeQueue.shift(); job; job = largeQueue.shift()) {
-                if (tasks.error !== null) return;
-                await streamEntry(new FileSource(fh, src.size), job.e, job.rel, job.start);
+        checkMethod(e);
+        if (e.type === 'symlink') {
+          const target = await decodeSmall(e, await entryData(src, e));
+          safe.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
+          continue;
+        }
+        bytes += e.size;
+        if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
+          const packed = await entryData(src, e, true); // used synchronously below
+          let data: Buffer;
+          try {
+            data = decompressWholeSync(e.method, packed, e.size);
+          } catch (err) {
+            throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
+          }
+          safe.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
+          continue;
+        }
+        if (e.size <= small && e.csize <= small) {
+          const cost = e.size + e.csize;
+          await budget.acquire(cost);
+          let packed: Buffer;
+          try {
+            packed = await entryData(src, e);
+          } catch (err) {
+            budget.release(cost);
+            throw err;
+          }
+          tasks.add(
+            (async () => {
+              try {
+                safe.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+              } finally {
+                budget.release(cost);
               }
-            } finally {
-              largeWorkers--;
-            }
-          })(),
-        );
+            })(),
+          );
+          continue;
+        }
+        // Large entries stream in the background (own read window, inflate on the threadpool), two
+        // at a time, while the main loop goes on with the small ones; the main loop never waits.
+        largeQueue.push({ e, rel, start: await dataOffset(src, e) });
+        while (largeWorkers < 2 && largeQueue.length > 0) {
+          largeWorkers++;
+          tasks.add(
+            (async () => {
+              try {
+                for (let job = largeQueue.shift(); job; job = largeQueue.shift()) {
+                  if (tasks.error !== null) return;
+                  await streamEntry(new FileSource(fh, src.size), job.e, job.rel, job.start);
+                }
+              } finally {
+                largeWorkers--;
+              }
+            })(),
+          );
+        }
       }
-    }
     } catch (err) {
       await tasks.settle();
       throw err;
