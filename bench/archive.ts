@@ -36,6 +36,8 @@ interface Measure {
 }
 
 function measure(cmd: string[], cwd?: string): Measure {
+  // flush dirty pages of earlier steps first, so that their writeback is not billed to this command
+  spawnSync('sync');
   const useTime = fs.existsSync('/usr/bin/time');
   const argv = useTime ? ['/usr/bin/time', '-v', ...cmd] : cmd;
   const t0 = performance.now();
@@ -125,12 +127,20 @@ function rm(p: string): void {
   fs.rmSync(p, { recursive: true, force: true });
 }
 
-async function benchOnce(work: string, src: string): Promise<Row[]> {
+async function benchOnce(work: string, src: string, oursFirst: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   const out = (n: string): string => path.join(work, n);
   const pair = (name: string, target: number, oursCmd: () => Measure, refCmd: () => Measure): void => {
-    const ref = refCmd();
-    const ours = oursCmd();
+    // the order alternates between runs (writeback and cache effects favour neither side)
+    let ours: Measure;
+    let ref: Measure;
+    if (oursFirst) {
+      ours = oursCmd();
+      ref = refCmd();
+    } else {
+      ref = refCmd();
+      ours = oursCmd();
+    }
     const ratio = ours.wallS / ref.wallS;
     rows.push({ name, ours, ref, ratio, target, ok: ratio <= target });
     process.stderr.write(`  ${name}: ours ${ours.wallS.toFixed(2)} s / ${ours.rssMB.toFixed(0)} MB, ref ${ref.wallS.toFixed(2)} s / ${ref.rssMB.toFixed(0)} MB\n`);
@@ -194,7 +204,7 @@ async function main(): Promise<void> {
     spawnSync('tar', ['-cf', '/dev/null', '.'], { cwd: src });
     for (let r = 0; r < runs; r++) {
       process.stderr.write(`run ${r + 1}/${runs}\n`);
-      (results.runs as Row[][]).push(await benchOnce(work, src));
+      (results.runs as Row[][]).push(await benchOnce(work, src, r % 2 === 1));
     }
     const sizes = { oursZip: fs.statSync(path.join(work, 'ours.zip')).size, refZip: fs.statSync(path.join(work, 'ref.zip')).size, oursTarZst: fs.statSync(path.join(work, 'ours.tar.zst')).size, refTarZst: fs.statSync(path.join(work, 'ref.tar.zst')).size };
     results.archiveSizes = sizes;
