@@ -1,16 +1,15 @@
-/** The helper commands (SPEC §5), implemented in cache-archiver.ts / cache-extractor.ts. */
-type HelperModule = { main: (argv: string[]) => Promise<number> };
+/**
+ * The helper commands (SPEC §5): the archive side (cache-archiver.ts / cache-extractor.ts) with the
+ * transfer side (helper-transfer.ts) plugged in.
+ */
+import { archiverUpload, extractorDownload } from './helper-transfer.ts';
 
-async function load(path: string): Promise<HelperModule> {
-  try {
-    return (await import(path)) as HelperModule;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(path.slice(2))) {
-      throw new Error(`${path.slice(2, -3)} is not available in this build`);
-    }
-    throw err;
-  }
+export async function archiver(argv: string[]): Promise<number> {
+  const { main } = await import('./cache-archiver.ts');
+  return main(argv, { upload: archiverUpload() });
 }
 
-export const archiver = async (argv: string[]): Promise<number> => (await load('./cache-archiver.ts')).main(argv);
-export const extractor = async (argv: string[]): Promise<number> => (await load('./cache-extractor.ts')).main(argv);
+export async function extractor(argv: string[]): Promise<number> {
+  const { main } = await import('./cache-extractor.ts');
+  return main(argv, { download: extractorDownload() });
+}

@@ -1,0 +1,133 @@
+/**
+ * The transfer half of the helper commands: turns cache-archiver / cache-extractor flags (and their
+ * environment fallbacks) into src/transfer calls, and the results into GitLab Runner's messages and
+ * exit codes. The archive half lives in cache-archiver.ts / cache-extractor.ts.
+ */
+import type { ArchiverDeps } from './cache-archiver.ts';
+import type { ExtractorDeps } from './cache-extractor.ts';
+import {
+  checkRemote, createMeter, download, meterFrequency, parseGoDuration, parseHeaderFlags, readEnvFile, upload,
+  type CommonOptions,
+} from '../transfer/index.ts';
+
+type Env = Record<string, string | undefined>;
+type Flags = {
+  timeout?: string; retry?: string; 'retry-time'?: string; 'chunk-size'?: string; concurrency?: string;
+  'transfer-meter-frequency'?: string; 'env-file'?: string;
+};
+
+export interface TransferIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: Env;
+}
+
+const defaultIo = (): TransferIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+function int(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^[0-9]+$/.test(value.trim())) throw new Error(`${name}: "${value}" is not a whole number`);
+  return Number(value);
+}
+
+/** --retry-time takes a Go duration ("1s", "500ms") or plain seconds. */
+function seconds(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^[0-9]+(\.[0-9]+)?$/.test(value.trim())) return Number(value) * 1000;
+  try {
+    return parseGoDuration(value);
+  } catch {
+    throw new Error(`${name}: "${value}" is not a duration`);
+  }
+}
+
+async function common(flags: Flags, io: TransferIo, label: string): Promise<{ opts: Omit<CommonOptions, 'file'>; done: () => void }> {
+  const minutes = int(flags.timeout, '--timeout') ?? 10;
+  const freq = meterFrequency(flags['transfer-meter-frequency'] ?? io.env.TRANSFER_METER_FREQUENCY, io.stderr.isTTY === true);
+  const meter = freq > 0 ? createMeter({ label, frequencyMs: freq, stream: io.stderr }) : undefined;
+  return {
+    opts: {
+      env: flags['env-file'] ? await readEnvFile(flags['env-file']) : undefined,
+      timeoutMs: minutes * 60_000,
+      retries: int(flags.retry, '--retry'),
+      retryDelayMs: seconds(flags['retry-time'], '--retry-time'),
+      chunkSize: int(flags['chunk-size'] ?? io.env.CACHE_CHUNK_SIZE, '--chunk-size'),
+      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency'),
+      onProgress: meter?.onProgress,
+      onRetry: (err, attempt) => void io.stderr.write(`WARNING: retrying (${attempt}): ${(err as Error).message}\n`),
+    },
+    done: () => meter?.done(),
+  };
+}
+
+export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<ArchiverDeps['upload']> {
+  return async (file, values, changed) => {
+    const fail = (m: string): number => {
+      io.stderr.write(`ERROR: ${m}\n`);
+      return 1;
+    };
+    try {
+      const headers = parseHeaderFlags(values.header);
+      if (!changed && values['check-url'] && (await checkRemote(values['check-url'], { headers: {} })) === 'exists') {
+        io.stdout.write('Archive is up to date and present on the cache server: not uploading\n');
+        return 0;
+      }
+      let metadata: Record<string, string> | undefined;
+      const rawMeta = values.metadata ?? io.env.CACHE_METADATA;
+      if (rawMeta) {
+        try {
+          metadata = JSON.parse(rawMeta) as Record<string, string>;
+        } catch {
+          metadata = undefined; // cache-archiver already warned when it wrote metadata.json
+        }
+      }
+      const { opts, done } = await common(values, io, 'Uploading cache');
+      const where = values['gocloud-url'] ? 'the cache bucket' : 'the cache server';
+      io.stdout.write(`Uploading ${file.split('/').pop()} to ${where}\n`);
+      const result = await upload({
+        ...opts,
+        file,
+        url: values.url,
+        headers,
+        goCloudUrl: values['gocloud-url'],
+        metadata,
+        maxUploadedArchiveSize: int(values['max-uploaded-archive-size'] ?? io.env.CACHE_MAX_UPLOADED_ARCHIVE_SIZE, '--max-uploaded-archive-size'),
+      });
+      done();
+      if (result.status === 'too-big') {
+        io.stdout.write(`${result.message}\n`);
+        return 0;
+      }
+      io.stdout.write(`Created cache (${result.size} bytes, ${result.mode}${result.parts > 1 ? `, ${result.parts} parts` : ''})\n`);
+      return 0;
+    } catch (err) {
+      return fail(`uploading the cache failed: ${(err as Error).message}`);
+    }
+  };
+}
+
+export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<ExtractorDeps['download']> {
+  return async (file, values) => {
+    try {
+      const { opts, done } = await common(values, io, 'Downloading cache');
+      const attempts = [
+        { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] },
+        { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] },
+      ].filter((a) => a.url || a.goCloudUrl);
+      for (const a of attempts) {
+        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl });
+        if (r.status === 'not-found') continue;
+        done();
+        if (r.status === 'up-to-date') io.stdout.write(`${file.split('/').pop()} is up to date\n`);
+        else io.stdout.write(`Downloaded ${r.size} bytes${r.ranged ? ` in ${r.parts} ranged parts` : ''}\n`);
+        return null;
+      }
+      done();
+      io.stderr.write('WARNING: cache not found on the cache server\n');
+      return 1;
+    } catch (err) {
+      io.stderr.write(`ERROR: downloading the cache failed: ${(err as Error).message}\n`);
+      return 1;
+    }
+  };
+}
