@@ -45,7 +45,7 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   if (!values.file) return fail('Missing --file');
   const cwd = deps.cwd ?? process.cwd();
   const file = path.resolve(cwd, values.file);
-  if (values.url || values['gocloud-url']) {
+  if (values.url || values['gocloud-url'] || values['alternate-url'] || values['alternate-gocloud-url']) {
     if (!deps.download) warn('downloading is not available in this build; using the local file only');
     else {
       const code = await deps.download(file, values);
