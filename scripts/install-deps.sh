@@ -4,10 +4,11 @@
 # (scripts/install-ceph.sh) as the real S3 server. Without apt-get it says what to do instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(zip unzip zstd tar openssl curl ca-certificates)
+# command → Debian package; a command already on PATH (e.g. a pyenv python3) counts as installed.
+TOOLS=(zip:zip unzip:unzip zstd:zstd tar:tar openssl:openssl curl:curl python3:python3 diff:diffutils)
 missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+for t in "${TOOLS[@]}"; do
+  command -v "${t%%:*}" > /dev/null 2>&1 || missing+=("${t#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get > /dev/null 2>&1; then
