@@ -36,11 +36,26 @@ export function createLogger(opts: LogOptions): Logger {
     formatters: { level: (label: string) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  if (opts.format === 'json') {
-    const dest: DestinationStream = out === process.stdout ? pino.destination({ dest: 1, sync: false, minLength: 0 }) : (out as DestinationStream);
-    return pino(base, dest);
-  }
-  return pino(base, new LineFormatter(opts.format, out));
+  const sink: NodeJS.WritableStream | DestinationStream = out === process.stdout ? bufferedStdout() : out;
+  if (opts.format === 'json') return pino(base, sink as DestinationStream);
+  return pino(base, new LineFormatter(opts.format, sink as NodeJS.WritableStream));
+}
+
+/**
+ * stdout through sonic-boom, batching lines up to 8 KiB and flushing at least every 200 ms (and at
+ * exit), instead of one write system call per line (several µs of a presign under load).
+ */
+function bufferedStdout(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  setInterval(() => dest.flush(() => undefined), 200).unref();
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // a write in flight at exit: nothing more can be done synchronously
+    }
+  });
+  return dest;
 }
 
 /** Re-renders pino's JSON lines as logrus text or the runner's format. */
@@ -65,7 +80,12 @@ class LineFormatter extends Writable {
         rendered += line + '\n';
       }
     }
-    this.out.write(rendered, cb as (err?: Error | null) => void);
+    if (isSonicBoom(this.out)) {
+      this.out.write(rendered); // buffered by sonic-boom; it takes no callback
+      cb();
+    } else {
+      this.out.write(rendered, cb as (err?: Error | null) => void);
+    }
   }
 
   private render(rec: Record<string, unknown>): string {
@@ -77,6 +97,10 @@ class LineFormatter extends Writable {
     const prefix = level === 'warn' ? 'WARNING: ' : level === 'error' ? 'ERROR: ' : level === 'fatal' ? 'FATAL: ' : '';
     return `${prefix}${String(msg ?? '')}${kv ? '  ' + kv : ''}`;
   }
+}
+
+function isSonicBoom(s: NodeJS.WritableStream): boolean {
+  return typeof (s as unknown as { flushSync?: unknown }).flushSync === 'function';
 }
 
 function fmtValue(v: unknown): string {

@@ -36,11 +36,15 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.use('*', async (c, next) => {
     const start = performance.now();
-    const given = c.req.header('x-request-id');
+    const given = header(c, 'x-request-id');
     const reqId = given && REQUEST_ID.test(given) ? given : randomUUID();
     c.set('reqId', reqId);
     c.set('route', 'other');
-    c.header('X-Request-Id', reqId); // before the handler: hono merges it into the response it builds
+    // On the Node socket directly: c.header() would make hono build a Headers object for every
+    // response, which costs more than the rest of the middleware (measured: 18k → 30k req/s).
+    const outgoing = c.env?.outgoing;
+    if (outgoing) outgoing.setHeader('X-Request-Id', reqId);
+    else c.header('X-Request-Id', reqId);
     await next();
     const route = c.get('route');
     const seconds = (performance.now() - start) / 1000;
@@ -48,7 +52,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     metrics.httpDuration.observe({ route }, seconds);
     if (route !== 'healthz' && route !== 'metrics') {
       // The path without its query: signed URLs carry their signature in the query.
-      log.info({ reqId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      log.info({ reqId, method: c.req.method, path: pathOf(c), status: c.res.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
     }
   });
 
@@ -141,7 +145,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const adapter = state.adapterFor(profile);
     const r = { adapter, objectName: resolved.objectName, metrics };
     if (method === 'HEAD') return headObject(r);
-    if (method === 'GET') return getObject(r, c.req.header('range'));
+    if (method === 'GET') return getObject(r, header(c, 'range'));
     return putObject({ ...r, incoming: c.env.incoming, metadata: resolved.metadata, maxSize: profile.cache.maxUploadedArchiveSize, where: 'proxy' });
   });
 
@@ -151,20 +155,40 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const adapter = deps.state().blobAdapter;
     if (!adapter) throw new CacheGateError('not_found', 404, 'no profile uses the embedded local backend');
     const url = new URL(c.req.url);
-    const { objectName, maxSize, signedHeaders } = adapter.verifySigned({ method: c.req.method, path: url.pathname, query: url.searchParams, header: (n) => c.req.header(n) });
+    const { objectName, maxSize, signedHeaders } = adapter.verifySigned({ method: c.req.method, path: url.pathname, query: url.searchParams, header: (n) => header(c, n) });
     const r = { adapter, objectName, metrics };
     if (c.req.method === 'HEAD') return headObject(r);
-    if (c.req.method === 'GET') return getObject(r, c.req.header('range'));
+    if (c.req.method === 'GET') return getObject(r, header(c, 'range'));
     // Only signed metadata is stored: a client cannot add x-amz-meta-* headers of its own.
     const metadata: Record<string, string> = {};
     for (const name of signedHeaders) {
-      const v = c.req.header(name);
+      const v = header(c, name);
       if (name.startsWith(META_HEADER_PREFIX) && v !== undefined) metadata[name.slice(META_HEADER_PREFIX.length)] = v;
     }
     return putObject({ ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
   });
 
   return app;
+}
+
+/**
+ * A request header, from Node's already-parsed headers when running on Node: asking hono
+ * (c.req.header) makes the node adapter build a full web Headers object for the request, which
+ * costs ~10 µs, a tenth of a presign (measured).
+ */
+function header(c: Context<Env>, name: string): string | undefined {
+  const incoming = c.env?.incoming;
+  if (!incoming) return c.req.header(name);
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** The request path without its query (signed URLs carry their signature in the query). */
+function pathOf(c: Context<Env>): string {
+  const url = c.env?.incoming?.url;
+  if (url === undefined) return c.req.path;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 /** The key part of /v1/cache/<projectId>/<key…>, percent-decoded once (a key's own '/' may be sent as %2F). */
@@ -180,7 +204,7 @@ function proxyKey(path: string, projectId: string): string {
 
 function authenticate(c: Context<Env>, state: ServiceState): Principal {
   if (state.anonymous) return state.anonymous;
-  const h = c.req.header('authorization');
+  const h = header(c, 'authorization');
   const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
   if (!m) throw new CacheGateError('unauthorized', 401, 'missing token: send Authorization: Bearer <runner or API token>', { headers: { 'WWW-Authenticate': 'Bearer' } });
   const principal = state.authenticate(m[1]);
