@@ -70,14 +70,6 @@ describe('helper end to end through the service', () => {
     await makeTree(src);
     const server = await rgw();
     const bucket = await server.bucket('e2e');
-    const s3 = `
-    [runners.cache.s3]
-      ServerAddress = "${server.serverAddress}"
-      AccessKey = "${server.accessKey}"
-      SecretKey = "${server.secretKey}"
-      BucketName = "${bucket}"
-      BucketLocation = "${server.region}"
-      Insecure = true`;
     svc = await startTestService({
       toml: `
 [[runners]]
@@ -90,15 +82,13 @@ describe('helper end to end through the service', () => {
   token = "${S3_TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3}
+${server.toml(bucket)}
 [[runners]]
   name = "role"
   token = "${ROLE_TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3}
-      RoleARN = "${server.roleArn}"
-`,
+${server.toml(bucket, `RoleARN = "${server.roleArn}"`)}`,
     });
   });
   after(async () => {

@@ -17,15 +17,6 @@ describe('service on S3 (RGW)', () => {
   before(async () => {
     server = await rgw();
     bucket = await server.bucket('svc');
-    const s3 = (extra: string): string => `
-    [runners.cache.s3]
-      ServerAddress = "${server.serverAddress}"
-      AccessKey = "${server.accessKey}"
-      SecretKey = "${server.secretKey}"
-      BucketName = "${bucket}"
-      BucketLocation = "${server.region}"
-      Insecure = true
-${extra}`;
     svc = await startTestService({
       toml: `
 [[runners]]
@@ -34,19 +25,19 @@ ${extra}`;
   [runners.cache]
     Type = "s3"
     MaxUploadedArchiveSize = 100000
-${s3('')}
+${server.toml(bucket)}
 [[runners]]
   name = "role"
   token = "${ROLE_TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3(`      RoleARN = "${server.roleArn}"`)}
+${server.toml(bucket, `RoleARN = "${server.roleArn}"`)}
 [[runners]]
   name = "kms"
   token = "${KMS_TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3(`      ServerSideEncryption = "KMS"\n      ServerSideEncryptionKeyID = "${server.kmsKeyId}"`)}
+${server.toml(bucket, 'ServerSideEncryption = "KMS"', `ServerSideEncryptionKeyID = "${server.kmsKeyId}"`)}
 `,
     });
   });

@@ -28,15 +28,6 @@ describe('transfer ↔ RGW', () => {
     server = await rgw();
     bucket = await server.bucket('xfer');
     dir = await mkdtemp(join(tmpdir(), 'cg-xfer-rgw-'));
-    const s3 = (extra: string): string => `
-    [runners.cache.s3]
-      ServerAddress = "${server.serverAddress}"
-      AccessKey = "${server.accessKey}"
-      SecretKey = "${server.secretKey}"
-      BucketName = "${bucket}"
-      BucketLocation = "${server.region}"
-      Insecure = true
-${extra}`;
     svc = await startTestService({
       toml: `
 [[runners]]
@@ -44,13 +35,13 @@ ${extra}`;
   token = "${TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3('')}
+${server.toml(bucket)}
 [[runners]]
   name = "role"
   token = "${ROLE_TOKEN}"
   [runners.cache]
     Type = "s3"
-${s3(`      RoleARN = "${server.roleArn}"`)}
+${server.toml(bucket, `RoleARN = "${server.roleArn}"`)}
 `,
     });
   });

@@ -42,6 +42,8 @@ export interface Rgw {
   bucket(prefix?: string): Promise<string>;
   /** S3Settings for a profile on this server (access-key, path style, http). */
   settings(bucket: string, extra?: Partial<S3Settings>): S3Settings;
+  /** The same as a config.toml [runners.cache.s3] table; `extra` lines (e.g. RoleARN = "…") are appended. */
+  toml(bucket: string, ...extra: string[]): string;
 }
 
 let started: Promise<Rgw> | undefined;
@@ -155,6 +157,19 @@ function make(endpoint: string): Rgw {
       const name = `${prefix}-${randomBytes(5).toString('hex')}`;
       await client.send(new CreateBucketCommand({ Bucket: name }));
       return name;
+    },
+    toml(bucket, ...extra) {
+      return [
+        '    [runners.cache.s3]',
+        `      ServerAddress = "${serverAddress}"`,
+        `      AccessKey = "${accessKey}"`,
+        `      SecretKey = "${secretKey}"`,
+        `      BucketName = "${bucket}"`,
+        `      BucketLocation = "${region}"`,
+        `      Insecure = ${endpoint.startsWith('http://')}`,
+        ...extra.map((l) => `      ${l}`),
+        '',
+      ].join('\n');
     },
     settings(bucket, extra = {}) {
       return {
