@@ -35,6 +35,66 @@ export class Budget {
   }
 }
 
+/**
+ * The writers' look-ahead: entries after the one being written are prepared (read, compressed) in
+ * the background as far as a Budget allows, and taken back strictly in order. Entries that `skip`
+ * accepts (streamed or written inline) are left to the caller.
+ */
+export class ReadAhead<T> {
+  private readonly entries: readonly { size: number }[];
+  private readonly budget: Budget;
+  private readonly skip: (i: number) => boolean;
+  private readonly prepare: (i: number) => Promise<T>;
+  private readonly pending = new Map<number, Promise<T>>();
+  private ahead = 0;
+
+  constructor(entries: readonly { size: number }[], budget: Budget, skip: (i: number) => boolean, prepare: (i: number) => Promise<T>) {
+    this.entries = entries;
+    this.budget = budget;
+    this.skip = skip;
+    this.prepare = prepare;
+  }
+
+  /** Starts preparing entries from `from` on, while the budget allows. */
+  fill(from: number): void {
+    if (this.ahead < from) this.ahead = from;
+    while (this.ahead < this.entries.length) {
+      if (this.skip(this.ahead)) {
+        this.ahead++;
+        continue;
+      }
+      const cost = this.entries[this.ahead].size;
+      if (!this.budget.fits(cost)) break;
+      this.budget.tasks++;
+      this.budget.bytes += cost;
+      const p = this.prepare(this.ahead);
+      p.catch(() => {}); // observed when its turn comes
+      this.pending.set(this.ahead, p);
+      this.ahead++;
+    }
+  }
+
+  /** The prepared entry `i` (started by fill); frees its share of the budget and prepares further. */
+  async take(i: number): Promise<T> {
+    const p = this.pending.get(i)!;
+    this.pending.delete(i);
+    let value: T;
+    try {
+      value = await p;
+    } finally {
+      this.budget.tasks--;
+      this.budget.bytes -= this.entries[i].size;
+    }
+    this.fill(i + 1);
+    return value;
+  }
+
+  /** After a failure: nothing still in flight may surface as an unhandled rejection. */
+  abandon(): void {
+    for (const p of this.pending.values()) p.catch(() => {});
+  }
+}
+
 /** Collects the first error of background tasks and lets the driver wait for all of them. */
 export class TaskGroup {
   private running = new Set<Promise<void>>();

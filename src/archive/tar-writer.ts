@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { SourceEntry } from './entry.ts';
 import { Sink } from './sink.ts';
-import { Budget } from './pool.ts';
+import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readSmallFile } from './fsread.ts';
 import { BLOCK, SYNC_LIMIT } from './compress.ts';
 import type { WriteResult } from './zip-writer.ts';
@@ -119,9 +119,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
   const budget = new Budget(opts.maxInFlight ?? 64, opts.budgetBytes ?? 32 * BLOCK);
   const warn = opts.onWarning ?? ((): void => {});
   const sink = new Sink(out);
-  const pending = new Map<number, Promise<Buffer | null>>();
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
-  let ahead = 0;
   let count = 0;
 
   const vanished = (e: SourceEntry, err: unknown): null => {
@@ -188,24 +186,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     }
   };
 
-  const fill = (from: number): void => {
-    if (ahead < from) ahead = from;
-    while (ahead < entries.length) {
-      const e = entries[ahead];
-      if (isStreamed(e) || isInline(e)) {
-        ahead++;
-        continue;
-      }
-      const cost = e.size;
-      if (!budget.fits(cost)) break;
-      budget.tasks++;
-      budget.bytes += cost;
-      const p = prepare(e);
-      p.catch(() => {});
-      pending.set(ahead, p);
-      ahead++;
-    }
-  };
+  const readAhead = new ReadAhead(entries, budget, (i) => isStreamed(entries[i]) || isInline(entries[i]), (i) => prepare(entries[i]));
 
   const writeStreamed = async (e: SourceEntry): Promise<void> => {
     let fh;
@@ -246,7 +227,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
 
   try {
     for (let i = 0; i < entries.length; i++) {
-      fill(i);
+      readAhead.fill(i);
       const e = entries[i];
       if (isStreamed(e)) {
         await writeStreamed(e);
@@ -257,17 +238,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
         if (await (e.type === 'file' ? writeInlineFile(e) : writeInlineOther(e))) count++;
         continue;
       }
-      {
-        const p = pending.get(i)!;
-        pending.delete(i);
-        try {
-          buf = await p;
-        } finally {
-          budget.tasks--;
-          budget.bytes -= e.size;
-        }
-        fill(i + 1);
-      }
+      buf = await readAhead.take(i);
       if (buf === null) continue;
       await sink.write(buf);
       count++;
@@ -276,7 +247,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     await sink.end();
     return { entries: count, bytes: sink.offset };
   } catch (err) {
-    for (const p of pending.values()) p.catch(() => {});
+    readAhead.abandon();
     throw err;
   }
 }

@@ -15,7 +15,7 @@ import type { Writable } from 'node:stream';
 import type { SourceEntry } from './entry.ts';
 import { typeBits } from './entry.ts';
 import { Sink } from './sink.ts';
-import { Budget } from './pool.ts';
+import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
 import {
   BLOCK, DeflateLanes, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressBlock, compressWhole, compressWholeSync, dictionaryOf,
@@ -218,7 +218,6 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
   const warn = opts.onWarning ?? ((): void => {});
   const sink = new Sink(out);
   const central: CentralRecord[] = [];
-  const pending = new Map<number, Promise<Prepared>>();
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
   // deflate: small files go through long-lived deflate lanes (compress.ts) on the threadpool;
   // stored and zstd small files are done inline, synchronously.
@@ -265,7 +264,6 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       throw err;
     }
   };
-  let ahead = 0;
 
   const prepare = async (e: SourceEntry, i: number): Promise<Prepared> => {
     try {
@@ -290,24 +288,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     }
   };
 
-  const fill = (from: number): void => {
-    if (ahead < from) ahead = from;
-    while (ahead < entries.length) {
-      const e = entries[ahead];
-      if (isStreamed(e) || isInline(e)) {
-        ahead++;
-        continue;
-      }
-      const cost = e.size;
-      if (!budget.fits(cost)) break;
-      budget.tasks++;
-      budget.bytes += cost;
-      const p = prepare(e, ahead);
-      p.catch(() => {}); // observed when its turn comes
-      pending.set(ahead, p);
-      ahead++;
-    }
-  };
+  const readAhead = new ReadAhead(entries, budget, (i) => isStreamed(entries[i]) || isInline(entries[i]), (i) => prepare(entries[i], i));
 
   const record = (e: SourceEntry, method: number, flags: number, crc: number, csize: number, usize: number, offset: number): CentralRecord => {
     const { time, date } = toDosDateTime(e.mtimeMs);
@@ -402,7 +383,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
 
   try {
     for (let i = 0; i < entries.length; i++) {
-      fill(i);
+      readAhead.fill(i);
       const e = entries[i];
       if (isStreamed(e)) {
         await writeStreamed(e);
@@ -412,15 +393,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       if (isInline(e)) {
         prep = prepareSync(e);
       } else {
-        const p = pending.get(i)!;
-        pending.delete(i);
-        try {
-          prep = await p;
-        } finally {
-          budget.tasks--;
-          budget.bytes -= e.size;
-        }
-        fill(i + 1);
+        prep = await readAhead.take(i);
       }
       if (prep.data === null) {
         releaseSlot(i);
@@ -451,7 +424,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     await sink.end();
     return { entries: central.length, bytes: sink.offset };
   } catch (err) {
-    for (const p of pending.values()) p.catch(() => {});
+    readAhead.abandon();
     throw err;
   } finally {
     lanes?.close();
