@@ -56,6 +56,50 @@ export function parseExtractorArgs(argv: string[]) {
   return parseArgs({ args: argv, options: EXTRACTOR_FLAGS, strict: true, allowPositionals: false }).values;
 }
 
+/** How both helper commands speak: info to stdout, WARNING:/ERROR: lines to stderr. */
+export interface HelperOutput {
+  out: NodeJS.WritableStream;
+  info(message: string): void;
+  warn(message: string): void;
+  /** Prints the error; returns the exit code 1. */
+  fail(message: string): number;
+}
+
+export function helperOutput(deps: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream }): HelperOutput {
+  const out = deps.stdout ?? process.stdout;
+  const err = deps.stderr ?? process.stderr;
+  return {
+    out,
+    info: (m) => void out.write(`${m}\n`),
+    warn: (m) => void err.write(`WARNING: ${m}\n`),
+    fail: (m) => {
+      err.write(`ERROR: ${m}\n`);
+      return 1;
+    },
+  };
+}
+
+/**
+ * The flag handling both commands share: parse, answer --help, require --file. Returns the values,
+ * or the exit code when there is nothing more to do.
+ */
+export function parseCommand<V extends { help?: boolean; file?: string }>(
+  argv: string[], parse: (argv: string[]) => V, usage: string, o: HelperOutput,
+): (V & { file: string }) | number {
+  let values: V;
+  try {
+    values = parse(argv);
+  } catch (e) {
+    return o.fail(`${(e as Error).message}\n${usage}`);
+  }
+  if (values.help) {
+    o.out.write(usage);
+    return 0;
+  }
+  if (!values.file) return o.fail('Missing --file');
+  return values as V & { file: string };
+}
+
 /**
  * metadata.json content: compact JSON, keys lower-cased and sorted, string values
  * (e.g. {"cachekey":"the human readable cache key"}), `{}` when none.

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createArchiveFile, parseArchiveFormat, parseCompressionLevel, selectFiles } from '../archive/index.ts';
-import { metadataJson, parseArchiverArgs } from '../archive/helper-args.ts';
+import { helperOutput, metadataJson, parseCommand, parseArchiverArgs } from '../archive/helper-args.ts';
 
 export interface ArchiverDeps {
   /** Uploads `file` when --url/--gocloud-url is given; returns the exit code. */
@@ -23,26 +23,11 @@ const USAGE = `Usage: cachegate cache-archiver --file cache.zip --path PATH [--p
 `;
 
 export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<number> {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
+  const o = helperOutput(deps);
+  const { info, warn, fail } = o;
   const env = deps.env ?? process.env;
-  const info = (m: string): void => void out.write(`${m}\n`);
-  const warn = (m: string): void => void err.write(`WARNING: ${m}\n`);
-  const fail = (m: string): number => {
-    err.write(`ERROR: ${m}\n`);
-    return 1;
-  };
-  let values: ReturnType<typeof parseArchiverArgs>;
-  try {
-    values = parseArchiverArgs(argv);
-  } catch (e) {
-    return fail(`${(e as Error).message}\n${USAGE}`);
-  }
-  if (values.help) {
-    out.write(USAGE);
-    return 0;
-  }
-  if (!values.file) return fail('Missing --file');
+  const values = parseCommand(argv, parseArchiverArgs, USAGE, o);
+  if (typeof values === 'number') return values;
   const cwd = deps.cwd ?? process.cwd();
   const file = path.resolve(cwd, values.file);
   const format = parseArchiveFormat(values['compression-format'] ?? env.CACHE_COMPRESSION_FORMAT);

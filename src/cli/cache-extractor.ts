@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptArchiveError, UnsafeEntryError, extractArchive } from '../archive/index.ts';
-import { parseExtractorArgs } from '../archive/helper-args.ts';
+import { helperOutput, parseCommand, parseExtractorArgs } from '../archive/helper-args.ts';
 
 export interface ExtractorDeps {
   /**
@@ -24,25 +24,10 @@ const USAGE = `Usage: cachegate cache-extractor --file cache.zip [--url URL --he
 `;
 
 export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<number> {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const info = (m: string): void => void out.write(`${m}\n`);
-  const warn = (m: string): void => void err.write(`WARNING: ${m}\n`);
-  const fail = (m: string): number => {
-    err.write(`ERROR: ${m}\n`);
-    return 1;
-  };
-  let values: ReturnType<typeof parseExtractorArgs>;
-  try {
-    values = parseExtractorArgs(argv);
-  } catch (e) {
-    return fail(`${(e as Error).message}\n${USAGE}`);
-  }
-  if (values.help) {
-    out.write(USAGE);
-    return 0;
-  }
-  if (!values.file) return fail('Missing --file');
+  const o = helperOutput(deps);
+  const { info, warn, fail } = o;
+  const values = parseCommand(argv, parseExtractorArgs, USAGE, o);
+  if (typeof values === 'number') return values;
   const cwd = deps.cwd ?? process.cwd();
   const file = path.resolve(cwd, values.file);
   if (values.url || values['gocloud-url'] || values['alternate-url'] || values['alternate-gocloud-url']) {
