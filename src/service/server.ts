@@ -78,12 +78,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const port = (server.address() as AddressInfo).port;
   const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const url = `http://${shownHost}:${port}`;
-  if (publicUrl === '') {
-    const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-    publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
-  }
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  if (publicUrl === '') publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
-  if (config.service.publicUrl === '' && (listen.host === '0.0.0.0' || listen.host === '::')) {
+  if (config.service.publicUrl === '' && wildcard) {
     log.warn({}, `listening on all interfaces without [cachegate] public_url: local-backend URLs will use ${publicUrl}`);
   }
   for (const f of config.findings) log.warn({ field: f.field }, f.message);
