@@ -10,8 +10,8 @@
  * temporary file and stores nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -44,9 +44,21 @@ export class FileStore {
     await mkdir(this.root, { recursive: true });
   }
 
-  async head(objectName: string): Promise<(ObjectInfo & { dataOffset: number; file: string }) | null> {
+  async head(objectName: string): Promise<(ObjectInfo & { dataOffset: number }) | null> {
+    const opened = await this.openObject(objectName);
+    if (!opened) return null;
+    await opened.fh.close();
+    return opened.info;
+  }
+
+  /**
+   * Opens the object's file and reads its header. The caller owns the handle: the body must be read
+   * through the same handle, because a concurrent PUT may rename another file into place at any
+   * moment, and a second open() would read the new file's bytes with the old file's size.
+   */
+  private async openObject(objectName: string): Promise<{ fh: FileHandle; info: ObjectInfo & { dataOffset: number } } | null> {
     const { file } = this.pathOf(objectName);
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(file, 'r');
     } catch (err) {
@@ -57,43 +69,52 @@ export class FileStore {
       const st = await fh.stat();
       const pre = Buffer.alloc(PREFIX);
       await fh.read(pre, 0, PREFIX, 0);
-      if (!pre.subarray(0, 4).equals(MAGIC)) return null;
+      if (!pre.subarray(0, 4).equals(MAGIC)) {
+        await fh.close();
+        return null;
+      }
       const hlen = pre.readUInt32BE(4);
       const hbuf = Buffer.alloc(hlen);
       await fh.read(hbuf, 0, hlen, PREFIX);
       const header = JSON.parse(hbuf.toString('utf8')) as Header;
-      if (header.objectName !== objectName) return null; // hash collision: practically impossible, but never serve another object
+      if (header.objectName !== objectName) {
+        await fh.close(); // hash collision: practically impossible, but never serve another object
+        return null;
+      }
       const dataOffset = PREFIX + hlen;
-      return {
+      const info = {
         size: st.size - dataOffset,
         lastModified: st.mtime,
         etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
         contentType: header.contentType,
         metadata: header.metadata,
         dataOffset,
-        file,
       };
-    } finally {
+      return { fh, info };
+    } catch (err) {
       await fh.close();
+      throw err;
     }
   }
 
   async get(objectName: string, range?: ByteRange): Promise<GetResult | null> {
-    const h = await this.head(objectName);
-    if (!h) return null;
-    const { dataOffset, file, ...info } = h;
+    const opened = await this.openObject(objectName);
+    if (!opened) return null;
+    const { fh } = opened;
+    const { dataOffset, ...info } = opened.info;
     if (!range) {
-      return { info, body: createReadStream(file, { start: dataOffset, highWaterMark: 1 << 20 }) };
+      return { info, body: fh.createReadStream({ start: dataOffset, highWaterMark: 1 << 20 }) };
     }
     const end = Math.min(range.end ?? info.size - 1, info.size - 1);
     if (range.start >= info.size || end < range.start) {
+      await fh.close();
       throw new CacheGateError('range_not_satisfiable', 416, `range ${range.start}-${range.end ?? ''} is outside the object (size ${info.size})`, {
         headers: { 'Content-Range': `bytes */${info.size}` },
       });
     }
     return {
       info,
-      body: createReadStream(file, { start: dataOffset + range.start, end: dataOffset + end, highWaterMark: 1 << 20 }),
+      body: fh.createReadStream({ start: dataOffset + range.start, end: dataOffset + end, highWaterMark: 1 << 20 }),
       range: { start: range.start, end },
     };
   }
