@@ -14,7 +14,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'length_mismatch'
   | 'range_not_satisfiable'
-  | 'too_many_requests'
+  | 'rate_limited'
   | 'backend_unavailable'
   | 'backend_error'
   | 'unsupported'

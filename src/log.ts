@@ -9,6 +9,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogFormat, LogLevel } from './config/types.ts';
+import { requestContext } from './request-context.ts';
 
 export type { Logger };
 
@@ -35,10 +36,18 @@ export function createLogger(opts: LogOptions): Logger {
     redact: { paths: REDACT, censor: '[REDACTED]' },
     formatters: { level: (label: string) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Every line written while a request is served carries its id.
+    mixin: requestIdField,
   };
   const sink: NodeJS.WritableStream | DestinationStream = out === process.stdout ? bufferedStdout() : out;
   if (opts.format === 'json') return pino(base, sink as DestinationStream);
   return pino(base, new LineFormatter(opts.format, sink as NodeJS.WritableStream));
+}
+
+/** A fresh object each call: pino merges the line's fields into it. */
+function requestIdField(): object {
+  const store = requestContext.getStore();
+  return store ? { reqId: store.reqId } : {};
 }
 
 /**

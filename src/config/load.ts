@@ -33,6 +33,8 @@ export interface LoadOptions {
 export const DEFAULT_LISTEN = '127.0.0.1:9170';
 export const DEFAULT_URL_LIFETIME = 7200;
 export const DEFAULT_MAX_URL_LIFETIME = 86400;
+/** Seconds a request waits for its backend calls (STS, IAM, the object store) before answering 503. */
+export const DEFAULT_BACKEND_TIMEOUT = 10;
 const LOG_FORMATS: LogFormat[] = ['runner', 'text', 'json'];
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'panic'];
 
@@ -373,5 +375,8 @@ function serviceSettings(
     logFormat: LOG_FORMATS.includes(logFormat) ? logFormat : 'runner',
     logLevel: LOG_LEVELS.includes(logLevel) ? logLevel : 'info',
     localSigningKey: env.CACHEGATE_LOCAL_SIGNING_KEY ?? cg?.local_signing_key ?? '',
+    rateLimit: cg?.rate_limit ?? 0,
+    rateLimitBurst: cg?.rate_limit_burst ?? Math.max(1, Math.ceil(2 * (cg?.rate_limit ?? 0))),
+    backendTimeout: cg?.backend_timeout ?? DEFAULT_BACKEND_TIMEOUT,
   };
 }

@@ -82,6 +82,9 @@ export const cachegateSchema = z.strictObject({
   log_level: str.optional(),
   local_signing_key: str.optional(),
   api_tokens: z.array(apiTokenSchema).optional(),
+  rate_limit: z.number().nonnegative().optional(),
+  rate_limit_burst: int.min(1).optional(),
+  backend_timeout: z.number().positive().optional(),
 });
 
 export const fileSchema = z.looseObject({

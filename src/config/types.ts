@@ -102,6 +102,12 @@ export interface ServiceSettings {
   logLevel: LogLevel;
   /** Secret used to sign local-backend URLs; '' = generated and kept in <dataDir>/.signing-key */
   localSigningKey: string;
+  /** Requests per second allowed per token on /v1/presign and /v1/cache (token bucket); 0 = no limit. */
+  rateLimit: number;
+  /** Requests a token may make at once above the rate (bucket size). */
+  rateLimitBurst: number;
+  /** Seconds a request waits for its backend calls before answering 503. */
+  backendTimeout: number;
 }
 
 export type FindingLevel = 'error' | 'warning';

@@ -1,6 +1,6 @@
 /**
- * Reads a JSON request body with a size cap. On Node it reads the socket's IncomingMessage directly
- * (the web-stream path costs more than the presign itself); Content-Length is trusted only to refuse
+ * Reads a JSON request body with a size cap, from the socket's IncomingMessage directly (the web-stream
+ * path costs more than the presign itself); Content-Length is trusted only to refuse
  * early, and bytes are counted either way, so a chunked body cannot pass the cap.
  */
 import type { IncomingMessage } from 'node:http';
@@ -8,17 +8,10 @@ import { CacheGateError } from '../errors.ts';
 
 const tooBig = (max: number): CacheGateError => new CacheGateError('payload_too_large', 413, `request body is larger than ${max} bytes`);
 
-export async function readJsonBody(incoming: IncomingMessage | undefined, fallback: () => Promise<ArrayBuffer>, max: number): Promise<unknown> {
-  let text: string;
-  if (incoming) {
-    const declared = incoming.headers['content-length'];
-    if (declared !== undefined && Number(declared) > max) throw tooBig(max);
-    text = await readText(incoming, max);
-  } else {
-    const buf = await fallback();
-    if (buf.byteLength > max) throw tooBig(max);
-    text = Buffer.from(buf).toString('utf8');
-  }
+export async function readJsonBody(incoming: IncomingMessage, max: number): Promise<unknown> {
+  const declared = incoming.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) throw tooBig(max);
+  const text = await readText(incoming, max);
   try {
     return JSON.parse(text);
   } catch {

@@ -15,15 +15,30 @@ export interface ObjectRequest {
   adapter: CacheAdapter;
   objectName: string;
   metrics: Metrics;
+  /** Deadline for a backend call that is not a stream of the body ([cachegate] backend_timeout), in ms. */
+  timeoutMs: number;
 }
 
-/** Runs a backend call; anything that is not already a CacheGateError means the backend failed. */
-export async function backendCall<T>(adapter: CacheAdapter, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a backend call; anything that is not already a CacheGateError means the backend failed.
+ * With `timeoutMs` > 0 the request stops waiting after that long and answers 503 (the adapters bound
+ * their own sockets too; this is the bound the caller sees, whatever the backend does).
+ */
+export async function backendCall<T>(adapter: CacheAdapter, fn: () => Promise<T>, timeoutMs = 0): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    return await fn();
+    const call = fn();
+    if (timeoutMs <= 0) return await call;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(backendUnavailable(`the ${adapter.kind} backend did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    });
+    call.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+    return await Promise.race([call, deadline]);
   } catch (err) {
     if (err instanceof CacheGateError) throw err;
     throw backendUnavailable(`the ${adapter.kind} backend failed: ${(err as Error).name ?? 'error'}`, err);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -38,7 +53,7 @@ function infoHeaders(info: ObjectInfo): Headers {
 }
 
 export async function headObject(r: ObjectRequest): Promise<Response> {
-  const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName));
+  const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName), r.timeoutMs);
   r.metrics.cacheLookups.inc({ method: 'HEAD', result: info ? 'hit' : 'miss' });
   if (!info) return new Response(null, { status: 404 });
   const h = infoHeaders(info);
@@ -61,14 +76,14 @@ export function parseRange(header: string | undefined): ByteRange | { suffix: nu
 export async function getObject(r: ObjectRequest, rangeHeader: string | undefined): Promise<Response> {
   let range = parseRange(rangeHeader);
   if (range && 'suffix' in range) {
-    const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName));
+    const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName), r.timeoutMs);
     if (!info) return miss(r);
     range = range.suffix === 0 ? undefined : { start: Math.max(0, info.size - range.suffix) };
     if (range === undefined) {
       throw new CacheGateError('range_not_satisfiable', 416, 'empty suffix range', { headers: { 'Content-Range': `bytes */${info.size}` } });
     }
   }
-  const got = await backendCall(r.adapter, () => r.adapter.get(r.objectName, range as ByteRange | undefined));
+  const got = await backendCall(r.adapter, () => r.adapter.get(r.objectName, range as ByteRange | undefined), r.timeoutMs);
   if (!got) return miss(r);
   r.metrics.cacheLookups.inc({ method: 'GET', result: 'hit' });
   const h = infoHeaders(got.info);
@@ -119,6 +134,11 @@ export async function putObject(r: PutRequest): Promise<Response> {
     return new Response(null, { status: 200, headers: h });
   } catch (err) {
     if (err instanceof CacheGateError && err.status === 413) r.metrics.sizeRefusals.inc({ where: r.where });
+    // The client went away mid-upload: its fault, whatever the backend made of the cut stream.
+    const serverSide = !(err instanceof CacheGateError) || err.status >= 500;
+    if (serverSide && (r.incoming.readableAborted || (r.incoming.destroyed && !r.incoming.complete))) {
+      throw new CacheGateError('invalid_request', 400, 'the upload was cut off by the client before its end', { cause: err });
+    }
     throw err;
   }
 }

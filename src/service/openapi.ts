@@ -61,9 +61,9 @@ export function openApiDocument(version: string): object {
       },
       '/v1/cache/{projectId}/{key}': {
         ...objectPath,
-        get: { summary: 'Download a cache archive through the service (Range supported)', responses: { '200': { description: 'Archive' }, '206': { description: 'Part' }, ...errors([400, 401, 404, 416, 503]) } },
+        get: { summary: 'Download a cache archive through the service (Range supported)', responses: { '200': { description: 'Archive' }, '206': { description: 'Part' }, ...errors([400, 401, 404, 416, 429, 503]) } },
         head: { summary: 'Size, Last-Modified and metadata of a cache archive', responses: { '200': { description: 'Found' }, '404': { description: 'Not found' } } },
-        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 503]) } },
+        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 429, 503]) } },
       },
       '/v1/blob/{objectName}': {
         get: { summary: 'Local backend: presigned download (URLs from /v1/presign)', security: [], responses: { '200': { description: 'Archive' }, ...errors([403, 404]) } },

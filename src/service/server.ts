@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import { hasErrors, loadConfig, type LoadOptions } from '../config/load.ts';
 import { isLoopback, parseListen } from '../config/listen.ts';
 import type { CacheAdapter } from '../adapter.ts';
@@ -16,7 +16,7 @@ import type { Config } from '../config/types.ts';
 import { CacheGateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
-import { createApp } from './app.ts';
+import { createListener } from './listener.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
 
@@ -69,11 +69,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   updateProfileGauge(metrics, state);
-  const app = createApp({ state: () => state as ServiceState, metrics, log, version: VERSION });
-
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: listen.host, port: listen.port }, () => resolve(s));
-    s.once('error', reject);
+  const server: Server = createServer(createListener({ state: () => state as ServiceState, metrics, log, version: VERSION }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
@@ -152,7 +154,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       if (opts.sighup) process.off('SIGHUP', onHup);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        server.closeIdleConnections();
       });
       await Promise.all([...(state as ServiceState).adapters.values()].map((a) => a.close?.()));
     },

@@ -8,6 +8,7 @@ import type { AdapterContext, CacheAdapter, SelfServedAdapter } from '../adapter
 import type { CacheProfile, Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { createAdapter } from './adapters.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export interface Principal {
   profile: CacheProfile;
@@ -39,6 +40,10 @@ export class ServiceState {
   readonly blobAdapter: SelfServedAdapter | undefined;
   /** Set when no token is configured at all: every request acts as this principal (loopback only). */
   readonly anonymous: Principal | undefined;
+  /** Profiles grouped by backend (same [runners.cache] settings): /readyz checks each group once. */
+  readonly backendGroups: Array<{ adapter: CacheAdapter; profiles: string[] }>;
+  /** Per-token request limits ([cachegate] rate_limit); buckets start full again after a reload. */
+  readonly limiter: RateLimiter;
   private readonly tokens: Map<string, IndexedToken>;
   private readonly fingerprints: Map<string, string>;
 
@@ -48,6 +53,15 @@ export class ServiceState {
     this.adapters = adapters;
     this.fingerprints = fingerprints;
     this.blobAdapter = blobAdapter;
+    const groups = new Map<string, { adapter: CacheAdapter; profiles: string[] }>();
+    for (const p of config.profiles) {
+      const key = JSON.stringify(p.cache);
+      const g = groups.get(key);
+      if (g) g.profiles.push(p.name);
+      else groups.set(key, { adapter: adapters.get(p.name) as CacheAdapter, profiles: [p.name] });
+    }
+    this.backendGroups = [...groups.values()];
+    this.limiter = new RateLimiter(config.service.rateLimit, config.service.rateLimitBurst);
     this.tokens = new Map();
     for (const p of config.profiles) {
       if (p.token !== '') this.addToken(p.token, { profile: p, readOnly: false, label: `runner:${p.name}` });

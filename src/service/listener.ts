@@ -1,0 +1,60 @@
+/**
+ * The service's Node request listener: the one place that gives every request its id (echoed from
+ * a valid X-Request-Id, else generated; set on the response and carried into every log line), counts
+ * it in /metrics and writes its access-log line. POST /v1/presign is answered here directly
+ * (presign-route.ts); everything else goes to the hono app (app.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import type { Logger } from '../log.ts';
+import { requestContext } from '../request-context.ts';
+import { createApp, type AppDeps } from './app.ts';
+import { presignRoute } from './presign-route.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The route label of a path, for metrics (a fixed set: never the key or the project id). */
+export function routeOf(path: string): string {
+  if (path.startsWith('/v1/presign')) return 'presign';
+  if (path.startsWith('/v1/cache/')) return 'cache';
+  if (path.startsWith('/v1/blob/')) return 'blob';
+  if (path === '/healthz') return 'healthz';
+  if (path === '/readyz') return 'readyz';
+  if (path === '/metrics') return 'metrics';
+  if (path === '/openapi.json') return 'openapi';
+  return 'other';
+}
+
+export function createListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { metrics, log } = deps;
+  const hono = getRequestListener(createApp(deps).fetch);
+  const presign = presignRoute(deps);
+
+  return (req, res) => {
+    const start = performance.now();
+    const given = req.headers['x-request-id'];
+    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', reqId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
+    const route = routeOf(path);
+    res.once('close', () => finished(req, res, log, metrics, route, path, start));
+    requestContext.run({ reqId }, () => {
+      if (route === 'presign' && path === '/v1/presign') void presign(req, res, reqId);
+      else void hono(req, res);
+    });
+  };
+}
+
+function finished(req: IncomingMessage, res: ServerResponse, log: Logger, metrics: AppDeps['metrics'], route: string, path: string, start: number): void {
+  const seconds = (performance.now() - start) / 1000;
+  // A response cut off before its end (client gone, stream failed) is logged and counted as such.
+  const status = res.writableFinished ? res.statusCode : 499;
+  metrics.httpRequests.inc({ route, method: req.method ?? '', status: String(status) });
+  metrics.httpDuration.observe({ route }, seconds);
+  if (route === 'healthz' || route === 'metrics') return;
+  const reqId = res.getHeader('X-Request-Id') as string;
+  log.info({ reqId, method: req.method, path, status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+}
