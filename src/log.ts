@@ -35,13 +35,28 @@ export function createLogger(opts: LogOptions): Logger {
     messageKey: 'msg',
     redact: { paths: REDACT, censor: '[REDACTED]' },
     formatters: { level: (label: string) => ({ level: label }) },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeCached,
     // Every line written while a request is served carries its id.
     mixin: requestIdField,
   };
   const sink: NodeJS.WritableStream | DestinationStream = out === process.stdout ? bufferedStdout() : out;
   if (opts.format === 'json') return pino(base, sink as DestinationStream);
   return pino(base, new LineFormatter(opts.format, sink as NodeJS.WritableStream));
+}
+
+/**
+ * pino's isoTime, rendered once per millisecond: under load many lines share a millisecond, and
+ * formatting a Date is a third of a log line's cost (measured).
+ */
+let lastMs = -1;
+let lastTime = '';
+function isoTimeCached(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }
 
 /** A fresh object each call: pino merges the line's fields into it. */

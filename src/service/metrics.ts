@@ -65,6 +65,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'cachegate_rate_limited_total',
+    help: 'Requests refused with 429 by [cachegate] rate_limit, by principal (runner:<name>, api:<name>, anonymous)',
+    labelNames: ['principal'] as const,
+    registers: [this.registry],
+  });
+
   readonly configReloads = new Counter({
     name: 'cachegate_config_reloads_total',
     help: 'Configuration reloads by result (ok, invalid)',

@@ -15,6 +15,9 @@ export class RateLimiter {
   readonly burst: number;
   private readonly buckets = new Map<string, Bucket>();
 
+  /** Called for every refused request (the service counts them in /metrics). */
+  onLimited: ((who: string) => void) | undefined;
+
   constructor(rate: number, burst: number) {
     this.rate = rate;
     this.burst = Math.max(1, burst);
@@ -34,6 +37,7 @@ export class RateLimiter {
       b.tokens -= 1;
       return;
     }
+    this.onLimited?.(who);
     const wait = Math.max(1, Math.ceil((1 - b.tokens) / this.rate));
     throw new CacheGateError('rate_limited', 429, `too many requests for this token: the limit is ${this.rate} per second (burst ${this.burst}); retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
   }

@@ -68,7 +68,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     a.onAssumeRole = (result) => metrics.assumeRole.inc({ result });
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
-  updateProfileGauge(metrics, state);
+  instrumentState(metrics, state);
   const server: Server = createServer(createListener({ state: () => state as ServiceState, metrics, log, version: VERSION }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -105,7 +105,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
-      updateProfileGauge(metrics, built);
+      instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, profiles: next.profiles.length }, 'configuration reloaded');
       // Requests in flight may still hold retired adapters: close them a little later.
@@ -161,7 +161,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
 }
 
-function updateProfileGauge(metrics: Metrics, state: ServiceState): void {
+function instrumentState(metrics: Metrics, state: ServiceState): void {
+  state.limiter.onLimited = (principal) => metrics.rateLimited.inc({ principal });
   metrics.profiles.reset();
   for (const p of state.config.profiles) metrics.profiles.inc({ backend: p.cache.type });
 }

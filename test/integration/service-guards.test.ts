@@ -42,6 +42,7 @@ rate_limit_burst = 3
     // The proxy counts against the same bucket.
     assert.equal((await fetch(`${svc.url}/v1/cache/1/k`, { headers: { authorization: `Bearer ${TOKEN_A}` } })).status, 429);
     assert.equal((await presign(svc, body, TOKEN_B)).status, 200);
+    assert.match(await (await fetch(`${svc.url}/metrics`)).text(), /cachegate_rate_limited_total\{principal="runner:a"\} 2/);
     // An unknown token is refused before any bucket is touched.
     assert.equal((await presign(svc, body, 'glrt-unknown-cccccccccc')).status, 401);
   });
