@@ -13,7 +13,7 @@ import { REFRESH_MARGIN_MS } from './credentials.ts';
 import type { CredentialProvider, Credentials } from './credentials.ts';
 import { encodeObjectPath } from './endpoint.ts';
 import type { Target } from './endpoint.ts';
-import { presignQuery } from './sigv4.ts';
+import { presignQuery } from '../../src/sign/sigv4.ts';
 
 /** SigV4's limit for presigned URLs: 7 days. */
 export const MAX_PRESIGN_SECONDS = 604_800;

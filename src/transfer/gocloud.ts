@@ -4,7 +4,7 @@
  * `s3ForcePathStyle`), `hostname_immutable`, `dualstack`, `accelerate`, `fips`, `ssetype`, `kmskeyid`,
  * `awssdk` (v1/v2 mean the same here); others are ignored.
  */
-import { uriEncode } from '../../adapters/s3/sigv4.ts';
+import { uriEncode } from '../sign/sigv4.ts';
 import { CacheGateError } from '../errors.ts';
 
 export interface S3Location {

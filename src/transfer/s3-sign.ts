@@ -4,7 +4,7 @@
  * the file without being hashed first. Signs `host` and every `x-amz-*` header.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { amzDate, uriEncode, type SigningCredentials } from '../../adapters/s3/sigv4.ts';
+import { amzDate, uriEncode, type SigningCredentials } from '../sign/sigv4.ts';
 
 export type { SigningCredentials };
 

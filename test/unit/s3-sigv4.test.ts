@@ -1,11 +1,11 @@
-/** adapters/s3/sigv4.ts is byte-identical to the AWS SDK's own signer (@smithy/signature-v4) on S3 presigns. */
+/** src/sign/sigv4.ts is byte-identical to the AWS SDK's own signer (@smithy/signature-v4) on S3 presigns. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { amzDate, presignQuery, uriEncode } from '../../adapters/s3/sigv4.ts';
-import type { QueryPresignInput, SigningCredentials } from '../../adapters/s3/sigv4.ts';
+import { amzDate, presignQuery, uriEncode } from '../../src/sign/sigv4.ts';
+import type { QueryPresignInput, SigningCredentials } from '../../src/sign/sigv4.ts';
 
 async function reference(p: { method: string; path: string; headers: Record<string, string>; credentials: SigningCredentials; region: string; service: string; now: number; expiresIn: number }): Promise<string> {
   const signer = new SignatureV4({ credentials: p.credentials, region: p.region, service: p.service, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false });

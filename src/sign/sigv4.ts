@@ -1,5 +1,6 @@
 /**
- * AWS Signature Version 4, query-string form (presigned URLs), on node:crypto.
+ * AWS Signature Version 4, query-string form (presigned URLs), on node:crypto. In src/ because both
+ * the S3 adapter (presigned URLs) and the helper (multipart uploads with scoped credentials) sign.
  *
  * Why not @smithy/signature-v4's presign: it clones the request twice, re-derives the credential hash
  * and walks generic header rules on every call; on this project's 2-core machines it tops out near
