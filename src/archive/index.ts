@@ -13,7 +13,8 @@ import { METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD } from './compress.ts';
 import { writeZip } from './zip-writer.ts';
 import type { WriteResult, ZipWriteOptions } from './zip-writer.ts';
 import { writeTar } from './tar-writer.ts';
-import { ParallelZstdWriter, createZstdCompressor, ZSTD_MAGIC } from './zstd.ts';
+import { ParallelZstdWriter, createZstdCompressor } from './zstd.ts';
+import { detectFormat } from './detect.ts';
 import { extractZip } from './zip-reader.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 import { extractTarZstd } from './tar-reader.ts';
@@ -25,6 +26,8 @@ export type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 export type { WriteResult } from './zip-writer.ts';
 export { UnsafeEntryError, CorruptArchiveError } from './safe-writer.ts';
 export { selectFiles } from './select.ts';
+export { detectFormat } from './detect.ts';
+export { verifyArchive } from './verify.ts';
 export type { SelectOptions, Selection } from './select.ts';
 
 export interface CreateOptions {
@@ -91,18 +94,6 @@ export async function createArchiveFile(entries: readonly SourceEntry[], file: s
     out.destroy();
     await fs.promises.unlink(tmp).catch(() => {});
     throw err;
-  }
-}
-
-/** Format by magic bytes: `28 B5 2F FD` → tarzstd, otherwise zip (zip and zipzstd read alike). */
-export async function detectFormat(file: string): Promise<'tarzstd' | 'zip'> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(buf, 0, 4, 0);
-    return bytesRead === 4 && buf.equals(ZSTD_MAGIC) ? 'tarzstd' : 'zip';
-  } finally {
-    await fh.close();
   }
 }
 

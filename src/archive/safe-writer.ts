@@ -70,7 +70,25 @@ interface LinkMeta {
   mtimeMs: number;
 }
 
-export class SafeWriter {
+/**
+ * Where a reader hands the entries it has decoded (and, for data, verified): the SafeWriter writes
+ * them to the working directory; verify.ts's sink only lets the reader check them.
+ */
+export interface EntrySink {
+  /** Validates an entry name; returns its clean relative path. */
+  check(name: string): string;
+  dir(rel: string, mode: number, mtimeMs: number): void;
+  symlink(name: string, rel: string, target: string, mtimeMs: number): void;
+  hardlink(name: string, rel: string, targetName: string): void;
+  /** A complete, verified small file. */
+  writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void;
+  /** A large file: `produce` writes chunks and throws when the data turns out to be bad. */
+  streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void>;
+  /** After every entry: deferred links and directory metadata. */
+  finish(): Promise<void>;
+}
+
+export class SafeWriter implements EntrySink {
   readonly root: string;
   private readonly dirs = new Set<string>();
   /** Directories this extraction created (mode 0777 & ~umask): no lstat needed at the end. */

@@ -1,11 +1,10 @@
 /**
  * Streaming tar reader for tar.zst: ustar, GNU (long names 'L'/'K', base-256 numbers) and PAX
  * ('x' per-entry, 'g' global ignored) headers, as written by GNU tar, bsdtar, Python's tarfile
- * and our own writer. Entries are handed to the SafeWriter; small files are written in parallel.
+ * and our own writer. Entries are handed to an EntrySink (the SafeWriter when extracting).
  */
 import { StreamReader } from './stream-reader.ts';
-import { TaskGroup } from './pool.ts';
-import { CorruptArchiveError, SafeWriter } from './safe-writer.ts';
+import { CorruptArchiveError, SafeWriter, type EntrySink } from './safe-writer.ts';
 import { zstdDecodeFile } from './zstd.ts';
 import { BLOCK } from './compress.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
@@ -62,12 +61,19 @@ function parsePax(data: Buffer): Record<string, string> {
 
 const pad512 = (n: number): number => (512 - (n % 512)) % 512;
 
-export async function extractTarStream(source: AsyncIterable<Buffer>, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+export interface TarReadOptions extends ExtractOptions {
+  /**
+   * Refuse a stream that ends without the end-of-archive zero block (verification: a tar stream cut
+   * at an entry boundary is otherwise indistinguishable from a complete one). Extraction accepts it,
+   * as GNU tar does.
+   */
+  requireEnd?: boolean;
+}
+
+export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySink, opts: TarReadOptions = {}): Promise<ExtractResult> {
   const warn = opts.onWarning ?? ((): void => {});
   const small = opts.smallEntryLimit ?? BLOCK;
   const r = new StreamReader(source);
-  const safe = await SafeWriter.create(dir);
-  const tasks = new TaskGroup();
   let entries = 0;
   let bytes = 0;
   let pax: Record<string, string> = {};
@@ -80,9 +86,11 @@ export async function extractTarStream(source: AsyncIterable<Buffer>, dir: strin
   };
   try {
     for (;;) {
-      tasks.throwIfFailed();
       const h = await r.read(512);
-      if (h === null) break; // end of data without the two zero blocks: accepted, as GNU tar does
+      if (h === null) {
+        if (opts.requireEnd) throw corrupt('the stream ends without the end-of-archive block (truncated?)');
+        break; // end of data without the two zero blocks: accepted, as GNU tar does
+      }
       if (h.every((b) => b === 0)) {
         await r.drain();
         break;
@@ -151,7 +159,6 @@ export async function extractTarStream(source: AsyncIterable<Buffer>, dir: strin
       await r.skip(pad512(size));
     }
   } catch (err) {
-    await tasks.settle();
     if (err instanceof CorruptArchiveError || err instanceof Error && err.name === 'UnsafeEntryError') throw err;
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (typeof code === 'string' && code.startsWith('ZSTD') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') {
@@ -159,13 +166,17 @@ export async function extractTarStream(source: AsyncIterable<Buffer>, dir: strin
     }
     throw err;
   }
-  await tasks.wait();
   await safe.finish();
   return { entries, bytes };
 }
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  return readTarZstd(file, await SafeWriter.create(dir), opts);
+}
+
+/** Decodes a tar.zst file (zstd frame checksums are checked by libzstd) into `sink`. */
+export async function readTarZstd(file: string, sink: EntrySink, opts: TarReadOptions = {}): Promise<ExtractResult> {
   const chunks = zstdDecodeFile(file, (message, cause) => new CorruptArchiveError(`tar.zst archive is corrupt: ${message}`, { cause }));
   async function* decoded(): AsyncGenerator<Buffer> {
     try {
@@ -177,5 +188,5 @@ export async function extractTarZstd(file: string, dir: string, opts: ExtractOpt
       throw new CorruptArchiveError(`tar.zst archive is corrupt: ${(err as Error).message}`, { cause: err });
     }
   }
-  return extractTarStream(decoded(), dir, opts);
+  return readTarStream(decoded(), sink, opts);
 }

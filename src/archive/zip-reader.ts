@@ -11,7 +11,7 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './entry.ts';
 import { FileSource } from './file-source.ts';
 import { BLOCK, SYNC_LIMIT, createDecompressor, decompressWhole, decompressWholeSync } from './compress.ts';
 import { Budget, TaskGroup } from './pool.ts';
-import { CorruptArchiveError, SafeWriter, cleanEntryName } from './safe-writer.ts';
+import { CorruptArchiveError, SafeWriter, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
   SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
@@ -183,7 +183,12 @@ export async function listZip(file: string): Promise<ZipEntry[]> {
 async function dataOffset(src: FileSource, e: ZipEntry): Promise<number> {
   const h = await src.read(e.localOffset, 30);
   if (h.readUInt32LE(0) !== SIG_LOCAL) throw corrupt(`${e.name}: local header not found`);
-  const start = e.localOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
+  const nameLen = h.readUInt16LE(26);
+  const extraLen = h.readUInt16LE(28);
+  // The central directory has no checksum: a name that differs from the local header's is damage.
+  const local = await src.read(e.localOffset + 30, nameLen);
+  if (local.toString('utf8') !== e.name) throw corrupt(`${e.name}: the local header names ${JSON.stringify(local.toString('utf8'))}`);
+  const start = e.localOffset + 30 + nameLen + extraLen;
   if (start + e.csize > src.size) throw corrupt(`${e.name}: data runs past the end of the file (truncated?)`);
   return start;
 }
@@ -217,7 +222,15 @@ function verified(e: ZipEntry, data: Buffer): Buffer {
 }
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
-export async function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks), opts);
+}
+
+/**
+ * Decodes every entry of a zip file, verifying sizes and CRC-32 against the central directory, and
+ * hands them to the sink that `openSink` returns (given the archive's symlink names).
+ */
+export async function readZip(file: string, openSink: (symlinks: string[]) => Promise<EntrySink>, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const warn = opts.onWarning ?? ((): void => {});
   const small = opts.smallEntryLimit ?? BLOCK;
   const fh = await fs.promises.open(file, 'r');
@@ -227,7 +240,7 @@ export async function extractZip(file: string, dir: string, opts: ExtractOptions
     // Validate every name before writing anything.
     const rels = new Map<ZipEntry, string>();
     for (const e of entries) rels.set(e, cleanEntryName(e.name));
-    const safe = await SafeWriter.create(dir, entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
+    const safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
     for (const e of entries) safe.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);

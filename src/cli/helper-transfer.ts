@@ -9,6 +9,7 @@ import {
   checkRemote, createMeter, download, meterFrequency, parseGoDuration, parseHeaderFlags, readEnvFile, upload,
   type CommonOptions,
 } from '../transfer/index.ts';
+import { CorruptArchiveError, UnsafeEntryError, verifyArchive } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
 type Flags = {
@@ -106,6 +107,18 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
   };
 }
 
+/** A downloaded archive replaces the local one only when every entry checks out (issue 6). */
+async function verifyDownload(tmp: string): Promise<void> {
+  try {
+    await verifyArchive(tmp);
+  } catch (err) {
+    const kept = 'the local archive was not replaced';
+    if (err instanceof CorruptArchiveError) throw new Error(`the downloaded archive is corrupt (${err.message}); ${kept}`, { cause: err });
+    if (err instanceof UnsafeEntryError) throw new Error(`the downloaded archive would be refused (${err.message}); ${kept}`, { cause: err });
+    throw err;
+  }
+}
+
 export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<ExtractorDeps['download']> {
   return async (file, values) => {
     try {
@@ -115,7 +128,7 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] },
       ].filter((a) => a.url || a.goCloudUrl);
       for (const a of attempts) {
-        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl });
+        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: verifyDownload });
         if (r.status === 'not-found') continue;
         done();
         if (r.status === 'up-to-date') io.stdout.write(`${file.split('/').pop()} is up to date\n`);

@@ -1,6 +1,7 @@
 /**
  * download(): presigned GET (or S3 GetObject with role credentials) into a temporary file next to
- * the archive, renamed into place only when every byte announced has arrived.
+ * the archive, renamed into place only when every byte announced has arrived (and `verify`, when
+ * given, has accepted the file).
  *
  * The first request asks for `bytes=0-(chunkSize-1)`. A 206 proves the server honours Range: the
  * remaining parts are fetched `concurrency` at a time and written at their offsets. A 200 means it
@@ -26,6 +27,12 @@ export interface DownloadOptions extends CommonOptions {
   headUrl?: string;
   /** Where to write metadata.json; default next to `file`; `false`: not at all. */
   metadataFile?: string | false;
+  /**
+   * Checks the complete temporary file before it replaces `file` (cache-extractor: the archive's
+   * CRCs and checksums). A throw fails the download — not retried: the bytes arrived as announced,
+   * so the stored object itself is bad — and leaves `file` untouched.
+   */
+  verify?: (tmpFile: string) => Promise<void>;
 }
 
 export type DownloadResult =
@@ -218,6 +225,7 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
       size = await single(ctx, probe, (t) => (total = t));
     }
     await fh.close();
+    await opts.verify?.(tmp);
     if (lastModified) await utimes(tmp, lastModified, lastModified);
     await rename(tmp, file);
     if (opts.metadataFile !== false) await writeAtomic(opts.metadataFile ?? join(dir, 'metadata.json'), metadataJsonText(metadata));

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createArchiveFile, extractArchive, selectFiles } from '../../src/archive/index.ts';
+import { createArchiveFile, extractArchive, selectFiles, verifyArchive } from '../../src/archive/index.ts';
 import { diffR, makeSampleTree, rmrf, run, snapshot, tempDir } from '../fixtures/archive/tree.ts';
 
 async function withTree(fn: (tmp: string, src: string) => Promise<void>): Promise<void> {
@@ -22,6 +22,14 @@ async function withTree(fn: (tmp: string, src: string) => Promise<void>): Promis
 }
 
 /** Same contents, modes, symlink targets (and file mtimes when `times`). */
+/** Archives made by other tools pass the download verification (cache-extractor) before being extracted. */
+async function verifiedExtract(file: string, dst: string): ReturnType<typeof extractArchive> {
+  const checked = await verifyArchive(file);
+  const res = await extractArchive(file, dst);
+  assert.deepEqual(checked, res);
+  return res;
+}
+
 async function assertSameTree(a: string, b: string, times = true): Promise<void> {
   assert.equal(diffR(a, b), '', 'diff -r');
   const sa = await snapshot(a, { dirTimes: false, times });
@@ -115,7 +123,7 @@ test('archives made by zip -r -y are read by us', () =>
     const r = run('zip', ['-r', '-q', '-y', file, '.'], { cwd: src });
     assert.equal(r.status, 0, r.stderr);
     const dst = path.join(tmp, 'dst');
-    await extractArchive(file, dst);
+    await verifiedExtract(file, dst);
     await assertSameTree(src, dst);
   }));
 
@@ -126,7 +134,7 @@ test('archives made by zip -r -y -1 with streamed input (fdescriptors, -fz) are 
     const r = run('zip', ['-r', '-q', '-y', '-1', '-fz', file, '.'], { cwd: src });
     assert.equal(r.status, 0, r.stderr);
     const dst = path.join(tmp, 'dst');
-    await extractArchive(file, dst);
+    await verifiedExtract(file, dst);
     await assertSameTree(src, dst);
   }));
 
@@ -137,7 +145,7 @@ for (const tarArgs of [['-I', 'zstd -T0'], ['-I', 'zstd -1 -T0 --no-check'], ['-
       const r = run('tar', ['-c', ...tarArgs, '-f', file, '.'], { cwd: src });
       assert.equal(r.status, 0, r.stderr);
       const dst = path.join(tmp, 'dst');
-      const res = await extractArchive(file, dst);
+      const res = await verifiedExtract(file, dst);
       assert.equal(res.format, 'tarzstd');
       await assertSameTree(src, dst);
     }));
@@ -155,7 +163,7 @@ test('multi-frame zstd input (frames concatenated) is read by us', () =>
     const file = path.join(tmp, 'multi.tar.zst');
     await fs.promises.writeFile(file, Buffer.concat([await fs.promises.readFile(path.join(tmp, 'a.zst')), await fs.promises.readFile(path.join(tmp, 'b.zst'))]));
     const dst = path.join(tmp, 'dst');
-    await extractArchive(file, dst);
+    await verifiedExtract(file, dst);
     await assertSameTree(src, dst);
   }));
 
@@ -197,7 +205,7 @@ zf.close()
       const r = run('python3', ['-c', py, src, file, streamed]);
       assert.equal(r.status, 0, r.stderr);
       const dst = path.join(tmp, `dst${streamed}`);
-      await extractArchive(file, dst);
+      await verifiedExtract(file, dst);
       await assertSameTree(src, dst, false);
     }
   }));

@@ -1,0 +1,14 @@
+/** Archive format by magic bytes (SPEC §5): `28 B5 2F FD` → tar.zst, otherwise zip (zip and zipzstd read alike). */
+import fs from 'node:fs';
+import { ZSTD_MAGIC } from './zstd.ts';
+
+export async function detectFormat(file: string): Promise<'tarzstd' | 'zip'> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    return bytesRead === 4 && buf.equals(ZSTD_MAGIC) ? 'tarzstd' : 'zip';
+  } finally {
+    await fh.close();
+  }
+}

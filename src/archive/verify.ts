@@ -1,0 +1,43 @@
+/**
+ * Verifies a local archive without writing anything: the same readers as extraction, with a sink
+ * that keeps nothing. What is checked:
+ * - zip / zipzstd: the central directory (zip64 aware), every local header, every entry decoded
+ *   with its size and CRC-32 compared with the central directory, every name valid;
+ * - tar.zst: every zstd frame decoded (libzstd checks each frame's content checksum when the frame
+ *   has one, as ours and the zstd CLI's do), no truncated frame, every tar header checksum, every
+ *   entry's data present, and the end-of-archive block.
+ * Used by cache-extractor before a downloaded archive replaces the local one.
+ */
+import { detectFormat } from './detect.ts';
+import { cleanEntryName, type EntrySink } from './safe-writer.ts';
+import { readTarZstd } from './tar-reader.ts';
+import { readZip, type ExtractOptions, type ExtractResult } from './zip-reader.ts';
+
+/** Decodes, checks, and throws the data away. */
+class VerifySink implements EntrySink {
+  check(name: string): string {
+    return cleanEntryName(name);
+  }
+
+  dir(): void {}
+
+  symlink(): void {}
+
+  hardlink(): void {}
+
+  writeFileSync(): void {}
+
+  async streamFile(_rel: string, _mode: number, _mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
+    await produce(async () => {});
+  }
+
+  async finish(): Promise<void> {}
+}
+
+/** Throws CorruptArchiveError (or UnsafeEntryError for a name extraction would refuse). */
+export async function verifyArchive(file: string, opts: ExtractOptions = {}): Promise<ExtractResult & { format: 'tarzstd' | 'zip' }> {
+  const format = await detectFormat(file);
+  const sink = new VerifySink();
+  const result = format === 'tarzstd' ? await readTarZstd(file, sink, { ...opts, requireEnd: true }) : await readZip(file, async () => sink, opts);
+  return { ...result, format };
+}

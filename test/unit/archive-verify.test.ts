@@ -1,0 +1,68 @@
+/**
+ * verifyArchive (what cache-extractor runs on a download before it replaces the local archive):
+ * every format and level of ours passes; damage it must see is refused; it writes nothing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CorruptArchiveError, createArchiveFile, selectFiles, verifyArchive } from '../../src/archive/index.ts';
+import { listZip } from '../../src/archive/zip-reader.ts';
+import { makeSampleTree, rmrf, tempDir } from '../fixtures/archive/tree.ts';
+
+async function withArchive(format: 'zip' | 'zipzstd' | 'tarzstd', fn: (file: string, tmp: string) => Promise<void>, level: 'fastest' | 'fast' = 'fast'): Promise<void> {
+  const tmp = await tempDir();
+  try {
+    const src = path.join(tmp, 'src');
+    await makeSampleTree(src);
+    const file = path.join(tmp, 'cache.zip');
+    await createArchiveFile((await selectFiles({ cwd: src, paths: ['.'] })).entries, file, format, level);
+    await fn(file, tmp);
+  } finally {
+    await rmrf(tmp);
+  }
+}
+
+for (const format of ['zip', 'zipzstd', 'tarzstd'] as const) {
+  for (const level of ['fastest', 'fast'] as const) {
+    test(`verifyArchive accepts our ${format} at ${level} and writes nothing`, () =>
+      withArchive(format, async (file, tmp) => {
+        const before = await fs.promises.readdir(tmp);
+        const r = await verifyArchive(file);
+        assert.equal(r.format, format === 'tarzstd' ? 'tarzstd' : 'zip');
+        assert.ok(r.entries > 10);
+        assert.deepEqual(await fs.promises.readdir(tmp), before);
+      }, level));
+  }
+}
+
+test('verifyArchive: a name changed in the central directory (which no CRC covers) is refused', () =>
+  withArchive('zip', async (file) => {
+    const buf = await fs.promises.readFile(file);
+    const e = (await listZip(file)).find((x) => x.name === 'README.md');
+    assert.ok(e);
+    // the central directory record of README.md: the last occurrence of the name in the file
+    const at = buf.lastIndexOf('README.md');
+    assert.ok(at > e.localOffset + 30);
+    buf[at] = 'X'.charCodeAt(0);
+    await fs.promises.writeFile(file, buf);
+    await assert.rejects(verifyArchive(file), (err: Error) => err instanceof CorruptArchiveError && /XEADME\.md: the local header names "README\.md"/.test(err.message));
+  }));
+
+test('verifyArchive: a zip cut anywhere is refused', () =>
+  withArchive('zip', async (file) => {
+    const buf = await fs.promises.readFile(file);
+    for (const keep of [buf.length - 1, buf.length - 30, Math.floor(buf.length / 2), 100]) {
+      await fs.promises.writeFile(file, buf.subarray(0, keep));
+      await assert.rejects(verifyArchive(file), CorruptArchiveError, `cut at ${keep}`);
+    }
+  }));
+
+test('verifyArchive: a tar.zst cut inside a frame, or with garbage appended, is refused', () =>
+  withArchive('tarzstd', async (file) => {
+    const buf = await fs.promises.readFile(file);
+    await fs.promises.writeFile(file, buf.subarray(0, buf.length - 5));
+    await assert.rejects(verifyArchive(file), CorruptArchiveError);
+    await fs.promises.writeFile(file, Buffer.concat([buf, Buffer.from('garbage after the last frame')]));
+    await assert.rejects(verifyArchive(file), CorruptArchiveError);
+  }));
