@@ -105,4 +105,22 @@ ${server.toml(bucket, 'ServerSideEncryption = "KMS"', `ServerSideEncryptionKeyID
     assert.equal((await fetch(`${svc.url}/v1/cache/8/absent`, { headers: auth })).status, 404);
     assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
   });
+
+  it('a proxy upload the client cuts off is the client\'s fault: no 503, no error line, nothing stored', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(`${svc.url}/v1/cache/8/cut-off`);
+    const before = svc.logs.length;
+    await new Promise<void>((resolve) => {
+      const req = request(url, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-length': '90000' } });
+      req.on('error', () => undefined);
+      req.on('close', () => resolve());
+      req.write(randomBytes(30_000), () => setTimeout(() => req.destroy(), 200));
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const lines = svc.logs.slice(before).map((l) => JSON.parse(l) as { level: string; msg: string; status?: number; path?: string });
+    assert.deepEqual(lines.filter((l) => l.level === 'error'), []);
+    const access = lines.find((l) => l.msg === 'request' && l.path === '/v1/cache/8/cut-off');
+    assert.ok(access && access.status !== 503, `access line: ${JSON.stringify(access)}`);
+    assert.equal((await fetch(url, { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } })).status, 404);
+  });
 });
