@@ -23,8 +23,29 @@ export interface ResolvedKey {
 /** S3's limit on object names; also applied to the other backends so a key behaves the same everywhere. */
 export const MAX_OBJECT_NAME_BYTES = 1024;
 
+/**
+ * Resolutions are pure, and CI asks for the same keys again and again (every job of a pipeline, every
+ * pipeline of a branch): the last RESOLVED_CACHE_SIZE accepted ones are kept (about 0.5 KB each),
+ * frozen so no caller can change a shared answer. Refusals are not kept.
+ */
+const RESOLVED_CACHE_SIZE = 10_000;
+const resolvedCache = new Map<string, ResolvedKey>();
+
 /** Throws CacheGateError invalid_key (400) when the key cannot be used. */
 export function resolveKey(raw: string, ns: NamespaceInput, hashKeys: boolean): ResolvedKey {
+  const id = `${hashKeys ? 1 : 0}\0${ns.shared ? 1 : 0}\0${ns.path}\0${ns.shortToken}\0${ns.projectId}\0${raw}`;
+  let r = resolvedCache.get(id);
+  if (r === undefined) {
+    r = resolveUncached(raw, ns, hashKeys);
+    Object.freeze(r.metadata);
+    Object.freeze(r);
+    if (resolvedCache.size >= RESOLVED_CACHE_SIZE) resolvedCache.delete(resolvedCache.keys().next().value as string);
+    resolvedCache.set(id, r);
+  }
+  return r;
+}
+
+function resolveUncached(raw: string, ns: NamespaceInput, hashKeys: boolean): ResolvedKey {
   if (raw === '') throw invalidKey('empty cache key');
   // JSON can carry lone UTF-16 surrogates; no storage backend can name an object with them.
   if (!raw.isWellFormed()) throw invalidKey(`cache key ${goQuote(raw)} is not valid Unicode`);

@@ -87,6 +87,15 @@ describe('resolveKey', () => {
     assert.equal(r.changed, true);
     assert.equal(r.objectName, 'cache/runner/abc/project/7/a/b');
   });
+  it('answers a repeated key from its cache, frozen, and keeps each namespace apart', () => {
+    const a = resolveKey('repeat/me', ns, false);
+    assert.equal(resolveKey('repeat/me', ns, false), a);
+    assert.ok(Object.isFrozen(a) && Object.isFrozen(a.metadata));
+    assert.equal(resolveKey('repeat/me', { ...ns, projectId: '8' }, false).objectName, 'cache/runner/abc/project/8/repeat/me');
+    assert.equal(resolveKey('repeat/me', { ...ns, shared: true }, false).objectName, 'cache/project/7/repeat/me');
+    assert.notEqual(resolveKey('repeat/me', ns, true).stored, 'repeat/me');
+    for (let i = 0; i < 2; i++) assert.throws(() => resolveKey('..', ns, false), /could not be sanitized|invalid/);
+  });
 });
 
 describe('CACHE_FALLBACK_KEY -protected refusal', () => {
