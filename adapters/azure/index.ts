@@ -1,6 +1,11 @@
 /**
  * Azure Blob Storage adapter: service SAS for one blob (account key or user-delegation key via
  * DefaultAzureCredential), and proxy mode through @azure/storage-blob. See docs/azure.md.
+ *
+ * Time bounds (adapters/timeouts.ts, docs/faults.md): the delegation key (token included), readiness,
+ * HEAD, and GET until the answer's headers within TIMEOUTS.callMs, retries included; a GET body that
+ * stalls for TIMEOUTS.idleMs fails; a PUT is aborted when nothing moves for TIMEOUTS.idleMs or when
+ * the blocks still in flight are not committed in time after the last byte.
  */
 import { Transform, type Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/identity';
@@ -18,6 +23,8 @@ import type {
 import type { AzureSettings } from '../../src/config/types.ts';
 import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../src/errors.ts';
 import { blobPath, blobSas, type SasKey, type SasSdk } from './sas.ts';
+import { uploadBlocks } from './upload.ts';
+import { TIMEOUTS, UploadWatch, bounded, idleGuard } from '../timeouts.ts';
 
 export interface AzureAdapterOptions {
   /** Token credential for user delegation when AccountKey is empty (default: DefaultAzureCredential). */
@@ -66,7 +73,8 @@ export async function createAzureAdapter(ctx: AdapterContext, options: AzureAdap
   if (!settings.containerName) throw invalidConfig('azure: ContainerName is required');
   const serviceUrl = azureServiceUrl(settings);
   const sdk = await import('@azure/storage-blob');
-  const pipelineOptions = { retryOptions: { maxTries: 3 } };
+  // The SDK's own tryTimeoutInMs only asks the server to give up; the client-side bounds are ours.
+  const pipelineOptions = { retryOptions: { maxTries: TIMEOUTS.attempts, retryDelayInMs: 500, maxRetryDelayInMs: 2000 } };
   let service: BlobServiceClient;
   let accountKey: StorageSharedKeyCredential | undefined;
   if (settings.accountKey) {
@@ -141,8 +149,10 @@ class AzureAdapter implements CacheAdapter {
     const expiresOn = new Date(now + DELEGATION_KEY_LIFETIME_MS);
     let key: UserDelegationKey;
     try {
-      key = await this.#service.getUserDelegationKey(startsOn, expiresOn);
+      key = await bounded('azure: user delegation key', TIMEOUTS.callMs, (abortSignal) =>
+        this.#service.getUserDelegationKey(startsOn, expiresOn, { abortSignal }));
     } catch (err) {
+      if (err instanceof CacheGateError) throw err;
       const e = asRest(err);
       if (e.statusCode === 401 || e.statusCode === 403) {
         throw new CacheGateError(
@@ -200,7 +210,8 @@ class AzureAdapter implements CacheAdapter {
 
   async head(objectName: string): Promise<ObjectInfo | null> {
     try {
-      const p = await this.#container.getBlobClient(objectName).getProperties();
+      const blob = this.#container.getBlobClient(objectName);
+      const p = await bounded('azure: HEAD', TIMEOUTS.callMs, (abortSignal) => blob.getProperties({ abortSignal }));
       return {
         size: p.contentLength ?? 0,
         lastModified: p.lastModified ?? new Date(0),
@@ -218,7 +229,8 @@ class AzureAdapter implements CacheAdapter {
     const count = range?.end !== undefined ? range.end - range.start + 1 : undefined;
     if (range && (range.start < 0 || (count !== undefined && count < 1))) throw new CacheGateError('range_not_satisfiable', 416, 'invalid range');
     try {
-      const r = await this.#container.getBlobClient(objectName).download(range?.start ?? 0, count);
+      const blob = this.#container.getBlobClient(objectName);
+      const r = await bounded('azure: GET', TIMEOUTS.callMs, (abortSignal) => blob.download(range?.start ?? 0, count, { abortSignal }));
       const total = /\/(\d+)$/.exec(r.contentRange ?? '')?.[1];
       const info: ObjectInfo = {
         size: total !== undefined ? Number(total) : (r.contentLength ?? 0),
@@ -227,8 +239,12 @@ class AzureAdapter implements CacheAdapter {
         ...(r.contentType ? { contentType: r.contentType } : {}),
         metadata: { ...(r.metadata ?? {}) },
       };
-      const body = r.readableStreamBody as Readable | undefined;
-      if (!body) throw new CacheGateError('backend_error', 502, 'azure: download without a body');
+      const source = r.readableStreamBody as Readable | undefined;
+      if (!source) throw new CacheGateError('backend_error', 502, 'azure: download without a body');
+      const body = idleGuard('azure: GET');
+      source.on('error', (err) => body.destroy(err));
+      body.on('close', () => source.destroy());
+      source.pipe(body);
       const result: GetResult = { info, body };
       const m = /bytes (\d+)-(\d+)\//.exec(r.contentRange ?? '');
       if (m) result.range = { start: Number(m[1]), end: Number(m[2]) };
@@ -248,10 +264,13 @@ class AzureAdapter implements CacheAdapter {
       throw tooLarge(declared, max);
     }
     let seen = 0;
+    let confirmed = 0;
     let limitError: CacheGateError | undefined;
+    const watch = new UploadWatch('azure: PUT');
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         seen += chunk.length;
+        watch.progress();
         if (max > 0 && seen > max) return cb((limitError = tooLarge(`more than ${max}`, max)));
         if (declared !== undefined && seen > declared) return cb((limitError = lengthMismatch(declared, seen)));
         cb(null, chunk);
@@ -262,12 +281,24 @@ class AzureAdapter implements CacheAdapter {
       },
     });
     input.body.on('error', (err) => counter.destroy(err));
+    // Blocks read but not yet confirmed may still be uploading after the client's last byte.
+    counter.on('end', () => watch.ended(seen - confirmed));
     input.body.pipe(counter);
     try {
-      const r = await this.#container.getBlockBlobClient(objectName).uploadStream(counter, UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY, {
-        metadata: { ...input.metadata },
-        blobHTTPHeaders: { blobContentType: input.contentType ?? 'application/octet-stream' },
+      const r = await uploadBlocks(this.#container.getBlockBlobClient(objectName), counter, {
+        blockSize: UPLOAD_BLOCK_SIZE,
+        concurrency: UPLOAD_CONCURRENCY,
+        abortSignal: watch.signal,
+        onProgress: (bytes) => {
+          confirmed = bytes;
+          watch.progress();
+        },
+        commit: {
+          metadata: { ...input.metadata },
+          blobHTTPHeaders: { blobContentType: input.contentType ?? 'application/octet-stream' },
+        },
       });
+      watch.done();
       return {
         size: seen,
         lastModified: r.lastModified ?? new Date(),
@@ -276,17 +307,20 @@ class AzureAdapter implements CacheAdapter {
         metadata: { ...input.metadata },
       };
     } catch (err) {
+      watch.done();
       input.body.unpipe(counter);
       input.body.resume();
       if (limitError) throw limitError;
+      if (watch.failure) throw watch.failure;
       throw this.#fail(err, 'PUT');
     }
   }
 
   async ready(): Promise<void> {
     try {
-      await this.#container.getProperties();
+      await bounded(`azure: container ${this.#settings.containerName}`, TIMEOUTS.callMs, (abortSignal) => this.#container.getProperties({ abortSignal }));
     } catch (err) {
+      if (err instanceof CacheGateError) throw err;
       const e = asRest(err);
       if (e.statusCode === 404) throw backendUnavailable(`azure: container ${this.#settings.containerName} does not exist`, err);
       throw backendUnavailable(`azure: container ${this.#settings.containerName} not reachable (${e.statusCode ?? e.message})`, err);

@@ -4,12 +4,14 @@
  *   2. AccessID + PrivateKey;
  *   3. Application Default Credentials: a key when ADC holds one, otherwise IAM `signBlob`
  *      (the service account needs `iam.serviceAccounts.signBlob` on itself).
+ * ADC lookups, access tokens (metadata server) and signBlob are each bounded by TIMEOUTS.callMs.
  */
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, sign as rsaSign, type KeyObject } from 'node:crypto';
 import { CacheGateError, backendUnavailable } from '../../src/errors.ts';
 import type { GcsSettings } from '../../src/config/types.ts';
 import type { SignBytes } from './sign.ts';
+import { TIMEOUTS, bounded } from '../timeouts.ts';
 
 export const DEFAULT_IAM_ENDPOINT = 'https://iamcredentials.googleapis.com';
 
@@ -80,8 +82,9 @@ async function adcSigner(options: AdcOptions): Promise<GcsSigner> {
   const auth = new Storage().authClient;
   let creds: { client_email?: string; private_key?: string };
   try {
-    creds = await auth.getCredentials();
+    creds = await bounded('gcs: Application Default Credentials', TIMEOUTS.callMs, () => auth.getCredentials());
   } catch (err) {
+    if (err instanceof CacheGateError) throw err;
     throw backendUnavailable(`gcs: no Application Default Credentials found (${(err as Error).message}); set CredentialsFile or AccessID + PrivateKey`, err);
   }
   const email = creds.client_email;
@@ -96,18 +99,28 @@ async function adcSigner(options: AdcOptions): Promise<GcsSigner> {
   const sign = async (data: string): Promise<Buffer> => {
     let token: string | null | undefined;
     try {
-      token = await auth.getAccessToken();
+      token = await bounded('gcs: access token (Application Default Credentials)', TIMEOUTS.callMs, () => auth.getAccessToken());
     } catch (err) {
+      if (err instanceof CacheGateError) throw err;
       throw backendUnavailable(`gcs: cannot get an access token from Application Default Credentials: ${(err as Error).message}`, err);
     }
     let res: Response;
+    let body: { signedBlob?: string } = {};
     try {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ payload: Buffer.from(data).toString('base64') }),
+      // The answer's body is read within the bound too.
+      res = await bounded('gcs: IAM signBlob', TIMEOUTS.callMs, async (signal) => {
+        const r = await fetch(url, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ payload: Buffer.from(data).toString('base64') }),
+          signal,
+        });
+        if (r.ok) body = (await r.json()) as { signedBlob?: string };
+        else await r.body?.cancel();
+        return r;
       });
     } catch (err) {
+      if (err instanceof CacheGateError) throw err;
       throw backendUnavailable(`gcs: IAM signBlob unreachable: ${(err as Error).message}`, err);
     }
     if (res.status === 401 || res.status === 403) {
@@ -119,7 +132,6 @@ async function adcSigner(options: AdcOptions): Promise<GcsSigner> {
       );
     }
     if (!res.ok) throw backendUnavailable(`gcs: IAM signBlob failed with HTTP ${res.status}`);
-    const body = (await res.json()) as { signedBlob?: string };
     if (!body.signedBlob) throw new CacheGateError('backend_error', 502, 'gcs: IAM signBlob answered without signedBlob');
     return Buffer.from(body.signedBlob, 'base64');
   };

@@ -19,6 +19,7 @@ import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../
 import { resolveSigner, type AdcOptions, type GcsSigner } from './credentials.ts';
 import { DEFAULT_ENDPOINT, V4_MAX_EXPIRES, signUrl } from './sign.ts';
 import { failure, infoFromHeaders, readText, send, sendBody, xmlCode } from './xml-api.ts';
+import { TIMEOUTS, bounded } from '../timeouts.ts';
 
 export interface GcsAdapterOptions extends AdcOptions {}
 
@@ -154,17 +155,20 @@ class GcsAdapter implements CacheAdapter {
     throw await failure(res, 'PUT', this.#settings.bucketName);
   }
 
-  async ready(): Promise<void> {
+  /** One small signed GET (signing may call signBlob), its error body included, within TIMEOUTS.callMs. */
+  ready(): Promise<void> {
     const bucket = this.#settings.bucketName;
-    const url = await this.#sign('GET', READY_PROBE_OBJECT, {}, INTERNAL_URL_LIFETIME, Date.now());
-    const res = await send(url, 'GET', {});
-    if (res.statusCode === 200) {
-      res.resume();
-      return;
-    }
-    const code = xmlCode(await readText(res));
-    if (res.statusCode === 404 && code !== 'NoSuchBucket') return;
-    if (res.statusCode === 404) throw backendUnavailable(`gcs: bucket ${bucket} does not exist`);
-    throw backendUnavailable(`gcs: bucket ${bucket} not usable (${res.statusCode}${code ? ' ' + code : ''})`);
+    return bounded(`gcs: bucket ${bucket}`, TIMEOUTS.callMs, async () => {
+      const url = await this.#sign('GET', READY_PROBE_OBJECT, {}, INTERNAL_URL_LIFETIME, Date.now());
+      const res = await send(url, 'GET', {});
+      if (res.statusCode === 200) {
+        res.resume();
+        return;
+      }
+      const code = xmlCode(await readText(res));
+      if (res.statusCode === 404 && code !== 'NoSuchBucket') return;
+      if (res.statusCode === 404) throw backendUnavailable(`gcs: bucket ${bucket} does not exist`);
+      throw backendUnavailable(`gcs: bucket ${bucket} not usable (${res.statusCode}${code ? ' ' + code : ''})`);
+    });
   }
 }

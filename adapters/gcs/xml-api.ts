@@ -3,6 +3,10 @@
  * Signing our own URLs (instead of OAuth access tokens through the JSON API) means proxy mode needs
  * exactly the credentials presigning needs, works with every signing source (key, signBlob) and
  * every endpoint that accepts signed URLs, and needs no token exchange.
+ *
+ * Time bounds (adapters/timeouts.ts): a request's answer (its headers) within TIMEOUTS.callMs; a
+ * socket where nothing moves for TIMEOUTS.idleMs fails, during a body too; an upload must be
+ * confirmed within TIMEOUTS.callMs after its last byte.
  */
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -11,14 +15,24 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { ObjectInfo } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
+import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
 
+/** Fails the socket (and the response body) when nothing moves on it for TIMEOUTS.idleMs. */
+function idleTimeout(req: http.ClientRequest, what: string): void {
+  req.setTimeout(TIMEOUTS.idleMs, () => req.destroy(backendUnavailable(`gcs: ${what}: nothing received for ${TIMEOUTS.idleMs / 1000} s`)));
+}
+
+/** A request without a body; resolves with the answer once its headers are in (within TIMEOUTS.callMs). */
 export function send(url: string, method: string, headers: OutgoingHttpHeaders): Promise<IncomingMessage> {
   const mod = url.startsWith('https:') ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers }, resolve);
-    req.on('error', (err) => reject(backendUnavailable(`gcs: ${method} failed: ${err.message}`, err)));
-    req.end();
-  });
+  return bounded(`gcs: ${method}`, TIMEOUTS.callMs, (signal) =>
+    new Promise((resolve, reject) => {
+      const req = mod.request(url, { method, headers, signal }, resolve);
+      idleTimeout(req, method);
+      req.on('error', (err) => reject(err instanceof CacheGateError ? err : backendUnavailable(`gcs: ${method} failed: ${err.message}`, err)));
+      req.end();
+    }),
+  );
 }
 
 export interface UploadLimits {
@@ -31,14 +45,16 @@ export interface UploadLimits {
 export function sendBody(url: string, headers: OutgoingHttpHeaders, body: Readable, limits: UploadLimits): Promise<IncomingMessage> {
   const mod = url.startsWith('https:') ? https : http;
   const { maxSize, declaredLength } = limits;
-  return new Promise((resolve, reject) => {
+  const watch = new UploadWatch('gcs: PUT');
+  return new Promise<IncomingMessage>((resolve, reject) => {
     let settled = false;
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
-      reject(err instanceof CacheGateError ? err : backendUnavailable(`gcs: PUT failed: ${(err as Error).message}`, err));
+      const e = watch.failure ?? err;
+      reject(e instanceof CacheGateError ? e : backendUnavailable(`gcs: PUT failed: ${(e as Error).message}`, e));
     };
-    const req = mod.request(url, { method: 'PUT', headers }, (res) => {
+    const req = mod.request(url, { method: 'PUT', headers, signal: watch.signal }, (res) => {
       if (settled) {
         res.resume();
         return;
@@ -46,11 +62,13 @@ export function sendBody(url: string, headers: OutgoingHttpHeaders, body: Readab
       settled = true;
       resolve(res);
     });
+    idleTimeout(req, 'PUT');
     req.on('error', fail);
     let seen = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         seen += chunk.length;
+        watch.progress();
         if (maxSize > 0 && seen > maxSize) return cb(tooLarge(`more than ${maxSize}`, maxSize));
         if (declaredLength !== undefined && seen > declaredLength) return cb(lengthMismatch(declaredLength, seen));
         cb(null, chunk);
@@ -60,11 +78,12 @@ export function sendBody(url: string, headers: OutgoingHttpHeaders, body: Readab
         cb();
       },
     });
+    counter.on('end', () => watch.ended(0)); // streamed straight to the socket
     pipeline(body, counter, req).catch((err: unknown) => {
       req.destroy();
       fail(err);
     });
-  });
+  }).finally(() => watch.done());
 }
 
 const lengthMismatch = (declared: number, seen: number): CacheGateError =>

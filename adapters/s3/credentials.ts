@@ -3,9 +3,13 @@
  * - access-key: the static AccessKey/SecretKey (+ SessionToken);
  * - iam: the AWS SDK default chain (environment, shared files, web identity, container and instance
  *   metadata), refreshed when the cached set comes within REFRESH_MARGIN_MS of its expiry.
- * Concurrent callers share one resolution (single flight).
+ * Concurrent callers share one resolution (single flight). A resolution that takes longer than
+ * TIMEOUTS.callMs fails (503) and the next caller tries again; each remote source of the chain
+ * (instance or container metadata, STS for web identity) is bounded on its own as well.
  */
 import type { S3Settings } from '../../src/config/types.ts';
+import { TIMEOUTS, bounded } from '../timeouts.ts';
+import { requestHandlerOptions } from './sdk.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -58,11 +62,19 @@ export function baseCredentials(s3: S3Settings): CredentialProvider {
     return () => Promise.resolve(c);
   }
   let chain: CredentialProvider | undefined;
-  return cachedProvider(async () => {
-    if (chain === undefined) {
-      const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
-      chain = fromNodeProviderChain() as CredentialProvider;
-    }
-    return chain();
-  });
+  return cachedProvider(() =>
+    bounded('AWS credentials (default chain)', TIMEOUTS.callMs, async () => {
+      if (chain === undefined) {
+        const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+        chain = fromNodeProviderChain({
+          // Instance and container metadata: 1 s per request, one retry.
+          timeout: 1000,
+          maxRetries: 1,
+          // STS for web identity tokens and profiles with roles.
+          clientConfig: { maxAttempts: 2, requestHandler: requestHandlerOptions },
+        }) as CredentialProvider;
+      }
+      return chain();
+    }),
+  );
 }

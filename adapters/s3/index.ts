@@ -26,6 +26,7 @@ import { getObject, headObject, putObject } from './proxy.ts';
 import type { ProxyDeps } from './proxy.ts';
 import { detectRegion } from './region.ts';
 import { assumeRoleWith, createS3Client, createStsClient } from './sdk.ts';
+import { TIMEOUTS, bounded } from '../timeouts.ts';
 
 export { goCloudUrl } from './gocloud.ts';
 export { customEndpoint, autoPathStyle, effectivePathStyle, resolveTarget, s3ExpressZone, partitionOf } from './endpoint.ts';
@@ -109,7 +110,9 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
           getBucketLocation: async (bucket) => {
             const { GetBucketLocationCommand } = await import('@aws-sdk/client-s3');
             locationClient ??= createS3Client(s3, 'us-east-1', credentials, sdkLogger);
-            const out = await (await locationClient).send(new GetBucketLocationCommand({ Bucket: bucket }));
+            const client = await locationClient;
+            const out = await bounded(`S3 GetBucketLocation "${bucket}"`, TIMEOUTS.callMs, (abortSignal) =>
+              client.send(new GetBucketLocationCommand({ Bucket: bucket }), { abortSignal }));
             return out.LocationConstraint;
           },
         },
@@ -161,7 +164,8 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     options.assumeRole ??
     (async (input) => {
       sts ??= options.stsClient !== undefined ? Promise.resolve(options.stsClient) : region().then((r) => createStsClient(s3, r, credentials));
-      return assumeRoleWith(await sts, input);
+      const client = await sts;
+      return bounded('STS AssumeRole', TIMEOUTS.callMs, (signal) => assumeRoleWith(client, input, signal));
     });
   const roles = new RoleCredentialCache({
     call: assume,
@@ -195,7 +199,7 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
       try {
         c = await roles.get({ roleArn, bucket: s3.bucketName, objectName, direction, policy });
       } catch (err) {
-        const reason = `AssumeRole for the S3 cache failed: ${describe(err, secrets)}`;
+        const reason = `AssumeRole for the S3 cache failed: ${err instanceof CacheGateError ? err.message : describe(err, secrets)}`;
         log.error({ profile: profile.name, bucket: s3.bucketName }, reason);
         throw new CacheGateError('backend_unavailable', 503, reason, { headers: { 'Retry-After': '5' } });
       }
@@ -218,10 +222,11 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
 
     async ready(): Promise<void> {
       const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
+      const what = `S3 HeadBucket "${s3.bucketName}"`;
       try {
-        await (await getClient()).send(new HeadBucketCommand({ Bucket: s3.bucketName }));
+        await bounded(what, TIMEOUTS.callMs, async (abortSignal) => (await getClient()).send(new HeadBucketCommand({ Bucket: s3.bucketName }), { abortSignal }));
       } catch (err) {
-        const e = toCacheGateError(err, `HeadBucket "${s3.bucketName}"`, secrets);
+        const e = err instanceof CacheGateError ? err : toCacheGateError(err, `HeadBucket "${s3.bucketName}"`, secrets);
         // Not ready, whatever the reason (missing bucket, denied, unreachable): 503.
         throw new CacheGateError('backend_unavailable', 503, e.message, { headers: { 'Retry-After': '5' } });
       }

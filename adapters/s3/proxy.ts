@@ -6,6 +6,10 @@
  * (queueSize + 1) × partSize = 3 × 8 MiB = 24 MiB per upload. Bytes are counted on the way: past
  * `maxSize` (or past/short of the stated length) the stream fails, the request or the multipart upload
  * is aborted, and nothing is stored.
+ *
+ * Time bounds (adapters/timeouts.ts): HEAD, and GET until the answer's headers, within
+ * TIMEOUTS.callMs; a PUT is aborted when nothing moves for TIMEOUTS.idleMs, and must be confirmed
+ * within TIMEOUTS.callMs after the last byte (plus the multipart parts still in flight).
  */
 import { Transform } from 'node:stream';
 import type { TransformCallback, Readable } from 'node:stream';
@@ -14,6 +18,7 @@ import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapt
 import type { S3Settings } from '../../src/config/types.ts';
 import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
 import { httpStatusOf, isNotFound, toCacheGateError } from './errors.ts';
+import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
 
 export const PART_SIZE = 8 * 1024 * 1024;
 export const QUEUE_SIZE = 2;
@@ -52,7 +57,9 @@ function info(out: HeadLike, size: number): ObjectInfo {
 export async function headObject(d: ProxyDeps, key: string): Promise<ObjectInfo | null> {
   const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
   try {
-    const out = await (await d.client()).send(new HeadObjectCommand({ Bucket: d.s3.bucketName, Key: key }));
+    const client = await d.client();
+    const out = await bounded('S3 HeadObject', TIMEOUTS.callMs, (abortSignal) =>
+      client.send(new HeadObjectCommand({ Bucket: d.s3.bucketName, Key: key }), { abortSignal }));
     return info(out, out.ContentLength ?? 0);
   } catch (err) {
     if (isNotFound(err)) return null;
@@ -71,9 +78,9 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
     rangeHeader = `bytes=${start}-${end ?? ''}`;
   }
   try {
-    const out = await (await d.client()).send(
-      new GetObjectCommand({ Bucket: d.s3.bucketName, Key: key, ...(rangeHeader !== undefined ? { Range: rangeHeader } : {}) }),
-    );
+    const client = await d.client();
+    const out = await bounded('S3 GetObject', TIMEOUTS.callMs, (abortSignal) =>
+      client.send(new GetObjectCommand({ Bucket: d.s3.bucketName, Key: key, ...(rangeHeader !== undefined ? { Range: rangeHeader } : {}) }), { abortSignal }));
     const body = out.Body as Readable | undefined;
     if (body === undefined) throw new Error('GetObject answered without a body');
     const m = out.ContentRange === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(out.ContentRange);
@@ -94,6 +101,8 @@ export class ByteCounter extends Transform {
   bytes = 0;
   readonly max: number;
   readonly expected: number | undefined;
+  /** Called for every chunk that passes (progress for an UploadWatch). */
+  onChunk: (() => void) | undefined;
   constructor(max: number, expected: number | undefined) {
     super();
     this.max = max;
@@ -101,6 +110,7 @@ export class ByteCounter extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    this.onChunk?.();
     if (this.max > 0 && this.bytes > this.max) return cb(tooLarge(`>${this.max}`, this.max));
     if (this.expected !== undefined && this.bytes > this.expected) {
       return cb(new CacheGateError('length_mismatch', 400, `body is longer than the stated Content-Length (${this.expected})`));
@@ -126,9 +136,20 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
   }
   const counter = new ByteCounter(maxSize, contentLength);
   // A failing body (too long, too short, client gone) aborts the request to S3 at once: otherwise the
-  // HTTP request would wait for bytes that never come until the server times out.
+  // HTTP request would wait for bytes that never come until the server times out. So does a backend
+  // that stops taking bytes or does not confirm (the watch).
   const abort = new AbortController();
+  const single = contentLength !== undefined && contentLength <= SINGLE_PUT_LIMIT;
+  const watch = new UploadWatch('S3 PutObject');
   let failure: unknown;
+  // A single PutObject streams what it reads straight to the socket; multipart holds parts until S3 confirms them.
+  let confirmed = 0;
+  counter.onChunk = () => watch.progress();
+  counter.on('end', () => watch.ended(single ? 0 : counter.bytes - confirmed));
+  watch.signal.addEventListener('abort', () => {
+    failure ??= watch.failure;
+    abort.abort();
+  });
   // The client's body failing (disconnect, aborted upload) is not the backend's fault: 400, not 503.
   input.body.on('error', (err) => counter.destroy(err instanceof CacheGateError ? err : badRequest(`upload body failed: ${err.message}`)));
   counter.on('error', (err) => {
@@ -143,24 +164,32 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
     ContentType: input.contentType ?? 'application/octet-stream',
     ...sseParams(d.s3),
   };
-  const client = await d.client();
   try {
+    const client = await d.client();
     let etag: string | undefined;
-    if (contentLength !== undefined && contentLength <= SINGLE_PUT_LIMIT) {
+    if (single) {
       const { PutObjectCommand } = await import('@aws-sdk/client-s3');
       const out = await client.send(new PutObjectCommand({ ...common, Body: counter, ContentLength: contentLength }), { abortSignal: abort.signal });
       etag = out.ETag;
     } else {
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({ client, params: { ...common, Body: counter }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
+      upload.on('httpUploadProgress', (p) => {
+        confirmed = Math.max(confirmed, p.loaded ?? 0);
+        watch.progress();
+      });
       // No abort() on a body failure here: Upload sees the read error itself and awaits
       // AbortMultipartUpload before done() rejects (abort() would reject first and leave it running).
+      // A backend that hangs is another matter: nothing would ever settle.
+      watch.signal.addEventListener('abort', () => void upload.abort().catch(() => undefined));
       const out = await upload.done();
       etag = out.ETag;
     }
     if (failure !== undefined) throw failure;
+    watch.done();
     return { size: counter.bytes, lastModified: new Date(), ...(etag !== undefined ? { etag } : {}), contentType: common.ContentType, metadata: { ...input.metadata } };
   } catch (err) {
+    watch.done();
     input.body.unpipe(counter);
     input.body.resume();
     if (failure instanceof CacheGateError) throw failure;

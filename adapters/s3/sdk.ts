@@ -1,6 +1,8 @@
 /**
  * AWS SDK clients (S3 for proxy mode, region detection and readiness; STS for RoleARN), loaded lazily
- * so that the presign path and the service's start never pay for them.
+ * so that the presign path and the service's start never pay for them. Every client connects within
+ * TIMEOUTS.connectMs and fails a socket idle for TIMEOUTS.idleMs; the callers bound each call as a
+ * whole (adapters/timeouts.ts, docs/faults.md).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
@@ -8,6 +10,13 @@ import type { S3Settings } from '../../src/config/types.ts';
 import type { AssumeRoleCall, AssumeRoleInput, RoleCredentials } from './assume-role.ts';
 import type { CredentialProvider } from './credentials.ts';
 import { customEndpoint, effectivePathStyle, s3ExpressZone } from './endpoint.ts';
+import { TIMEOUTS } from '../timeouts.ts';
+
+/**
+ * NodeHttpHandler options (@smithy/node-http-handler): no fixed requestTimeout, which would also cut
+ * a long upload or download; a connection that does not open, or a socket where nothing moves, fails.
+ */
+export const requestHandlerOptions = { connectionTimeout: TIMEOUTS.connectMs, socketTimeout: TIMEOUTS.idleMs } as const;
 
 /** The SDK's logger interface; the SDK writes to console when given none. */
 export interface SdkLogger {
@@ -38,7 +47,8 @@ export async function createS3Client(s3: S3Settings, region: string, credentials
     responseChecksumValidation: 'WHEN_REQUIRED',
     // Bucket location lookups follow the bucket to its region.
     followRegionRedirects: true,
-    maxAttempts: 3,
+    maxAttempts: TIMEOUTS.attempts,
+    requestHandler: requestHandlerOptions,
     logger,
   });
 }
@@ -52,13 +62,14 @@ export async function createStsClient(s3: S3Settings, region: string, credential
     credentials,
     ...(custom !== undefined ? { endpoint: custom.url } : {}),
     maxAttempts: 2,
+    requestHandler: requestHandlerOptions,
   });
 }
 
 /** AssumeRole through an STS client; a client with `send` (real or test double) is enough. */
-export async function assumeRoleWith(client: Pick<STSClient, 'send'>, input: AssumeRoleInput): Promise<RoleCredentials> {
+export async function assumeRoleWith(client: Pick<STSClient, 'send'>, input: AssumeRoleInput, abortSignal?: AbortSignal): Promise<RoleCredentials> {
   const { AssumeRoleCommand } = await import('@aws-sdk/client-sts');
-  const out = await client.send(new AssumeRoleCommand(input));
+  const out = await client.send(new AssumeRoleCommand(input), abortSignal !== undefined ? { abortSignal } : {});
   const c = out.Credentials;
   if (c?.AccessKeyId === undefined || c.SecretAccessKey === undefined || c.SessionToken === undefined) {
     throw new Error('AssumeRole answered without credentials');
