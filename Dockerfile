@@ -1,0 +1,65 @@
+# cachegate images: two targets from one recipe (see docs/deploy.md).
+#   docker build --target service -t cachegate-service .   # `cachegate serve` on 0.0.0.0:9170
+#   docker build --target helper  -t cachegate-helper  .   # the `cachegate` CLI for CI jobs
+#
+# Debian, not Alpine: zstd-napi (a native module) ships no prebuilt binary in its npm package and is
+# compiled here, so the build stage and the runtime stage must share one C library; the build stage
+# is the full Debian image (python3, make, g++), the runtime stage its slim variant of the same release.
+# NODE_VERSION is the Node of the `node` devDependency in package-lock.json (test/unit/deploy.test.ts
+# checks that they agree). To pin by digest as well, see "Digest pinning" in docs/deploy.md.
+ARG NODE_VERSION=24.21.0
+
+# Production dependencies only; zstd-napi is compiled from source against the headers that come with
+# this image's Node (no download from GitHub or nodejs.org).
+FROM node:${NODE_VERSION}-trixie AS deps
+WORKDIR /app
+ENV npm_config_build_from_source=zstd-napi \
+    npm_config_nodedir=/usr/local
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && node -e "require('zstd-napi/binding')"
+
+# What both images share: Node from the base image, the sources (run through Node's type stripping,
+# no build step) and the production node_modules, all owned by root and read-only to the user below.
+FROM node:${NODE_VERSION}-trixie-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY adapters ./adapters
+RUN chmod 0755 bin/cachegate.js \
+ && ln -s /app/bin/cachegate.js /usr/local/bin/cachegate \
+ && cachegate --version \
+ && node -e "require('zstd-napi/binding')"
+
+# The service. Give it a configuration (CACHEGATE_CONFIG or --config, or the CACHE_* variables):
+# it refuses to listen on 0.0.0.0 without a runner or API token.
+FROM runtime AS service
+ENV CACHEGATE_LISTEN=0.0.0.0:9170 \
+    CACHEGATE_DATA_DIR=/var/lib/cachegate
+RUN mkdir -p /var/lib/cachegate && chown 1000:1000 /var/lib/cachegate
+VOLUME /var/lib/cachegate
+# 1000 is the base image's `node` user; numeric so that Kubernetes can verify runAsNonRoot.
+USER 1000:1000
+EXPOSE 9170
+# No curl in the slim image: Node's fetch, on the port of CACHEGATE_LISTEN.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "const port = (process.env.CACHEGATE_LISTEN || ':9170').split(':').pop(); fetch('http://127.0.0.1:' + port + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["cachegate"]
+CMD ["serve"]
+
+# The helper for CI jobs: `cachegate cache-archiver` / `cache-extractor` on PATH, with /bin/sh
+# (GitLab runs a job's script through a shell) and git (`--untracked` lists files with git ls-files).
+# A job's checkout usually belongs to another user than this one: safe.directory lets git read it.
+FROM runtime AS helper
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/* \
+ && git config --system --add safe.directory '*'
+USER 1000:1000
+# GitLab runs the script in the job's checkout; with `docker run`, mount your files here.
+WORKDIR /builds
+ENTRYPOINT []
+CMD ["cachegate", "--help"]
