@@ -15,8 +15,11 @@ export interface ReadyAnswer {
 }
 
 interface Checked {
+  /** The last result, and when it came. */
+  value?: string;
   at: number;
-  result: Promise<string>;
+  /** A check under way. */
+  inflight?: Promise<string>;
 }
 
 export class Readiness {
@@ -40,19 +43,30 @@ export class Readiness {
     return { ready, backends };
   }
 
+  /**
+   * A fresh result is reused; a stale one is answered at once while a new check runs in the
+   * background (a hanging backend must not make every probe wait); only the very first check of a
+   * backend is waited for, bounded by the timeout.
+   */
   #checkOne(adapter: CacheAdapter, timeoutMs: number): Promise<string> {
-    const now = performance.now();
-    const prev = this.#checks.get(adapter);
-    if (prev && (prev.at === Number.POSITIVE_INFINITY || now - prev.at < this.#ttlMs)) return prev.result;
-    const result = backendCall(adapter, () => adapter.ready(), timeoutMs).then(
-      () => 'ok',
-      (err: unknown) => (err instanceof CacheGateError ? err.message : 'unreachable'),
-    );
-    const entry: Checked = { at: Number.POSITIVE_INFINITY, result }; // in flight: shared, never stale
-    this.#checks.set(adapter, entry);
-    void result.then(() => {
-      entry.at = performance.now();
-    });
-    return result;
+    let entry = this.#checks.get(adapter);
+    if (!entry) {
+      entry = { at: 0 };
+      this.#checks.set(adapter, entry);
+    }
+    const fresh = entry.value !== undefined && performance.now() - entry.at < this.#ttlMs;
+    if (!fresh && !entry.inflight) {
+      const e = entry;
+      e.inflight = backendCall(adapter, () => adapter.ready(), timeoutMs).then(
+        () => 'ok',
+        (err: unknown) => (err instanceof CacheGateError ? err.message : 'unreachable'),
+      ).then((value) => {
+        e.value = value;
+        e.at = performance.now();
+        e.inflight = undefined;
+        return value;
+      });
+    }
+    return entry.value !== undefined ? Promise.resolve(entry.value) : (entry.inflight as Promise<string>);
   }
 }

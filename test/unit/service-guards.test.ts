@@ -75,11 +75,13 @@ describe('backendCall', () => {
 });
 
 describe('Readiness', () => {
-  it('checks profiles that share a backend once, reuses the result for a while, and sees recovery', async () => {
+  it('checks profiles that share a backend once, reuses a fresh result, answers a stale one at once while re-checking, and sees recovery', async () => {
     let calls = 0;
     let up = false;
+    let hang = false;
     const shared = fakeAdapter(async () => {
       calls++;
+      if (hang) await new Promise(() => undefined);
       if (!up) throw new CacheGateError('backend_unavailable', 503, 's3: bucket not reachable');
     });
     const state = { backendGroups: [{ adapter: shared, profiles: ['r1', 'r2', 'r3'] }] } as unknown as ServiceState;
@@ -89,10 +91,19 @@ describe('Readiness', () => {
     assert.deepEqual(a, { ready: false, backends: { r1: 's3: bucket not reachable', r2: 's3: bucket not reachable', r3: 's3: bucket not reachable' } });
     assert.deepEqual(b, a);
     up = true;
-    assert.equal((await readiness.check(state, 1000)).ready, false, 'within the reuse window: the old result');
+    assert.equal((await readiness.check(state, 1000)).ready, false, 'fresh: the old result');
+    assert.equal(calls, 1);
     await new Promise((r) => setTimeout(r, 80));
+    assert.equal((await readiness.check(state, 1000)).ready, false, 'stale: answered at once, re-checked behind');
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(await readiness.check(state, 1000), { ready: true, backends: { r1: 'ok', r2: 'ok', r3: 'ok' } });
     assert.equal(calls, 2);
+    // A backend that starts hanging: probes do not wait for it, and it is reported once the check times out.
+    hang = true;
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal((await readiness.check(state, 200)).ready, true, 'the last result, not a wait for the hanging re-check');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match((await readiness.check(state, 200)).backends.r1, /did not answer/);
   });
 
   it('a hanging backend is reported within the timeout', async () => {
