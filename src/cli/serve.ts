@@ -18,14 +18,21 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const service = await startService({ config, reload: opts, sighup: true });
+  // Transfers in flight are let finish: the orchestrator's grace period (then SIGKILL) bounds that.
+  // A second signal stops at once.
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.stderr.write(`${signal}: shutting down\n`);
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`${signal} again: exiting without waiting for requests in flight\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      process.stderr.write(`${signal}: shutting down (requests in flight may finish; send ${signal} again to stop at once)\n`);
       void service.close().then(resolve, resolve);
-      setTimeout(resolve, 10_000).unref();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   return 0;
 }
