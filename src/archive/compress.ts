@@ -105,10 +105,67 @@ export function decompressWholeSync(method: number, data: Buffer, size: number):
   throw new Error(`unsupported compression method ${method}`);
 }
 
-function checkedZstd(data: Buffer, size: number): Buffer {
-  const out = zstdDecompressExact(data, size);
+function checkedZstd(data: Buffer, size: number, scratch?: Buffer): Buffer {
+  const out = zstdDecompressExact(data, size, scratch);
   if (out === null) throw new Error(`more data than the ${size} bytes announced`);
   return out;
+}
+
+interface ZlibHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  reset(): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+/**
+ * One raw inflater reused for every small entry, driven synchronously through the zlib handle of a
+ * node:zlib stream (`_handle.writeSync` + `reset`, what `inflateRawSync` uses inside). Why:
+ * `inflateRawSync` builds a zlib stream object and fresh output buffers per call; on 20,000 small
+ * entries that was ~0.25 s of constructors and most of a second of garbage collection (profiled,
+ * see docs/archive.md). Falls back to `inflateRawSync` if the handle is not there.
+ */
+class RawInflater {
+  private readonly handle: ZlibHandle | undefined;
+  private readonly state: Uint32Array | undefined;
+  private error: string | null = null;
+
+  constructor() {
+    const stream = zlib.createInflateRaw() as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
+    if (typeof stream._handle?.writeSync === 'function' && typeof stream._handle.reset === 'function' && stream._writeState instanceof Uint32Array) {
+      this.handle = stream._handle;
+      this.state = stream._writeState;
+      this.handle.onerror = (message) => {
+        this.error = message;
+      };
+    }
+  }
+
+  /** Inflates a whole raw deflate stream into `out`; the view it returns is valid until the next call. */
+  inflate(input: Buffer, out: Buffer, size: number): Buffer {
+    if (!this.handle || !this.state) return zlib.inflateRawSync(input, { maxOutputLength: Math.max(size, 1) + 1 });
+    this.handle.reset();
+    this.error = null;
+    this.handle.writeSync(zlib.constants.Z_FINISH, input, 0, input.length, out, 0, size + 1);
+    if (this.error !== null) throw new Error(this.error);
+    const produced = size + 1 - this.state[0];
+    if (produced > size) throw new Error(`more data than the ${size} bytes announced`);
+    return out.subarray(0, produced);
+  }
+}
+
+/** Synchronous decoding of small entries (≤ SYNC_LIMIT) into one reused output buffer. */
+export class SmallDecoder {
+  private readonly out = Buffer.allocUnsafe(SYNC_LIMIT + 1);
+  private inflater: RawInflater | null = null;
+
+  /** The entry's data (a view valid until the next call). */
+  decode(method: number, data: Buffer, size: number): Buffer {
+    if (method === METHOD_STORE) return data;
+    if (size > SYNC_LIMIT) return decompressWholeSync(method, data, size);
+    if (method === METHOD_DEFLATE) return (this.inflater ??= new RawInflater()).inflate(data, this.out, size);
+    if (method === METHOD_ZSTD) return checkedZstd(data, size, this.out);
+    throw new Error(`unsupported compression method ${method}`);
+  }
 }
 
 /**

@@ -1,9 +1,9 @@
 /** Archive format by magic bytes (SPEC §5): `28 B5 2F FD` → tar.zst, otherwise zip (zip and zipzstd read alike). */
-import fs from 'node:fs';
+import { openInput, type GrowingFile } from './input.ts';
 import { ZSTD_MAGIC } from './zstd.ts';
 
-export async function detectFormat(file: string): Promise<'tarzstd' | 'zip'> {
-  const fh = await fs.promises.open(file, 'r');
+export async function detectFormat(file: string, growing?: GrowingFile): Promise<'tarzstd' | 'zip'> {
+  const { handle: fh } = await openInput(file, growing);
   try {
     const buf = Buffer.alloc(4);
     const { bytesRead } = await fh.read(buf, 0, 4, 0);

@@ -5,11 +5,11 @@
  * stays valid until the read after next, so callers must use (or copy) it before reading twice
  * more; without it every window is a fresh allocation (for streams whose consumers lag behind).
  */
-import type { FileHandle } from 'node:fs/promises';
+import type { ReadHandle } from './input.ts';
 import { CorruptArchiveError } from './safe-writer.ts';
 
 export class FileSource {
-  readonly fh: FileHandle;
+  readonly fh: ReadHandle;
   readonly size: number;
   private readonly window: number;
   private buf: Buffer = Buffer.alloc(0);
@@ -17,7 +17,7 @@ export class FileSource {
   private readonly spares: Buffer[] | null;
   private turn = 0;
 
-  constructor(fh: FileHandle, size: number, opts: { window?: number; reuse?: boolean } = {}) {
+  constructor(fh: ReadHandle, size: number, opts: { window?: number; reuse?: boolean } = {}) {
     this.fh = fh;
     this.size = size;
     this.window = opts.window ?? 1 << 20;

@@ -177,7 +177,7 @@ export async function extractTarZstd(file: string, dir: string, opts: ExtractOpt
 
 /** Decodes a tar.zst file (zstd frame checksums are checked by libzstd) into `sink`. */
 export async function readTarZstd(file: string, sink: EntrySink, opts: TarReadOptions = {}): Promise<ExtractResult> {
-  const chunks = zstdDecodeFile(file, (message, cause) => new CorruptArchiveError(`tar.zst archive is corrupt: ${message}`, { cause }));
+  const chunks = zstdDecodeFile(file, (message, cause) => new CorruptArchiveError(`tar.zst archive is corrupt: ${message}`, { cause }), opts.growing);
   async function* decoded(): AsyncGenerator<Buffer> {
     try {
       yield* chunks;

@@ -6,7 +6,8 @@
  * - tar.zst: every zstd frame decoded (libzstd checks each frame's content checksum when the frame
  *   has one, as ours and the zstd CLI's do), no truncated frame, every tar header checksum, every
  *   entry's data present, and the end-of-archive block.
- * Used by cache-extractor before a downloaded archive replaces the local one.
+ * Used by cache-extractor before a downloaded archive replaces the local one, while the download is
+ * still running (`opts.growing`: reads wait for their bytes).
  */
 import { detectFormat } from './detect.ts';
 import { cleanEntryName, type EntrySink } from './safe-writer.ts';
@@ -36,7 +37,7 @@ class VerifySink implements EntrySink {
 
 /** Throws CorruptArchiveError (or UnsafeEntryError for a name extraction would refuse). */
 export async function verifyArchive(file: string, opts: ExtractOptions = {}): Promise<ExtractResult & { format: 'tarzstd' | 'zip' }> {
-  const format = await detectFormat(file);
+  const format = await detectFormat(file, opts.growing);
   const sink = new VerifySink();
   const result = format === 'tarzstd' ? await readTarZstd(file, sink, { ...opts, requireEnd: true }) : await readZip(file, async () => sink, opts);
   return { ...result, format };

@@ -9,7 +9,8 @@ import { Readable, pipeline } from 'node:stream';
 import type { ArchiveEntryInfo } from './entry.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './entry.ts';
 import { FileSource } from './file-source.ts';
-import { BLOCK, SYNC_LIMIT, createDecompressor, decompressWhole, decompressWholeSync } from './compress.ts';
+import { openInput, type GrowingFile } from './input.ts';
+import { BLOCK, SYNC_LIMIT, SmallDecoder, createDecompressor, decompressWhole, decompressWholeSync } from './compress.ts';
 import { Budget, TaskGroup } from './pool.ts';
 import { CorruptArchiveError, SafeWriter, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import {
@@ -33,6 +34,8 @@ export interface ExtractOptions {
   budgetBytes?: number;
   /** Entries up to this size are handled whole in memory (default 1 MiB). */
   smallEntryLimit?: number;
+  /** The archive is still being written (verification during a download): reads wait for their bytes. */
+  growing?: GrowingFile;
 }
 
 export interface ExtractResult {
@@ -46,15 +49,20 @@ function corrupt(msg: string): CorruptArchiveError {
 
 async function findEnd(src: FileSource): Promise<{ count: number; cdOffset: number; cdSize: number }> {
   if (src.size < 22) throw corrupt('too short to be a zip archive (no end of central directory)');
-  const tailLen = Math.min(src.size, 22 + MAX16 + 20);
-  const tailStart = src.size - tailLen;
-  const tail = await src.read(tailStart, tailLen);
+  // The end record is in the last 22 bytes unless the archive has a comment (up to 64 KiB): look in a
+  // short tail first (a file still downloading may not have the bytes before it yet).
+  let tail: Buffer = Buffer.alloc(0);
   let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
-      eocd = i;
-      break;
+  for (const tailLen of [Math.min(src.size, 4096), Math.min(src.size, 22 + MAX16 + 20)]) {
+    if (tailLen <= tail.length) break;
+    tail = await src.read(src.size - tailLen, tailLen);
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
+        eocd = i;
+        break;
+      }
     }
+    if (eocd >= 0) break;
   }
   if (eocd < 0) throw corrupt('end of central directory not found (truncated or not a zip archive)');
   let count = tail.readUInt16LE(eocd + 10);
@@ -233,9 +241,12 @@ export function extractZip(file: string, dir: string, opts: ExtractOptions = {})
 export async function readZip(file: string, openSink: (symlinks: string[]) => Promise<EntrySink>, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const warn = opts.onWarning ?? ((): void => {});
   const small = opts.smallEntryLimit ?? BLOCK;
-  const fh = await fs.promises.open(file, 'r');
+  const { handle: fh, size } = await openInput(file, opts.growing);
+  let closeLater: Promise<unknown> | undefined;
   try {
-    const src = new FileSource(fh, (await fh.stat()).size, { reuse: true });
+    // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
+    const window = opts.growing ? 128 * 1024 : undefined;
+    const src = new FileSource(fh, size, { reuse: true, window });
     const entries = await readZipDirectory(src);
     // Validate every name before writing anything.
     const rels = new Map<ZipEntry, string>();
@@ -244,6 +255,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     for (const e of entries) safe.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
+    const decoder = new SmallDecoder();
     const largeQueue: Array<{ e: ZipEntry; rel: string; start: number }> = [];
     let largeWorkers = 0;
     const streamEntry = (source: FileSource, e: ZipEntry, rel: string, start: number): Promise<void> =>
@@ -269,8 +281,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
       });
     const tasks = new TaskGroup();
     let bytes = 0;
-    try {
-      for (const e of ordered) {
+    const run = async (list: readonly ZipEntry[], src: FileSource): Promise<void> => {
+      for (const e of list) {
         tasks.throwIfFailed();
         const rel = rels.get(e)!;
         if (e.mode === -1) {
@@ -292,7 +304,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           const packed = await entryData(src, e, true); // used synchronously below
           let data: Buffer;
           try {
-            data = decompressWholeSync(e.method, packed, e.size);
+            data = decoder.decode(e.method, packed, e.size); // a view of the decoder's buffer, written at once
           } catch (err) {
             throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }
@@ -330,7 +342,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
               try {
                 for (let job = largeQueue.shift(); job; job = largeQueue.shift()) {
                   if (tasks.error !== null) return;
-                  await streamEntry(new FileSource(fh, src.size), job.e, job.rel, job.start);
+                  await streamEntry(new FileSource(fh, size, { window }), job.e, job.rel, job.start);
                 }
               } finally {
                 largeWorkers--;
@@ -339,7 +351,20 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           );
         }
       }
+    };
+    // A local file: one loop in file order. A file still arriving in parts (verification during a
+    // ranged download): one loop per part, each following its part's bytes as they come.
+    const groups = segment(ordered, opts.growing?.starts);
+    const loops = groups.map((list, i) => run(list, i === 0 ? src : new FileSource(fh, size, { reuse: true, window })));
+    try {
+      await Promise.all(loops);
     } catch (err) {
+      tasks.error ??= err;
+      if (groups.length > 1) {
+        // The other loops may wait for bytes that only come if this failure is reported first.
+        closeLater = Promise.allSettled([...loops, tasks.settle()]);
+        throw err;
+      }
       await tasks.settle();
       throw err;
     }
@@ -347,6 +372,19 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     await safe.finish();
     return { entries: entries.length, bytes };
   } finally {
-    await fh.close();
+    if (closeLater) void closeLater.then(() => fh.close());
+    else await fh.close();
   }
+}
+
+/** Entries (sorted by offset) grouped by the part of the file (`starts`, ascending) they begin in. */
+function segment(ordered: readonly ZipEntry[], starts: readonly number[] | undefined): ZipEntry[][] {
+  if (!starts || starts.length < 2) return [[...ordered]];
+  const groups: ZipEntry[][] = starts.map(() => []);
+  let g = 0;
+  for (const e of ordered) {
+    while (g + 1 < starts.length && e.localOffset >= starts[g + 1]) g++;
+    groups[g].push(e);
+  }
+  return groups.filter((list) => list.length > 0);
 }

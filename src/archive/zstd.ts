@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
+import { openInput, type GrowingFile } from './input.ts';
 
 interface ZstdNapi {
   CompressStream: new (params: { compressionLevel?: number; nbWorkers?: number; checksumFlag?: boolean }) => Transform;
@@ -48,26 +49,30 @@ let dctx: DCtx | null = null;
 /**
  * Decompresses a whole zstd input (one or several frames) that must produce exactly `size` bytes;
  * never produces (or allocates) more than size + 1 bytes, whatever the frame headers claim.
- * Returns null when the output would be larger than `size`.
+ * Returns null when the output would be larger than `size`; throws when the last frame is cut.
+ * With `out` (at least size + 1 bytes) the result is a view of it (valid until `out` is reused).
  */
-export function zstdDecompressExact(input: Buffer, size: number): Buffer | null {
+export function zstdDecompressExact(input: Buffer, size: number, out?: Buffer): Buffer | null {
   if (!loadNapi() || !binding) {
     // node:zlib stops after the first frame when frames are small (measured); single frame only.
     return zlib.zstdDecompressSync(input, { maxOutputLength: Math.max(1, size + 1) });
   }
   dctx ??= new binding.DCtx();
   dctx.reset(1); // ZSTD_reset_session_only
-  const out = Buffer.allocUnsafe(size + 1);
+  const dst = out && out.length > size ? out : Buffer.allocUnsafe(size + 1);
   let produced = 0;
   let consumed = 0;
+  let rest = 0;
   while (consumed < input.length) {
-    const [, p, c] = dctx.decompressStream(out.subarray(produced), input.subarray(consumed));
+    const [r, p, c] = dctx.decompressStream(dst.subarray(produced, size + 1), input.subarray(consumed));
+    rest = r;
     produced += p;
     consumed += c;
     if (produced > size) return null;
     if (p === 0 && c === 0) break;
   }
-  return out.subarray(0, produced);
+  if (rest !== 0) throw new Error('the zstd frame is cut short');
+  return dst.subarray(0, produced);
 }
 
 export const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
@@ -104,15 +109,15 @@ export function createZstdDecompressor(): Transform {
  * consumer asks for the chunk after next (StreamReader copies what it keeps longer).
  * Input is read 1 MiB at a time into one reused buffer.
  */
-export async function* zstdDecodeFile(path: string, onCorrupt: (message: string, cause?: unknown) => Error): AsyncGenerator<Buffer> {
+export async function* zstdDecodeFile(path: string, onCorrupt: (message: string, cause?: unknown) => Error, growing?: GrowingFile): AsyncGenerator<Buffer> {
   if (!loadNapi() || !binding) {
+    await growing?.ready(0, growing.size);
     const { createReadStream } = await import('node:fs');
     const { pipeline } = await import('node:stream');
     yield* pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createZstdDecompressor(), () => {}) as AsyncIterable<Buffer>;
     return;
   }
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
+  const { handle: fh } = await openInput(path, growing);
   try {
     const d = new binding.DCtx();
     const input = Buffer.allocUnsafe(1 << 20);

@@ -9,7 +9,7 @@ import {
   checkRemote, createMeter, download, meterFrequency, parseGoDuration, parseHeaderFlags, readEnvFile, upload,
   type CommonOptions,
 } from '../transfer/index.ts';
-import { CorruptArchiveError, UnsafeEntryError, verifyArchive } from '../archive/index.ts';
+import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
 type Flags = {
@@ -107,10 +107,10 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
   };
 }
 
-/** A downloaded archive replaces the local one only when every entry checks out (issue 6). */
-async function verifyDownload(tmp: string): Promise<void> {
+/** A downloaded archive replaces the local one only when every entry checks out (issue 6); checked while it arrives. */
+async function verifyDownload(tmp: string, growing?: GrowingFile): Promise<void> {
   try {
-    await verifyArchive(tmp);
+    await verifyArchive(tmp, { growing });
   } catch (err) {
     const kept = 'the local archive was not replaced';
     if (err instanceof CorruptArchiveError) throw new Error(`the downloaded archive is corrupt (${err.message}); ${kept}`, { cause: err });

@@ -18,6 +18,7 @@ import { badAnswer, httpError, isAbort, timeoutError } from './errors.ts';
 import { createAgents, deadline, discard, header, readText, send, type Agents } from './http.ts';
 import { metadataFromHeaders, metadataJsonText } from './metadata.ts';
 import { runPool } from './pool.ts';
+import { Arrival, type ArrivalRange } from './arrival.ts';
 import { presignedRemote, type Remote } from './remote.ts';
 import { resolveCommon, MiB, type CommonOptions } from './resolve.ts';
 import { withRetries, type RetryPolicy } from './retry.ts';
@@ -28,11 +29,14 @@ export interface DownloadOptions extends CommonOptions {
   /** Where to write metadata.json; default next to `file`; `false`: not at all. */
   metadataFile?: string | false;
   /**
-   * Checks the complete temporary file before it replaces `file` (cache-extractor: the archive's
-   * CRCs and checksums). A throw fails the download — not retried: the bytes arrived as announced,
-   * so the stored object itself is bad — and leaves `file` untouched.
+   * Checks the temporary file before it replaces `file` (cache-extractor: the archive's CRCs and
+   * checksums). Started as soon as the size is known, while the bytes are still arriving: `growing`
+   * tells it when a byte range is on disk (its reads must wait for it). Without a known size
+   * (no Content-Length) it runs once the file is complete, without `growing`. A throw fails the
+   * download at once — not retried: the bytes arrived as announced, so the stored object itself is
+   * bad — and leaves `file` untouched.
    */
-  verify?: (tmpFile: string) => Promise<void>;
+  verify?: (tmpFile: string, growing?: Arrival) => Promise<void>;
 }
 
 export type DownloadResult =
@@ -43,12 +47,55 @@ export type DownloadResult =
 /** Write buffer per part in flight. */
 export const WRITE_BUFFER = 1 * MiB;
 
-interface Part {
-  start: number;
-  /** Inclusive. */
-  end: number;
-  /** Bytes of this part already on disk. */
-  done: number;
+type Part = ArrivalRange;
+
+/**
+ * The verification run alongside the download (DownloadOptions.verify). A failure stops the
+ * download; a download that fails or restarts from byte 0 abandons the run (its result is ignored).
+ */
+class Check {
+  private readonly verify: DownloadOptions['verify'];
+  private readonly tmp: string;
+  private readonly stop: AbortController;
+  private arrival: Arrival | undefined;
+  private running: Promise<void> | undefined;
+  failure: { err: unknown } | undefined;
+
+  constructor(verify: DownloadOptions['verify'], tmp: string, stop: AbortController) {
+    this.verify = verify;
+    this.tmp = tmp;
+    this.stop = stop;
+  }
+
+  start(size: number, ranges: readonly ArrivalRange[]): void {
+    if (!this.verify) return;
+    this.abandon();
+    const arrival = new Arrival(size, ranges);
+    const run = this.verify(this.tmp, arrival);
+    run.catch((err: unknown) => {
+      if (arrival.failed) return;
+      this.failure ??= { err };
+      this.stop.abort();
+    });
+    this.arrival = arrival;
+    this.running = run;
+  }
+
+  update(): void {
+    this.arrival?.update();
+  }
+
+  abandon(): void {
+    this.arrival?.fail(new Error('download abandoned'));
+    this.arrival = undefined;
+    this.running = undefined;
+  }
+
+  /** After the last byte: the running verification's result (or a verification of the whole file). */
+  async finish(): Promise<void> {
+    if (!this.verify) return;
+    await (this.running ?? this.verify(this.tmp));
+  }
 }
 
 interface Ctx {
@@ -58,6 +105,7 @@ interface Ctx {
   policy: RetryPolicy;
   signal: AbortSignal | undefined;
   progress: (n: number) => void;
+  check: Check;
 }
 
 function parseDate(v: string | undefined): Date | undefined {
@@ -91,7 +139,11 @@ async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: n
  * Streams `res` to `fh` at `position` through `buf`; `onWritten` counts bytes that reached the file
  * (also when the body fails midway, so a retry resumes after them). At most `limit` bytes.
  */
-async function writeBody(res: IncomingMessage, fh: FileHandle, position: number, limit: number, buf: Buffer, onWritten: (n: number) => void): Promise<void> {
+async function writeBody(res: IncomingMessage, fh: FileHandle, position: number, limit: number, buf: Buffer, onWritten: (n: number) => void, signal: AbortSignal | undefined): Promise<void> {
+  // The probe's response was requested before the download's own stop signal existed.
+  const onAbort = (): void => void res.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   let fill = 0;
   let pos = position;
   let received = 0;
@@ -118,6 +170,7 @@ async function writeBody(res: IncomingMessage, fh: FileHandle, position: number,
       }
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await flush();
   }
 }
@@ -190,10 +243,14 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
   const fh = await open(tmp, 'w', 0o644);
   let done = 0;
   let total = 0;
+  const stop = new AbortController();
+  const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const check = new Check(opts.verify, tmp, stop);
   const ctx: Ctx = {
-    remote, agents, fh, policy, signal,
+    remote, agents, fh, policy: { ...policy, signal: sig }, signal: sig, check,
     progress: (n) => {
       done += n;
+      check.update();
       opts.onProgress?.(done, total);
     },
   };
@@ -212,28 +269,34 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
       for (let start = 0; start < size; start += chunkSize) list.push({ start, end: Math.min(start + chunkSize, size) - 1, done: 0 });
       parts = list.length;
       await fh.truncate(size);
+      check.start(size, list);
       const etag = header(probe, 'etag');
       let first: IncomingMessage | undefined = probe;
       const buffers: Buffer[] = [];
-      await runPool(list, concurrency, async (part, sig, w) => {
+      // The last part right after the first: a zip's central directory is at the end, and the
+      // verification cannot start without it.
+      const order = list.length > 2 ? [list[0], list[list.length - 1], ...list.slice(1, -1)] : list;
+      await runPool(order, concurrency, async (part, partSignal, w) => {
         buffers[w] ??= Buffer.allocUnsafe(WRITE_BUFFER);
         const res = first;
         first = undefined;
-        await fetchPart(ctx, part, size, etag, res, buffers[w], sig);
-      }, signal);
+        await fetchPart(ctx, part, size, etag, res, buffers[w], partSignal);
+      }, sig);
     } else {
       size = await single(ctx, probe, (t) => (total = t));
     }
     await fh.close();
-    await opts.verify?.(tmp);
+    await check.finish();
     if (lastModified) await utimes(tmp, lastModified, lastModified);
     await rename(tmp, file);
     if (opts.metadataFile !== false) await writeAtomic(opts.metadataFile ?? join(dir, 'metadata.json'), metadataJsonText(metadata));
     return { status: 'downloaded', size, lastModified, ranged, parts, metadata };
   } catch (err) {
+    check.abandon();
     await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
-    throw err;
+    // A verification failure stopped the download: report it, not the abort it caused.
+    throw check.failure ? check.failure.err : err;
   }
 }
 
@@ -258,10 +321,15 @@ async function single(ctx: Ctx, probe: IncomingMessage, setTotal: (t: number) =>
       written = 0;
       await ctx.fh.truncate(0);
     }
+    // A restart from byte 0 restarts the verification too: it may have read the earlier attempt's bytes.
+    const range: ArrivalRange = { start: 0, end: (expected ?? 0) - 1, done: 0 };
+    if (expected !== undefined) ctx.check.start(expected, [range]);
+    else ctx.check.abandon();
     await writeBody(res, ctx.fh, 0, expected ?? Number.MAX_SAFE_INTEGER, buf, (n) => {
       written += n;
+      range.done = written;
       ctx.progress(n);
-    });
+    }, ctx.signal);
     if (expected !== undefined && written !== expected) throw badAnswer('download', `the body ended after ${written} of ${expected} bytes`);
   });
   return written;
@@ -292,7 +360,7 @@ async function fetchPart(ctx: Ctx, part: Part, size: number, etag: string | unde
     await writeBody(res, ctx.fh, from, part.end - from + 1, buf, (n) => {
       part.done += n;
       ctx.progress(n);
-    });
+    }, signal);
     if (part.done !== length) throw badAnswer('download', `bytes ${part.start}-${part.end}: the body ended after ${part.done} of ${length} bytes`);
   });
 }

@@ -50,6 +50,10 @@ export function send(opts: SendOptions): Promise<IncomingMessage> {
       reject(err);
     });
     req.once('response', (res) => {
+      // The body may be consumed only after a few awaits (a truncate, an mkdir): a connection that
+      // drops meanwhile must not crash the process as an unhandled 'error' ('aborted'); whoever
+      // reads the body still sees the failure.
+      res.on('error', () => {});
       // A refusal can arrive before the body is sent: stop reading the file.
       if ((res.statusCode ?? 0) >= 300 && source && !source.readableEnded) source.destroy();
       resolve(res);

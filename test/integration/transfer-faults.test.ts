@@ -34,7 +34,8 @@ async function serve(handler: Handler): Promise<{ url: string; requests: Array<{
   };
 }
 
-const LM = 'Sun, 22 Nov 2026 08:00:00 GMT';
+// In the future, so that a file written by the test itself is never "up to date" (a fixed date did that once the clock passed it).
+const LM = new Date(Math.floor(Date.now() / 1000 + 86_400) * 1000).toUTCString();
 
 /** Serves `data` honouring single ranges (206), with Last-Modified and an ETag. */
 function ranged(data: Buffer, res: ServerResponse, range: string | undefined, etag = '"v1"'): void {
@@ -153,8 +154,10 @@ describe('transfer faults', () => {
     } finally {
       await srv.close();
     }
-    const srv2 = await serve((req, res, n) => {
-      if (n === 2) {
+    let cut = false;
+    const srv2 = await serve((req, res) => {
+      if (req.headers.range === 'bytes=20000-39999' && !cut) {
+        cut = true;
         res.writeHead(206, { 'content-length': 20_000, 'content-range': `bytes 20000-39999/${data.length}`, etag: '"v1"' });
         return void res.write(data.subarray(20_000, 25_000), () => res.socket?.destroy());
       }

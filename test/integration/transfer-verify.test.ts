@@ -4,7 +4,8 @@
  * body, flips a byte in the middle, lies in Content-Length (both ways), drops the connection half
  * way, or serves a tar.zst whose tar stream stops at an entry boundary. In every case: exit 1, a
  * message naming what went wrong, the old cache.zip (and metadata.json) byte for byte as they
- * were, no temporary file, nothing extracted. A good archive from the same server is accepted.
+ * were, no temporary file, nothing extracted. A good archive from the same server is accepted. The
+ * verification runs while the bytes arrive, and a bad entry stops the download early.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { join, resolve } from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { createArchiveFile, selectFiles, type ArchiveFormat } from '../../src/archive/index.ts';
+import { listZip } from '../../src/archive/zip-reader.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/cachegate.js');
 
@@ -84,6 +86,7 @@ describe('cache-extractor: a bad download never replaces the local archive', () 
     await writeFile(join(tree, 'src/deep/random.bin'), randomBytes(400_000)); // the middle of every archive
     await writeFile(join(tree, 'src/deep/text.txt'), 'compressible text '.repeat(100_000));
     await writeFile(join(tree, 'src/zz-last.txt'), 'the last file\n');
+    await writeFile(join(tree, 'src/a-first.txt'), 'the first file\n'.repeat(50));
     await symlink('deep/text.txt', join(tree, 'src/link'));
     const sel = await selectFiles({ cwd: tree, paths: ['src'] });
     for (const format of ['zip', 'zipzstd', 'tarzstd'] as const) {
@@ -197,6 +200,54 @@ describe('cache-extractor: a bad download never replaces the local archive', () 
       }
     });
   }
+
+  it('the archive is verified while it arrives: a bad first entry stops a ranged download early', async () => {
+    const data = Buffer.from(archives.zip);
+    const first = (await listZip(join(root, 'a.zip'))).find((e) => e.name === 'src/a-first.txt');
+    assert.ok(first);
+    const dataStart = first.localOffset + 30 + data.readUInt16LE(first.localOffset + 26) + data.readUInt16LE(first.localOffset + 28);
+    data[dataStart + 3] ^= 0x01;
+    const chunk = 32 * 1024;
+    const parts = Math.ceil(data.length / chunk);
+    const dir = await job('early');
+    // parts between the first and the last come slowly, as from a remote store
+    const serveRange = ranged(data);
+    const srv = await serve((req, res) => {
+      const start = Number(/^bytes=(\d+)-/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      const slow = start > 0 && start < (parts - 1) * chunk;
+      setTimeout(() => serveRange(req, res), slow ? 300 : 0);
+    });
+    try {
+      const r = await extract(dir, srv.url, ['--chunk-size', String(chunk), '--concurrency', '1']);
+      assert.equal(r.status, 1, r.out);
+      assert.match(r.out, /the downloaded archive is corrupt \(zip archive is corrupt: src\/a-first\.txt: (CRC-32 mismatch|cannot decompress)/);
+      // the first part, then the last (the central directory), then at most a few more
+      assert.ok(srv.requests.length < parts - 2, `${srv.requests.length} of ${parts} parts requested`);
+      assert.equal(srv.requests[1], `GET bytes=${(parts - 1) * chunk}-${data.length - 1}`);
+      await assertUntouched(dir);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server ignoring Range that drops the first attempt half way: the retry (and its verification) start over and succeed', async () => {
+    const data = archives.tarzstd;
+    let n = 0;
+    const dir = await job('restart');
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { ...headers(), 'content-length': data.length });
+      if (n++ === 0) return void res.write(data.subarray(0, data.length >> 1), () => res.socket?.destroy());
+      res.end(data);
+    });
+    try {
+      const r = await extract(dir, srv.url);
+      assert.equal(r.status, 0, r.out);
+      assert.equal(srv.requests.length, 2);
+      assert.ok((await readFile(join(dir, 'cache/cache.zip'))).equals(data));
+    } finally {
+      await srv.close();
+    }
+  });
 
   it('tar.zst: a complete zstd stream whose tar stops at an entry boundary (no end-of-archive block) is refused', async () => {
     // What a download cut at a zstd frame boundary looks like: every frame decodes, the tar is incomplete.
