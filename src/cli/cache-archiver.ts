@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createArchiveFile, parseArchiveFormat, parseCompressionLevel, selectFiles } from '../archive/index.ts';
-import { helperOutput, metadataJson, parseCommand, parseArchiverArgs } from '../archive/helper-args.ts';
+import { helperOutput, metadataJson, parseCommand, parseArchiverArgs, type HelperOutput } from '../archive/helper-args.ts';
 
 export interface ArchiverDeps {
   /** Uploads `file` when --url/--gocloud-url is given; returns the exit code. */
@@ -19,7 +19,8 @@ export interface ArchiverDeps {
 
 const USAGE = `Usage: cachegate cache-archiver --file cache.zip --path PATH [--path PATH…] [--exclude PATTERN…] [--untracked]
   [--compression-format zip|zipzstd|tarzstd] [--compression-level fastest|fast|default|slow|slowest] [--metadata JSON]
-  [--url URL --header "Name: value"… --check-url URL | --gocloud-url s3://… --env-file FILE] [--timeout MIN] …
+  [--url URL --header "Name: value"… --check-url URL | --gocloud-url s3://… --env-file FILE] [--timeout MIN]
+  [--alternate-file OTHER] …
 `;
 
 export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<number> {
@@ -30,6 +31,7 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   if (typeof values === 'number') return values;
   const cwd = deps.cwd ?? process.cwd();
   const file = path.resolve(cwd, values.file);
+  if (values['alternate-file']) adoptAlternate(file, path.resolve(cwd, values['alternate-file']), values.file, values['alternate-file'], o);
   const format = parseArchiveFormat(values['compression-format'] ?? env.CACHE_COMPRESSION_FORMAT);
   if (format.warning) warn(format.warning);
   const level = parseCompressionLevel(values['compression-level'] ?? env.CACHE_COMPRESSION_LEVEL);
@@ -75,4 +77,40 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   }
   info('No URL provided, cache will not be uploaded to shared cache server. Cache will be stored only locally.');
   return 0;
+}
+
+/**
+ * `--alternate-file` (GitLab Runner merge request !6546, for FF_HASH_CACHE_KEYS switched on or off): the
+ * same cache's local archive under its other name (hashed ↔ plain key). When `--file` does not exist
+ * and the alternate does, the alternate is renamed to `--file` (its metadata.json with it when it
+ * sits in another directory) before anything else, so that the unchanged-tree check and the upload
+ * use it instead of building the archive again. When `--file` exists, the alternate is left alone.
+ * A rename that fails (another file system) is a warning: the archive is then built afresh.
+ */
+function adoptAlternate(file: string, alternate: string, fileArg: string, alternateArg: string, o: HelperOutput): void {
+  if (alternate === file || fs.existsSync(file)) return;
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(alternate);
+  } catch {
+    return;
+  }
+  if (!st.isFile()) return;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.renameSync(alternate, file);
+  } catch (e) {
+    o.warn(`cannot rename ${alternateArg} to ${fileArg}: ${(e as Error).message}`);
+    return;
+  }
+  o.info(`Renamed ${alternateArg} to ${fileArg}`);
+  const from = path.join(path.dirname(alternate), 'metadata.json');
+  const to = path.join(path.dirname(file), 'metadata.json');
+  if (from !== to && fs.existsSync(from) && !fs.existsSync(to)) {
+    try {
+      fs.renameSync(from, to);
+    } catch (e) {
+      o.warn(`cannot move ${from} next to ${fileArg}: ${(e as Error).message}`);
+    }
+  }
 }

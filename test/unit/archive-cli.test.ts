@@ -98,3 +98,63 @@ test('cache-extractor: a missing file and a malicious archive exit 1', async () 
     await rmrf(tmp);
   }
 });
+
+test('cache-archiver --alternate-file: the other name of the cache is renamed to --file and reused', async () => {
+  const tmp = await tempDir();
+  try {
+    const work = path.join(tmp, 'work');
+    await makeSampleTree(work);
+    const argv = (file: string): string[] => ['--file', file, '--path', 'src'];
+    // an archive under the hashed name, newer than every file: reusable as it is
+    assert.equal((await runArchiver(argv('../cache/hashed/cache.zip'), work, { CACHE_METADATA: '{"cachekey":"k"}' })).code, 0);
+    const hashed = path.join(tmp, 'cache/hashed/cache.zip');
+    const bytes = fs.readFileSync(hashed);
+
+    const r = await runArchiver([...argv('../cache/plain/cache.zip'), '--alternate-file', '../cache/hashed/cache.zip'], work);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^Renamed \.\.\/cache\/hashed\/cache\.zip to \.\.\/cache\/plain\/cache\.zip$/m);
+    assert.match(r.out, /Archive is up to date!/, 'reused, not rebuilt');
+    assert.ok(fs.readFileSync(path.join(tmp, 'cache/plain/cache.zip')).equals(bytes));
+    assert.ok(!fs.existsSync(hashed));
+    assert.equal(fs.readFileSync(path.join(tmp, 'cache/plain/metadata.json'), 'utf8'), '{"cachekey":"k"}', 'metadata.json moved along');
+    assert.ok(!fs.existsSync(path.join(tmp, 'cache/hashed/metadata.json')));
+
+    // --file exists: the alternate is left alone
+    fs.mkdirSync(path.dirname(hashed), { recursive: true });
+    fs.writeFileSync(hashed, 'other');
+    const both = await runArchiver([...argv('../cache/plain/cache.zip'), '--alternate-file', '../cache/hashed/cache.zip'], work);
+    assert.equal(both.code, 0, both.err);
+    assert.doesNotMatch(both.out, /Renamed/);
+    assert.equal(fs.readFileSync(hashed, 'utf8'), 'other');
+    assert.ok(fs.readFileSync(path.join(tmp, 'cache/plain/cache.zip')).equals(bytes));
+
+    // neither exists: built at --file as usual
+    const fresh = await runArchiver([...argv('../cache/new/cache.zip'), '--alternate-file', '../cache/none/cache.zip'], work);
+    assert.equal(fresh.code, 0, fresh.err);
+    assert.doesNotMatch(fresh.out, /Renamed/);
+    assert.match(fresh.out, /Created cache archive/);
+    assert.ok(fs.existsSync(path.join(tmp, 'cache/new/cache.zip')));
+  } finally {
+    await rmrf(tmp);
+  }
+});
+
+test('cache-archiver --alternate-file: a stale alternate is adopted, then rebuilt because files changed', async () => {
+  const tmp = await tempDir();
+  try {
+    const work = path.join(tmp, 'work');
+    await makeSampleTree(work);
+    const alt = path.join(tmp, 'alt.zip');
+    fs.writeFileSync(alt, 'stale');
+    const old = new Date('2001-01-01T00:00:00Z');
+    fs.utimesSync(alt, old, old);
+    const r = await runArchiver(['--file', '../cache.zip', '--alternate-file', '../alt.zip', '--path', 'src'], work);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Renamed \.\.\/alt\.zip to \.\.\/cache\.zip/);
+    assert.match(r.out, /Created cache archive/);
+    assert.equal(fs.readFileSync(path.join(tmp, 'cache.zip')).subarray(0, 4).toString('hex'), '504b0304');
+    assert.ok(!fs.existsSync(alt));
+  } finally {
+    await rmrf(tmp);
+  }
+});
