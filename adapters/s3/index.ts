@@ -34,7 +34,6 @@ export { sessionPolicy } from './assume-role.ts';
 export type { AssumeRoleInput, AssumeRoleResult, RoleCredentials } from './assume-role.ts';
 
 /** Retry region detection this long after a network failure (the fallback is used meanwhile). */
-const REGION_RETRY_MS = 60_000;
 
 export interface S3AdapterOptions {
   /** Replaces the base credentials (tests). */
@@ -118,13 +117,14 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
         },
         s3.bucketName,
       ).then((r) => {
+        if (!r.final) {
+          // Unreachable: a URL signed for a guessed region would fail on any other one. Answer 503
+          // and let the next request detect again (one detection in flight at a time).
+          if (regionPromise === p) regionPromise = undefined;
+          throw new CacheGateError('backend_unavailable', 503, `S3 bucket region unknown: ${r.reason ?? 'GetBucketLocation failed'}`);
+        }
         if (r.reason !== undefined) log.warn({ profile: profile.name, bucket: s3.bucketName }, r.reason);
         knownRegion = r.region;
-        if (!r.final) {
-          setTimeout(() => {
-            if (regionPromise === p) regionPromise = undefined; // the next caller detects again
-          }, REGION_RETRY_MS).unref();
-        }
         return r.region;
       });
       regionPromise = p;

@@ -8,7 +8,7 @@ export const DEFAULT_REGION = 'us-east-1';
 
 export interface RegionResult {
   region: string;
-  /** false when detection failed for a reason that may pass (network): try again later. */
+  /** false when detection failed for a reason that may pass (network, 5xx): the adapter answers 503 and tries again. */
   final: boolean;
   /** Why the fallback was used, for a log line. */
   reason?: string;

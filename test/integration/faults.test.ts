@@ -19,6 +19,7 @@ import { startTestService, type TestService } from '../support/service.ts';
 
 const ROLE = 'glrt-faults-role-0001';
 const STATIC = 'glrt-faults-static-01';
+const DETECT = 'glrt-faults-detect-01';
 const AZURE = 'glrt-faults-azure-001';
 const GCS = 'glrt-faults-gcs-00001';
 /** What a request that needs a failing backend may take: the adapters give up after TIMEOUTS.callMs. */
@@ -116,6 +117,8 @@ describe('backend faults (RGW, Azurite and a GCS XML endpoint behind fault proxi
       toml: [
         runner('role', ROLE, 's3', viaProxy(server.toml(bucket, `RoleARN = "${server.roleArn}"`))),
         runner('static', STATIC, 's3', viaProxy(server.toml(bucket))),
+        // No BucketLocation: the first presign has to ask the server for the bucket's region.
+        runner('detect', DETECT, 's3', viaProxy(server.toml(bucket)).replace(/\n\s*BucketLocation = "[^"]*"/, '')),
         runner('azure', AZURE, 'azure', [
           '    [runners.cache.azure]',
           `      AccountName = "${az.accountName}"`,
@@ -139,6 +142,18 @@ describe('backend faults (RGW, Azurite and a GCS XML endpoint behind fault proxi
     await az?.stop();
     await gcs?.stop();
     if (table.length > 0) process.stdout.write(`\nfault | answers\n${table.join('\n')}\n`);
+  });
+
+  it('first, before anything detected it: an unknown bucket region while the backend is down: 503, not a URL signed for a guessed region; detected once it is back', async () => {
+    for (const p of proxies()) await p.setMode('refuse');
+    const during = await presignAs(DETECT, 'region-during');
+    assert.equal(during.status, 503, during.text);
+    assert.ok(during.retryAfter);
+    assert.match(JSON.parse(during.text).error.message, /region unknown/);
+    for (const p of proxies()) await p.setMode('pass');
+    const back = await presignAs(DETECT, 'region-after');
+    assert.equal(back.status, 200, back.text);
+    assert.match(JSON.parse(back.text).url, new RegExp(`/${server.region}/s3/aws4_request`.replace(/\//g, '%2F')));
   });
 
   it('with the proxies passing: ready, presign with AssumeRole, proxy PUT and GET on every backend', async () => {
