@@ -3,7 +3,7 @@
  * local backend (proxy mode on, rate limits off), mixing POST /v1/presign (upload, download, head)
  * with ~1 MB proxy PUT and GET (/v1/cache/<project>/<key>) on a bounded set of keys.
  *
- *   npm run bench:load            (= node bench/load.ts)
+ *   node bench/load.ts            (200 clients, 60 s after a 10 s warm-up)
  *   node bench/load.ts [--clients 200] [--duration 60] [--warmup 10] [--keys 64] [--size 1048576]
  *                      [--mix upload=20,download=20,head=20,put=20,get=20] [--log-level info]
  *                      [--rate-limit 0|none] [--seed N] [--env NAME=VALUE …(service environment)] [--no-gc]
@@ -122,6 +122,8 @@ export interface LoadResult {
     /** RSS in MiB every 5 s from the end of warm-up, to tell a plateau from a climb. */
     rssTimelineMiB: number[];
   };
+  /** CPU seconds spent during the run by the service and by this load generator (2 cores in all). */
+  cpuSeconds: { service: number; client: number };
   /** The service's exit, when it died during the run. */
   serviceExit?: string;
 }
@@ -402,6 +404,13 @@ async function stopService(svc: Service): Promise<void> {
   await rm(svc.dir, { recursive: true, force: true });
 }
 
+/** user + system CPU seconds of a process (/proc/<pid>/stat; clock ticks of 1/100 s on Linux). */
+async function cpuOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
@@ -607,8 +616,15 @@ export async function runLoad(given: Partial<LoadOptions> = {}): Promise<LoadRes
     sampling = true;
     ticks = 0;
     const t0 = performance.now();
+    const serviceCpu0 = await cpuOf(svc.child.pid as number);
+    const clientCpu0 = process.cpuUsage();
     await drive(opts.durationSeconds, 2);
     const seconds = (performance.now() - t0) / 1000;
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const cpuSeconds = {
+      service: Math.round(((await cpuOf(svc.child.pid as number)) - serviceCpu0) * 10) / 10,
+      client: Math.round(((clientCpu.user + clientCpu.system) / 1e6) * 10) / 10,
+    };
     const runPhase = phase;
     phase = newPhase(false);
     await new Promise((r) => setTimeout(r, opts.settleMs));
@@ -639,6 +655,7 @@ export async function runLoad(given: Partial<LoadOptions> = {}): Promise<LoadRes
       contentMismatches,
       contentChecks,
       errorSamples,
+      cpuSeconds,
       memory: {
         afterWarmup, afterRun, peakRssBytes: peakRss,
         rssRatio: Math.round((afterRun.rssBytes / afterWarmup.rssBytes) * 1000) / 1000,
@@ -676,7 +693,8 @@ export function formatTable(r: LoadResult): string {
       (r.options.gcBeforeSample ? ` (samples after a forced GC; before it ${mib(m.afterWarmup.rssBeforeGcBytes)} and ${mib(m.afterRun.rssBeforeGcBytes)} MiB)` : '') +
       '; ' +
       `V8 heap used ${mib(m.afterWarmup.heapUsedBytes)} → ${mib(m.afterRun.heapUsedBytes)} MiB; ` +
-      `content checks ${r.contentChecks}, mismatches ${r.contentMismatches}.`,
+      `content checks ${r.contentChecks}, mismatches ${r.contentMismatches}; ` +
+      `CPU during the run: service ${r.cpuSeconds.service} s, load generator ${r.cpuSeconds.client} s (of ${Math.round(r.seconds * 2)} core-seconds).`,
   );
   return lines.join('\n');
 }

@@ -156,7 +156,7 @@ ${server.toml(bucket)}
       }
     });
 
-    it('keys over the limits: > 4096 characters → 400 naming the key; object name > 1024 bytes → 400 invalid_key', async () => {
+    it('keys over the limits: > 4096 characters → 400 naming the key; object name > 1024 bytes → 400 invalid_key; > 16 fallback keys → 400', async () => {
       const huge = await presign(svc, { operation: 'upload', key: 'x'.repeat(4097), projectId: '1' }, LOCAL);
       assertError(huge.status, huge.json, 400, 'key of 4097 characters');
       assert.match(huge.json.error.message, /^key: /);
@@ -170,6 +170,10 @@ ${server.toml(bucket)}
       assert.equal(fits.status, 200, 'a 900-character key fits in 1024 bytes of object name');
       const fallback = await presign(svc, { operation: 'download', key: 'k', projectId: '1', fallbackKeys: ['y'.repeat(4097)] }, LOCAL);
       assertError(fallback.status, fallback.json, 400, 'fallback key of 4097 characters');
+      const many = await presign(svc, { operation: 'download', key: 'k', projectId: '1', fallbackKeys: Array.from({ length: 17 }, (_, i) => `f${i}`) }, LOCAL);
+      assertError(many.status, many.json, 400, '17 fallback keys');
+      assert.match(many.json.error.message, /^fallbackKeys: /);
+      assert.equal((await presign(svc, { operation: 'download', key: 'k', projectId: '1', fallbackKeys: Array.from({ length: 16 }, (_, i) => `f${i}`) }, LOCAL)).status, 200);
       // Through the proxy path too (the key comes from the URL, not JSON).
       const auth = { authorization: `Bearer ${LOCAL}` };
       const proxied = await fetch(`${svc.url}/v1/cache/1/${'x'.repeat(5000)}`, { method: 'PUT', headers: auth, body: 'data' });
@@ -192,6 +196,18 @@ ${server.toml(bucket)}
         }
       }
     });
+  });
+
+  it('hostile Range headers get 200, 206 or 416, never a 5xx', async () => {
+    const auth = { authorization: `Bearer ${LOCAL}` };
+    assert.equal((await fetch(`${svc.url}/v1/cache/4/ranged`, { method: 'PUT', headers: auth, body: 'x'.repeat(100) })).status, 200);
+    const ranges = ['bytes=0-99999999999999999999999', 'bytes=99999999999999999999-', 'bytes=-99999999999999999999', 'bytes=-0', 'bytes=5-1',
+      'bytes=0-1,2-3', 'bytes=100-', 'bytes=1e3-', 'bytes=0x10-', 'bytes= 1-2', 'items=0-1', 'bytes=-', 'x'.repeat(8000)];
+    for (const range of ranges) {
+      const res = await rawRequest(svc.port, 'GET', '/v1/cache/4/ranged', { ...auth, range });
+      assert.ok([200, 206, 416].includes(res.status), `Range ${range.slice(0, 40)}: ${res.status} ${res.body.slice(0, 200)}`);
+      if (res.status === 416) assert.equal(JSON.parse(res.body).error.code, 'range_not_satisfiable');
+    }
   });
 
   describe('signed headers cannot be forged', () => {
