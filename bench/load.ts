@@ -475,7 +475,8 @@ export async function runLoad(given: Partial<LoadOptions> = {}): Promise<LoadRes
   const bodies = new Bodies(opts.objectSize);
   const states = new KeyStates(opts.keys);
   const svc = await startService(opts);
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.clients + 4 });
+  const newAgent = (): Agent => new Agent({ keepAlive: true, maxSockets: opts.clients + 4 });
+  let agent = newAgent();
   const auth = `Bearer ${TOKEN}`;
   const errorSamples: string[] = [];
   let contentMismatches = 0;
@@ -611,6 +612,10 @@ export async function runLoad(given: Partial<LoadOptions> = {}): Promise<LoadRes
     const afterWarmup = await memorySample(svc, agent, opts.gcBeforeSample, opts.settleMs);
     progress(`after warm-up: RSS ${mib(afterWarmup.rssBytes)} MiB, heap used ${mib(afterWarmup.heapUsedBytes)} MiB; run: ${opts.clients} clients for ${opts.durationSeconds} s`);
 
+    // Fresh connections for the run: the warm-up's may have idled past the server's keep-alive
+    // timeout during the memory sample, and reusing one as the server closes it is a spurious reset.
+    agent.destroy();
+    agent = newAgent();
     phase = newPhase(true);
     peakRss = afterWarmup.rssBytes;
     sampling = true;
