@@ -19,7 +19,7 @@ import { baseCredentials } from './credentials.ts';
 import type { CredentialProvider } from './credentials.ts';
 import { customEndpoint, resolveTarget, s3ExpressZone } from './endpoint.ts';
 import type { Target } from './endpoint.ts';
-import { describe, toCacheGateError } from './errors.ts';
+import { describe, redact, toCacheGateError } from './errors.ts';
 import { goCloudUrl } from './gocloud.ts';
 import { S3Presigner } from './presigner.ts';
 import { getObject, headObject, putObject } from './proxy.ts';
@@ -94,7 +94,7 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
   };
 
   // The SDK's own warnings (e.g. "non-retryable streaming request") go to debug, not to the console.
-  const sdkLog = (...c: unknown[]): void => log.debug({ profile: profile.name, component: 'aws-sdk' }, c.map(String).join(' '));
+  const sdkLog = (...c: unknown[]): void => log.debug({ profile: profile.name, component: 'aws-sdk' }, c.map((x) => sdkLogPart(x, secrets)).join(' '));
   const sdkLogger = { trace() {}, debug() {}, info() {}, warn: sdkLog, error: sdkLog };
 
   // --- region and target (cached; re-detected later only after a network failure) ---
@@ -243,3 +243,11 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
 }
 
 export default createS3Adapter;
+
+/** One argument of an SDK log call as text: errors by name and message, objects by their keys (never values, which may be credentials). */
+function sdkLogPart(x: unknown, secrets: readonly string[]): string {
+  if (typeof x === 'string') return redact(x, secrets);
+  if (x instanceof Error || (typeof x === 'object' && x !== null && 'message' in x)) return describe(x, secrets);
+  if (typeof x === 'object' && x !== null) return `{${Object.keys(x).join(', ')}}`;
+  return String(x);
+}
