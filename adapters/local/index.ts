@@ -32,7 +32,7 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
       }
       const q = sign(key, { method: input.method, objectName: input.objectName, expires, maxSize: input.method === 'PUT' ? maxSize : 0, headers });
       return {
-        url: `${ctx.publicUrl()}${URL_PREFIX}${encodePath(input.objectName)}?${q.toString()}`,
+        url: `${ctx.publicUrl()}${URL_PREFIX}${encodePath(input.objectName)}?${q}`,
         method: input.method,
         headers,
         expiresAt: new Date(expires * 1000),

@@ -26,16 +26,18 @@ function canonical(input: SignInput, names: string[], value: (n: string) => stri
   return s;
 }
 
-/** `key` is a KeyObject (createSecretKey): createHmac with a raw Buffer costs ~6x more per call. */
-export function sign(key: KeyObject, input: SignInput): URLSearchParams {
+/**
+ * The signed query string. `key` is a KeyObject (createSecretKey): createHmac with a raw Buffer costs
+ * ~6x more per call. Written by hand: every value is digits, hex or `[a-z0-9-]` names joined by ';'
+ * (sent as %3B), and URLSearchParams cost a fifth of a presign.
+ */
+export function sign(key: KeyObject, input: SignInput): string {
   const names = Object.keys(input.headers).map((n) => n.toLowerCase()).sort();
   const sig = createHmac('sha256', key).update(canonical(input, names, (n) => input.headers[n])).digest('hex');
-  const q = new URLSearchParams();
-  q.set(Q_EXPIRES, String(input.expires));
-  if (input.maxSize > 0) q.set(Q_MAX, String(input.maxSize));
-  if (names.length > 0) q.set(Q_HEADERS, names.join(';'));
-  q.set(Q_SIGNATURE, sig);
-  return q;
+  let q = `${Q_EXPIRES}=${input.expires}`;
+  if (input.maxSize > 0) q += `&${Q_MAX}=${input.maxSize}`;
+  if (names.length > 0) q += `&${Q_HEADERS}=${names.map(encodeURIComponent).join('%3B')}`;
+  return `${q}&${Q_SIGNATURE}=${sig}`;
 }
 
 const denied = (why: string): CacheGateError => new CacheGateError('forbidden', 403, `request signature is not valid: ${why}`);
