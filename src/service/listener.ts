@@ -40,21 +40,24 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
     const route = routeOf(path);
-    res.once('close', () => finished(req, res, log, metrics, route, path, start));
     requestContext.run({ reqId }, () => {
-      if (route === 'presign' && path === '/v1/presign') void presign(req, res, reqId);
-      else void hono(req, res);
+      if (route === 'presign' && path === '/v1/presign') {
+        // Answered whole by res.end(): logged then, without waiting for the socket's 'close'.
+        void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, log, metrics, route, path, start, reqId));
+      } else {
+        // Streams: logged when the response is over. A response cut off before its end (client
+        // gone, stream failed) is logged and counted as 499.
+        res.once('close', () => finished(req, res.writableFinished ? res.statusCode : 499, log, metrics, route, path, start, reqId));
+        void hono(req, res);
+      }
     });
   };
 }
 
-function finished(req: IncomingMessage, res: ServerResponse, log: Logger, metrics: AppDeps['metrics'], route: string, path: string, start: number): void {
+function finished(req: IncomingMessage, status: number, log: Logger, metrics: AppDeps['metrics'], route: string, path: string, start: number, reqId: string): void {
   const seconds = (performance.now() - start) / 1000;
-  // A response cut off before its end (client gone, stream failed) is logged and counted as such.
-  const status = res.writableFinished ? res.statusCode : 499;
   metrics.httpRequests.inc({ route, method: req.method ?? '', status: String(status) });
   metrics.httpDuration.observe({ route }, seconds);
   if (route === 'healthz' || route === 'metrics') return;
-  const reqId = res.getHeader('X-Request-Id') as string;
   log.info({ reqId, method: req.method, path, status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
 }
