@@ -51,10 +51,8 @@ export async function detectRegion(client: LocationClient, bucket: string): Prom
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     const name = err instanceof Error ? err.name : 'Error';
     const message = err instanceof Error ? err.message : String(err);
-    return {
-      region: DEFAULT_REGION,
-      final: status !== undefined && status < 500,
-      reason: `GetBucketLocation failed (${name}${status === undefined ? '' : ` ${status}`}: ${message}); using ${DEFAULT_REGION}`,
-    };
+    const final = status !== undefined && status < 500;
+    const failed = `GetBucketLocation failed (${name}${status === undefined ? '' : ` ${status}`}: ${message})`;
+    return { region: DEFAULT_REGION, final, reason: final ? `${failed}; using ${DEFAULT_REGION}` : failed };
   }
 }

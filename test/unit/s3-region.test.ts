@@ -1,5 +1,6 @@
 /** Region detection through the adapter, against an in-process fake GetBucketLocation endpoint. */
 import assert from 'node:assert/strict';
+import { CacheGateError } from '../../src/errors.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -12,9 +13,19 @@ const answers: Record<string, string> = {
   'ap-bucket': '<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">ap-south-1</LocationConstraint>',
 };
 const hits: string[] = [];
+let flakyFailures = 0;
 const server = createServer((req, res) => {
   const bucket = (req.url ?? '').split('?')[0].split('/')[1];
   hits.push(`${req.method} ${req.url}`);
+  if (bucket === 'flaky-bucket' && flakyFailures > 0) {
+    flakyFailures--;
+    res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>busy</Message></Error>');
+    return;
+  }
+  if (bucket === 'flaky-bucket') {
+    res.writeHead(200, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-central-1</LocationConstraint>');
+    return;
+  }
   if (bucket === 'denied-bucket') {
     res.writeHead(403, { 'content-type': 'application/xml' }).end('<Error><Code>AccessDenied</Code><Message>no</Message></Error>');
     return;
@@ -50,11 +61,21 @@ describe('region detection', () => {
     assert.equal(await a.region(), 'us-east-1');
     assert.ok(logs.some((l) => l.level === 'warn' && /GetBucketLocation failed.*AccessDenied/.test(l.msg)));
   });
-  test('an unreachable server: us-east-1 for now (presign still works), warned', async () => {
-    const { a, logs } = make('any-bucket', '127.0.0.1:1');
+  test('an unreachable server: 503 (no URL signed for a guessed region), detected again by the next request', async () => {
+    const { a } = make('any-bucket', '127.0.0.1:1');
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(a.presign({ method: 'GET', objectName: 'o', expiresIn: 60, metadata: {} }), (err: CacheGateError) =>
+        err.status === 503 && /region unknown: GetBucketLocation failed/.test(err.message) && !/using us-east-1/.test(err.message));
+    }
+    await a.close?.();
+  });
+  test('a 5xx answer: 503 for that request, and the next one detects again', async () => {
+    const { a } = make('flaky-bucket');
+    flakyFailures = 100; // more than the SDK's own retries
+    await assert.rejects(a.presign({ method: 'GET', objectName: 'o', expiresIn: 60, metadata: {} }), (err: CacheGateError) => err.status === 503);
+    flakyFailures = 0;
     const r = await a.presign({ method: 'GET', objectName: 'o', expiresIn: 60, metadata: {} });
-    assert.match(r.url, /%2Fus-east-1%2Fs3%2F/);
-    assert.ok(logs.some((l) => l.level === 'warn' && /GetBucketLocation failed/.test(l.msg)));
+    assert.match(r.url, /%2Feu-central-1%2Fs3%2F/);
     await a.close?.();
   });
   test('BucketLocation set: no request at all', async () => {
