@@ -4,9 +4,11 @@
  * executable, a symlink). Wall time and peak RSS of every command come from `/usr/bin/time -v`
  * (else from the child's own resource usage).
  *
- *   node bench/archive.ts [--dir DIR] [--runs N] [--big] [--keep]
+ *   node bench/archive.ts [--dir DIR] [--reps N] [--tree DIR] [--big] [--keep]
  *
- * Every command runs twice (A B B A) and the faster run counts (see pair()).
+ * Each side runs N times (default 3), interleaved A B B A …, and the medians are compared (see
+ * pair()); extraction is measured away from large deletions (see settle()). --tree: an existing
+ * tree instead of the generated one.
  * --big also archives and extracts a ~6 GB tree (6 × 1 GiB files + the small tree) and reports peak RSS.
  * Results: a table on stdout and bench/results/archive-<date>.json.
  */
@@ -20,7 +22,8 @@ const SELF = fileURLToPath(import.meta.url);
 const NODE = process.execPath;
 
 async function childMain(argv: string[]): Promise<void> {
-  const { selectFiles, createArchiveFile, extractArchive } = await import('../src/archive/index.ts');
+  const { selectFiles, createArchiveFile, extractArchive, limitYoungGeneration } = await import('../src/archive/index.ts');
+  limitYoungGeneration(); // as the helper commands do (src/cli/helper.ts)
   const [op, a, b, format] = argv;
   if (op === 'create') {
     const sel = await selectFiles({ cwd: a, paths: ['.'] });
@@ -34,6 +37,8 @@ async function childMain(argv: string[]): Promise<void> {
 interface Measure {
   wallS: number;
   rssMB: number;
+  /** 1-minute load average when the command started (other people's work shows here). */
+  load1: number;
 }
 
 function measure(cmd: string[], cwd?: string): Measure {
@@ -41,6 +46,7 @@ function measure(cmd: string[], cwd?: string): Measure {
   spawnSync('sync');
   const useTime = fs.existsSync('/usr/bin/time');
   const argv = useTime ? ['/usr/bin/time', '-v', ...cmd] : cmd;
+  const load1 = os.loadavg()[0];
   const t0 = performance.now();
   const r = spawnSync(argv[0], argv.slice(1), { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   const wallS = (performance.now() - t0) / 1000;
@@ -48,7 +54,7 @@ function measure(cmd: string[], cwd?: string): Measure {
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr) ?? /MAXRSS_KB=(\d+)/.exec(r.stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
   const parsedWall = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : wallS;
-  return { wallS: parsedWall, rssMB: m ? Number(m[1]) / 1024 : NaN };
+  return { wallS: parsedWall, rssMB: m ? Number(m[1]) / 1024 : NaN, load1: Number(load1.toFixed(2)) };
 }
 
 /** Deterministic, moderately compressible bytes (6 bits of entropy per byte, with repeats). */
@@ -117,46 +123,75 @@ function du(p: string): number {
 
 interface Row {
   name: string;
-  ours: Measure;
-  ref: Measure;
+  /** Every repetition, in the order run. */
+  ours: Measure[];
+  ref: Measure[];
+  /** Medians of wall time; peak RSS is the maximum over the repetitions. */
+  oursMedianS: number;
+  refMedianS: number;
+  oursPeakMB: number;
   ratio: number;
   target: number;
   ok: boolean;
 }
 
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/**
+ * This disk is ext4 without a journal, where creating a file skips every inode deleted in the last
+ * 60 s (360 s while its inode table block is dirty) one by one (`recently_deleted()` in
+ * fs/ext4/ialloc.c, seen with perf: 50% of unzip's time in it right after a large rm). A command run
+ * after deleting a 27,000-file tree was up to 5× slower than the same command a minute later, so
+ * trees are deleted only after a pair is measured, followed by sync and a wait past that window.
+ */
+let lastDelete = 0;
+const QUIET_AFTER_DELETE_MS = 65_000;
+
 function rm(p: string): void {
+  if (!fs.existsSync(p)) return;
+  const tree = fs.lstatSync(p).isDirectory();
   fs.rmSync(p, { recursive: true, force: true });
+  if (tree) lastDelete = Date.now();
 }
 
-async function benchOnce(work: string, src: string, oursFirst: boolean): Promise<Row[]> {
+function settle(): void {
+  spawnSync('sync');
+  const wait = lastDelete + QUIET_AFTER_DELETE_MS - Date.now();
+  if (wait > 0) {
+    process.stderr.write(`  (waiting ${(wait / 1000).toFixed(0)} s for the deleted inodes to age)\n`);
+    spawnSync('sleep', [String(wait / 1000)]);
+  }
+}
+
+async function benchAll(work: string, src: string, reps: number): Promise<Row[]> {
   const rows: Row[] = [];
   const out = (n: string): string => path.join(work, n);
-  const pair = (name: string, target: number, oursCmd: () => Measure, refCmd: () => Measure): void => {
-    // Each side runs twice, in the order A B B A (A = the reference in odd runs, ours in even
-    // ones), and the faster of its two runs counts: on this machine the first command after a
-    // large delete or write (ext4 with online discard, other people's load) is often much slower,
-    // whichever tool it is.
-    const best = (a: Measure, b: Measure): Measure => (a.wallS <= b.wallS ? { wallS: a.wallS, rssMB: Math.max(a.rssMB, b.rssMB) } : { wallS: b.wallS, rssMB: Math.max(a.rssMB, b.rssMB) });
-    let ours: Measure;
-    let ref: Measure;
-    if (oursFirst) {
-      const o1 = oursCmd();
-      const r1 = refCmd();
-      const r2 = refCmd();
-      const o2 = oursCmd();
-      ours = best(o1, o2);
-      ref = best(r1, r2);
-    } else {
-      const r1 = refCmd();
-      const o1 = oursCmd();
-      const o2 = oursCmd();
-      const r2 = refCmd();
-      ours = best(o1, o2);
-      ref = best(r1, r2);
+  /**
+   * Runs ours and the reference `reps` times each, interleaved A B B A A B …, so that neither side
+   * gets the quiet or the busy end of the run; every repetition is kept.
+   */
+  const pair = (name: string, target: number, oursCmd: (i: number) => Measure, refCmd: (i: number) => Measure): void => {
+    const ours: Measure[] = [];
+    const ref: Measure[] = [];
+    for (let i = 0; i < reps; i++) {
+      if (i % 2 === 0) {
+        ours.push(oursCmd(i));
+        ref.push(refCmd(i));
+      } else {
+        ref.push(refCmd(i));
+        ours.push(oursCmd(i));
+      }
     }
-    const ratio = ours.wallS / ref.wallS;
-    rows.push({ name, ours, ref, ratio, target, ok: ratio <= target });
-    process.stderr.write(`  ${name}: ours ${ours.wallS.toFixed(2)} s / ${ours.rssMB.toFixed(0)} MB, ref ${ref.wallS.toFixed(2)} s / ${ref.rssMB.toFixed(0)} MB\n`);
+    const oursMedianS = median(ours.map((m) => m.wallS));
+    const refMedianS = median(ref.map((m) => m.wallS));
+    const ratio = oursMedianS / refMedianS;
+    const oursPeakMB = Math.max(...ours.map((m) => m.rssMB));
+    rows.push({ name, ours, ref, oursMedianS, refMedianS, oursPeakMB, ratio, target, ok: ratio <= target });
+    const list = (ms: Measure[]): string => ms.map((m) => m.wallS.toFixed(2)).join(' ');
+    process.stderr.write(`  ${name}: ours ${list(ours)} s (peak ${oursPeakMB.toFixed(0)} MB), ref ${list(ref)} s → ${ratio.toFixed(2)}×\n`);
   };
   pair('tarzstd create (fast)', 2.0,
     () => (rm(out('ours.tar.zst')), measure([NODE, SELF, '--child', 'create', src, out('ours.tar.zst'), 'tarzstd'])),
@@ -164,25 +199,29 @@ async function benchOnce(work: string, src: string, oursFirst: boolean): Promise
   pair('zip create (fast)', 1.0,
     () => (rm(out('ours.zip')), measure([NODE, SELF, '--child', 'create', src, out('ours.zip'), 'zip'])),
     () => (rm(out('ref.zip')), measure(['zip', '-r', '-q', '-y', '-1', out('ref.zip'), '.'], src)));
-  const x = (n: string): string => {
+  // Every extraction goes to its own new directory; they are deleted after the pair (see settle()).
+  const fresh = (n: string): string => {
     const d = out(n);
-    rm(d);
     fs.mkdirSync(d);
     return d;
   };
-  pair('zip extract', 1.0,
-    () => measure([NODE, SELF, '--child', 'extract', out('ours.zip'), x('x-ours')]),
-    () => measure(['unzip', '-q', out('ours.zip'), '-d', x('x-ref')]));
-  const diffZip = spawnSync('diff', ['-r', '--no-dereference', out('x-ours'), out('x-ref')]).status;
-  rm(out('x-ours'));
-  rm(out('x-ref'));
-  pair('tar.zst extract', 1.5,
-    () => measure([NODE, SELF, '--child', 'extract', out('ours.tar.zst'), x('x-ours')]),
-    () => measure(['tar', '-I', 'zstd', '-xf', out('ours.tar.zst'), '-C', x('x-ref')]));
-  const diffTar = spawnSync('diff', ['-r', '--no-dereference', out('x-ours'), out('x-ref')]).status;
-  if (diffZip !== 0 || diffTar !== 0) throw new Error('extracted trees differ between ours and the reference tool');
-  rm(out('x-ours'));
-  rm(out('x-ref'));
+  const extractPair = (name: string, target: number, archive: string, refCmd: (dir: string) => string[]): void => {
+    settle();
+    pair(name, target,
+      (i) => measure([NODE, SELF, '--child', 'extract', archive, fresh(`x-ours-${i}`)]),
+      (i) => {
+        const dir = fresh(`x-ref-${i}`);
+        return measure(refCmd(dir));
+      });
+    const d = spawnSync('diff', ['-r', '--no-dereference', out('x-ours-0'), out('x-ref-0')]).status;
+    for (let i = 0; i < reps; i++) {
+      rm(out(`x-ours-${i}`));
+      rm(out(`x-ref-${i}`));
+    }
+    if (d !== 0) throw new Error(`${name}: extracted trees differ between ours and the reference tool`);
+  };
+  extractPair('zip extract', 1.0, out('ours.zip'), (dir) => ['unzip', '-q', out('ours.zip'), '-d', dir]);
+  extractPair('tar.zst extract', 1.5, out('ours.tar.zst'), (dir) => ['tar', '-I', 'zstd', '-xf', out('ours.tar.zst'), '-C', dir]);
   return rows;
 }
 
@@ -193,54 +232,57 @@ async function main(): Promise<void> {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const base = opt('--dir') ?? os.tmpdir();
-  const runs = Number(opt('--runs') ?? 1);
+  const reps = Number(opt('--reps') ?? 3);
   const work = fs.mkdtempSync(path.join(base, 'cg-bench-archive-'));
-  const src = path.join(work, 'tree');
+  const given = opt('--tree');
+  const src = given ? path.resolve(given) : path.join(work, 'tree');
   try {
-    process.stderr.write(`generating tree in ${src} ...\n`);
-    await makeTree(src, 0);
+    if (!given) {
+      process.stderr.write(`generating tree in ${src} ...\n`);
+      await makeTree(src, 0);
+    }
     spawnSync('sync');
     const treeBytes = du(src);
     const results: Record<string, unknown> = {
       date: new Date().toISOString(),
       node: process.version,
       cpus: os.availableParallelism(),
-      loadavg: os.loadavg(),
-      tree: { files: 20_005, bytes: treeBytes },
-      runs: [] as Row[][],
+      loadavgAtStart: os.loadavg(),
+      tree: { bytes: treeBytes },
+      method: `${reps} interleaved repetitions per side (A B B A …), medians; extraction into new directories, deleted after the pair, then sync and ${QUIET_AFTER_DELETE_MS / 1000} s`,
     };
     // warm the page cache
     spawnSync('tar', ['-cf', '/dev/null', '.'], { cwd: src });
-    for (let r = 0; r < runs; r++) {
-      process.stderr.write(`run ${r + 1}/${runs}\n`);
-      (results.runs as Row[][]).push(await benchOnce(work, src, r % 2 === 1));
-    }
+    const rows = await benchAll(work, src, reps);
+    results.rows = rows;
+    results.loadavgAtEnd = os.loadavg();
     const sizes = { oursZip: fs.statSync(path.join(work, 'ours.zip')).size, refZip: fs.statSync(path.join(work, 'ref.zip')).size, oursTarZst: fs.statSync(path.join(work, 'ours.tar.zst')).size, refTarZst: fs.statSync(path.join(work, 'ref.tar.zst')).size };
     results.archiveSizes = sizes;
     if (args.includes('--big')) {
-      rm(src);
-      for (const f of fs.readdirSync(work)) rm(path.join(work, f));
+      for (const f of fs.readdirSync(work)) if (path.join(work, f) !== src) rm(path.join(work, f));
+      const big = path.join(work, 'big');
       process.stderr.write('generating the ~6 GB tree ...\n');
-      await makeTree(src, 6);
-      const bytes = du(src);
-      const big: Record<string, Measure & { archiveBytes?: number }> = {};
+      await makeTree(big, 6);
+      const bytes = du(big);
+      const measured: Record<string, Measure & { archiveBytes?: number }> = {};
       for (const format of ['tarzstd', 'zip'] as const) {
         const file = path.join(work, `big.${format}`);
-        big[`${format} create`] = { ...measure([NODE, SELF, '--child', 'create', src, file, format]), archiveBytes: fs.statSync(file).size };
+        measured[`${format} create`] = { ...measure([NODE, SELF, '--child', 'create', big, file, format]), archiveBytes: fs.statSync(file).size };
+        settle();
         const dst = path.join(work, 'x-big');
-        big[`${format} extract`] = measure([NODE, SELF, '--child', 'extract', file, dst]);
+        measured[`${format} extract`] = measure([NODE, SELF, '--child', 'extract', file, dst]);
         rm(dst);
         rm(file);
       }
-      results.big = { treeBytes: bytes, ...big };
+      rm(big);
+      results.big = { treeBytes: bytes, ...measured };
     }
-    const lines = ['| operation | ours wall | ours peak RSS | reference wall | reference peak RSS | ratio | target |', '|---|---|---|---|---|---|---|'];
-    (results.runs as Row[][]).forEach((rows, i) => {
-      for (const r of rows) {
-        lines.push(`| ${r.name}${runs > 1 ? ` (run ${i + 1})` : ''} | ${r.ours.wallS.toFixed(2)} s | ${r.ours.rssMB.toFixed(0)} MB | ${r.ref.wallS.toFixed(2)} s | ${r.ref.rssMB.toFixed(0)} MB | ${r.ratio.toFixed(2)}× | ≤ ${r.target.toFixed(1)}× ${r.ok ? '✓' : '✗'} |`);
-      }
-    });
-    console.log(`tree: ${(treeBytes / 1e6).toFixed(0)} MB, load average at start ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const lines = [
+      `| operation | ours (median of ${reps}) | ours peak RSS | reference (median of ${reps}) | ratio | target |`,
+      '|---|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.name} | ${r.oursMedianS.toFixed(2)} s | ${r.oursPeakMB.toFixed(0)} MB | ${r.refMedianS.toFixed(2)} s | ${r.ratio.toFixed(2)}× | ≤ ${r.target.toFixed(1)}× ${r.ok ? '✓' : '✗'} |`),
+    ];
+    console.log(`tree: ${(treeBytes / 1e6).toFixed(0)} MB, load average ${(results.loadavgAtStart as number[]).map((l) => l.toFixed(2)).join(' ')} at start, ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
     console.log(lines.join('\n'));
     console.log(`archive sizes: ours zip ${sizes.oursZip}, zip -1 ${sizes.refZip}, ours tar.zst ${sizes.oursTarZst}, tar+zstd -1 ${sizes.refTarZst}`);
     if (results.big) console.log('big tree:', JSON.stringify(results.big, null, 2));

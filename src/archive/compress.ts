@@ -9,10 +9,9 @@
  * - zstd: every block is its own zstd frame; concatenated frames are one valid zstd stream.
  */
 import zlib from 'node:zlib';
-import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
-import { createZstdDecompressor, zstdDecompressExact } from './zstd.ts';
+import { zstdDecompressExact } from './zstd.ts';
 
 export const METHOD_STORE = 0;
 export const METHOD_DEFLATE = 8;
@@ -73,14 +72,6 @@ export async function decompressWhole(method: number, data: Buffer, size: number
   const maxOutputLength = Math.max(size, 1) + 1;
   if (method === METHOD_DEFLATE) return inflateRaw(data, { chunkSize, maxOutputLength });
   if (method === METHOD_ZSTD) return checkedZstd(data, size);
-  throw new Error(`unsupported compression method ${method}`);
-}
-
-/** Streaming decompressor for a large entry, or null for stored data. */
-export function createDecompressor(method: number): Transform | null {
-  if (method === METHOD_STORE) return null;
-  if (method === METHOD_DEFLATE) return zlib.createInflateRaw({ chunkSize: BLOCK });
-  if (method === METHOD_ZSTD) return createZstdDecompressor();
   throw new Error(`unsupported compression method ${method}`);
 }
 

@@ -28,6 +28,7 @@ export { UnsafeEntryError, CorruptArchiveError } from './safe-writer.ts';
 export { selectFiles } from './select.ts';
 export { detectFormat } from './detect.ts';
 export { verifyArchive } from './verify.ts';
+export { limitYoungGeneration } from './memory.ts';
 export type { GrowingFile } from './input.ts';
 export type { SelectOptions, Selection } from './select.ts';
 

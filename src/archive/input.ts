@@ -7,6 +7,8 @@ import fs from 'node:fs';
 
 /** The part of FileHandle the readers use. */
 export interface ReadHandle {
+  /** The descriptor, for threads that read it themselves (entry-workers.ts). */
+  readonly fd: number;
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   close(): Promise<void>;
 }
@@ -33,6 +35,7 @@ export async function openInput(file: string, growing?: GrowingFile): Promise<{ 
   const size = growing.size;
   return {
     handle: {
+      fd: fh.fd,
       read: async (buffer, offset, length, position) => {
         await growing.ready(position, Math.min(position + length, size));
         return fh.read(buffer, offset, length, position);

@@ -127,3 +127,26 @@ export class TaskGroup {
     this.throwIfFailed();
   }
 }
+
+/**
+ * Lets a loop of synchronous work (small files written with sync calls) give the event loop a turn
+ * every few milliseconds. Without it the completions of threadpool work started by background
+ * tasks (reads, inflates, writes of large entries) wait for the loop's next real I/O: measured on the
+ * bench zip, the large entries took 1.45 s each while the loop ran and 0.4 s after it.
+ */
+export class Yielder {
+  private last = performance.now();
+  private readonly everyMs: number;
+
+  constructor(everyMs = 2) {
+    this.everyMs = everyMs;
+  }
+
+  /** A promise to await when a turn is due, else undefined (no allocation on the fast path). */
+  due(): Promise<void> | undefined {
+    const now = performance.now();
+    if (now - this.last < this.everyMs) return undefined;
+    this.last = now;
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}

@@ -82,8 +82,11 @@ export interface EntrySink {
   hardlink(name: string, rel: string, targetName: string): void;
   /** A complete, verified small file. */
   writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void;
-  /** A large file: `produce` writes chunks and throws when the data turns out to be bad. */
-  streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void>;
+  /**
+   * A large file: `produce` writes chunks through `write` (or at offsets from 0 to the file's `fd`,
+   * null when nothing is written) and throws when the data turns out to be bad.
+   */
+  streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void>;
   /** After every entry: deferred links and directory metadata. */
   finish(): Promise<void>;
 }
@@ -224,7 +227,7 @@ export class SafeWriter implements EntrySink {
    * Streams a file: `produce` writes chunks through the given function and must throw when the
    * data turns out to be bad (then the file is removed).
    */
-  async streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
+  async streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void> {
     const fd = this.createFile(rel, mode);
     let pos = 0;
     try {
@@ -235,7 +238,7 @@ export class SafeWriter implements EntrySink {
           off += n;
           pos += n;
         }
-      });
+      }, fd);
       this.finishFile(fd, mode, mtimeMs);
     } catch (err) {
       this.discard(fd, rel);

@@ -28,8 +28,8 @@ class VerifySink implements EntrySink {
 
   writeFileSync(): void {}
 
-  async streamFile(_rel: string, _mode: number, _mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
-    await produce(async () => {});
+  async streamFile(_rel: string, _mode: number, _mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void> {
+    await produce(async () => {}, null);
   }
 
   async finish(): Promise<void> {}

@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { Readable, pipeline } from 'node:stream';
 import type { ArchiveEntryInfo } from './entry.ts';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './entry.ts';
 import { FileSource } from './file-source.ts';
 import { openInput, type GrowingFile } from './input.ts';
-import { BLOCK, SYNC_LIMIT, SmallDecoder, createDecompressor, decompressWhole, decompressWholeSync } from './compress.ts';
-import { Budget, TaskGroup } from './pool.ts';
+import { BLOCK, SYNC_LIMIT, SmallDecoder, decompressWhole, decompressWholeSync } from './compress.ts';
+import { EntryWorkers } from './entry-workers.ts';
+import { Budget, TaskGroup, Yielder } from './pool.ts';
 import { CorruptArchiveError, SafeWriter, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
@@ -243,6 +243,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   const small = opts.smallEntryLimit ?? BLOCK;
   const { handle: fh, size } = await openInput(file, opts.growing);
   let closeLater: Promise<unknown> | undefined;
+  let workers: EntryWorkers | undefined;
   try {
     // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
     const window = opts.growing ? 128 * 1024 : undefined;
@@ -256,33 +257,37 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
-    const largeQueue: Array<{ e: ZipEntry; rel: string; start: number }> = [];
-    let largeWorkers = 0;
-    const streamEntry = (source: FileSource, e: ZipEntry, rel: string, start: number): Promise<void> =>
-      safe.streamFile(rel, e.mode, e.mtimeMs, async (write) => {
-        const input = Readable.from(source.stream(start, e.csize), { objectMode: false });
-        const dec = createDecompressor(e.method);
-        const out: AsyncIterable<Buffer> = dec ? pipeline(input, dec, () => {}) : input;
-        let crc = 0;
-        let n = 0;
-        try {
-          for await (const chunk of out) {
-            n += chunk.length;
-            if (n > e.size) throw corrupt(`${e.name}: more data than the ${e.size} bytes announced`);
-            crc = zlib.crc32(chunk, crc);
-            await write(chunk);
+    // Large entries: decoded by worker threads (entry-workers.ts), two at a time; the file is
+    // opened only when a worker is free, so that a thousand large entries do not hold a thousand fds.
+    workers = new EntryWorkers(2);
+    const pool = workers;
+    const largeSlots = new Budget(2, Number.MAX_SAFE_INTEGER);
+    const largeEntry = async (e: ZipEntry, rel: string, start: number): Promise<void> => {
+      await opts.growing?.ready(start, start + e.csize);
+      await largeSlots.acquire(0);
+      try {
+        if (tasks.error !== null) return;
+        await safe.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
+          let r: { crc: number; size: number };
+          try {
+            r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
+          } catch (err) {
+            throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }
-        } catch (err) {
-          if (err instanceof CorruptArchiveError) throw err;
-          throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
-        }
-        if (n !== e.size) throw corrupt(`${e.name}: size mismatch (${n} bytes, expected ${e.size})`);
-        if (crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
-      });
+          if (r.size !== e.size) throw corrupt(`${e.name}: size mismatch (${r.size} bytes, expected ${e.size})`);
+          if (r.crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
+        });
+      } finally {
+        largeSlots.release(0);
+      }
+    };
     const tasks = new TaskGroup();
     let bytes = 0;
+    const yielder = new Yielder();
     const run = async (list: readonly ZipEntry[], src: FileSource): Promise<void> => {
       for (const e of list) {
+        const turn = yielder.due();
+        if (turn) await turn;
         tasks.throwIfFailed();
         const rel = rels.get(e)!;
         if (e.mode === -1) {
@@ -332,24 +337,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           );
           continue;
         }
-        // Large entries stream in the background (own read window, inflate on the threadpool), two
-        // at a time, while the main loop goes on with the small ones; the main loop never waits.
-        largeQueue.push({ e, rel, start: await dataOffset(src, e) });
-        while (largeWorkers < 2 && largeQueue.length > 0) {
-          largeWorkers++;
-          tasks.add(
-            (async () => {
-              try {
-                for (let job = largeQueue.shift(); job; job = largeQueue.shift()) {
-                  if (tasks.error !== null) return;
-                  await streamEntry(new FileSource(fh, size, { window }), job.e, job.rel, job.start);
-                }
-              } finally {
-                largeWorkers--;
-              }
-            })(),
-          );
-        }
+        tasks.add(largeEntry(e, rel, await dataOffset(src, e)));
       }
     };
     // A local file: one loop in file order. A file still arriving in parts (verification during a
@@ -372,8 +360,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     await safe.finish();
     return { entries: entries.length, bytes };
   } finally {
-    if (closeLater) void closeLater.then(() => fh.close());
-    else await fh.close();
+    if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()]));
+    else await Promise.all([workers?.close(), fh.close()]);
   }
 }
 

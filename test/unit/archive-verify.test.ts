@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorruptArchiveError, createArchiveFile, selectFiles, verifyArchive } from '../../src/archive/index.ts';
+import { CorruptArchiveError, createArchiveFile, extractArchive, selectFiles, verifyArchive } from '../../src/archive/index.ts';
 import { listZip } from '../../src/archive/zip-reader.ts';
 import { makeSampleTree, rmrf, tempDir } from '../fixtures/archive/tree.ts';
 
@@ -15,6 +15,10 @@ async function withArchive(format: 'zip' | 'zipzstd' | 'tarzstd', fn: (file: str
   try {
     const src = path.join(tmp, 'src');
     await makeSampleTree(src);
+    // a large entry whose data has no short period (in data/compressible.bin, a flipped distance bit
+    // can copy the same bytes from elsewhere: unzip -t finds nothing either)
+    const words = Array.from({ length: 400_000 }, (_v, i) => `w${(i * 7919) % 10007}`).join(' ');
+    await fs.promises.writeFile(path.join(src, 'data/large.txt'), words);
     const file = path.join(tmp, 'cache.zip');
     await createArchiveFile((await selectFiles({ cwd: src, paths: ['.'] })).entries, file, format, level);
     await fn(file, tmp);
@@ -66,3 +70,19 @@ test('verifyArchive: a tar.zst cut inside a frame, or with garbage appended, is 
     await fs.promises.writeFile(file, Buffer.concat([buf, Buffer.from('garbage after the last frame')]));
     await assert.rejects(verifyArchive(file), CorruptArchiveError);
   }));
+
+for (const [format, level] of [['zip', 'fast'], ['zip', 'fastest'], ['zipzstd', 'fast']] as const) {
+  test(`verifyArchive and extraction: a flipped byte inside a large ${format} entry at ${level} (decoded by a worker thread) is refused`, () =>
+    withArchive(format, async (file, tmp) => {
+      const buf = await fs.promises.readFile(file);
+      const e = (await listZip(file)).find((x) => x.name === 'data/large.txt');
+      assert.ok(e && e.size > 1024 * 1024, 'a large entry');
+      const start = e.localOffset + 30 + buf.readUInt16LE(e.localOffset + 26) + buf.readUInt16LE(e.localOffset + 28);
+      buf[start + Math.floor(e.csize / 2)] ^= 0x10;
+      await fs.promises.writeFile(file, buf);
+      await assert.rejects(verifyArchive(file), (err: Error) => err instanceof CorruptArchiveError && /data\/large\.txt: (CRC-32 mismatch|cannot decompress|size mismatch)/.test(err.message));
+      const dst = path.join(tmp, 'dst');
+      await assert.rejects(extractArchive(file, dst), CorruptArchiveError);
+      assert.equal(fs.existsSync(path.join(dst, 'data/large.txt')), false, 'no half-written file');
+    }, level));
+}
