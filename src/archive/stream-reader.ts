@@ -62,6 +62,13 @@ export class StreamReader {
     for await (const _ of this.take(n));
   }
 
+  /** Stops the source early (its `finally` runs: a decoder worker ends, a file closes). */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.it.return?.();
+  }
+
   /** Drains the rest of the source (to surface decompressor errors such as a bad checksum). */
   async drain(): Promise<number> {
     let extra = this.cur.length - this.off;

@@ -159,6 +159,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
       await r.skip(pad512(size));
     }
   } catch (err) {
+    await r.close().catch(() => {});
     if (err instanceof CorruptArchiveError || err instanceof Error && err.name === 'UnsafeEntryError') throw err;
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (typeof code === 'string' && code.startsWith('ZSTD') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') {

@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { openInput, type GrowingFile } from './input.ts';
+import { zstdDecodeInWorker } from './zstd-worker.ts';
 
 interface ZstdNapi {
   CompressStream: new (params: { compressionLevel?: number; nbWorkers?: number; checksumFlag?: boolean }) => Transform;
@@ -103,11 +104,15 @@ export function createZstdDecompressor(): Transform {
   return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
 }
 
+/** Below this, starting a worker thread (~30 ms) costs more than decoding on the main thread. */
+const WORKER_MIN_SIZE = 4 << 20;
+
 /**
  * Decodes a zstd file (any number of frames) into a sequence of chunks without allocating per
- * chunk: two 1 MiB output buffers are used in turn, so a yielded chunk stays valid until the
- * consumer asks for the chunk after next (StreamReader copies what it keeps longer).
- * Input is read 1 MiB at a time into one reused buffer.
+ * chunk: a yielded chunk stays valid until the consumer asks for the chunk after next (StreamReader
+ * copies what it keeps longer). A local file of more than 4 MiB is decoded in a worker thread; a
+ * small one, or one still arriving, here: two 1 MiB output buffers used in turn, input read 1 MiB
+ * at a time into one reused buffer.
  */
 export async function* zstdDecodeFile(path: string, onCorrupt: (message: string, cause?: unknown) => Error, growing?: GrowingFile): AsyncGenerator<Buffer> {
   if (!loadNapi() || !binding) {
@@ -117,7 +122,13 @@ export async function* zstdDecodeFile(path: string, onCorrupt: (message: string,
     yield* pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createZstdDecompressor(), () => {}) as AsyncIterable<Buffer>;
     return;
   }
-  const { handle: fh } = await openInput(path, growing);
+  const { handle: fh, size } = await openInput(path, growing);
+  if (!growing && size > WORKER_MIN_SIZE) {
+    // A local file of some size: decoded in a worker thread, beside the consumer (zstd-worker.ts).
+    await fh.close();
+    yield* zstdDecodeInWorker(path, onCorrupt);
+    return;
+  }
   try {
     const d = new binding.DCtx();
     const input = Buffer.allocUnsafe(1 << 20);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptArchiveError, createArchiveFile, extractArchive, selectFiles, verifyArchive } from '../../src/archive/index.ts';
 import { listZip } from '../../src/archive/zip-reader.ts';
-import { makeSampleTree, rmrf, tempDir } from '../fixtures/archive/tree.ts';
+import { makeSampleTree, rmrf, snapshot, tempDir } from '../fixtures/archive/tree.ts';
 
 async function withArchive(format: 'zip' | 'zipzstd' | 'tarzstd', fn: (file: string, tmp: string) => Promise<void>, level: 'fastest' | 'fast' = 'fast'): Promise<void> {
   const tmp = await tempDir();
@@ -86,3 +86,57 @@ for (const [format, level] of [['zip', 'fast'], ['zip', 'fastest'], ['zipzstd', 
       assert.equal(fs.existsSync(path.join(dst, 'data/large.txt')), false, 'no half-written file');
     }, level));
 }
+
+test('a tar.zst over 4 MiB (decoded in a worker thread): extracted whole; a flipped byte or a cut frame is refused', async () => {
+  const tmp = await tempDir();
+  try {
+    const src = path.join(tmp, 'src');
+    await makeSampleTree(src);
+    const { randomBytes } = await import('node:crypto');
+    await fs.promises.writeFile(path.join(src, 'data/big-random.bin'), randomBytes(6 * 1024 * 1024));
+    const file = path.join(tmp, 'cache.tar.zst');
+    await createArchiveFile((await selectFiles({ cwd: src, paths: ['.'] })).entries, file, 'tarzstd', 'fast');
+    const good = await fs.promises.readFile(file);
+    assert.ok(good.length > 4 * 1024 * 1024);
+    const dst = path.join(tmp, 'dst');
+    assert.equal((await extractArchive(file, dst)).format, 'tarzstd');
+    assert.deepEqual(await snapshot(dst), await snapshot(src));
+    const bad = Buffer.from(good);
+    bad[bad.length >> 1] ^= 0x04;
+    await fs.promises.writeFile(file, bad);
+    await assert.rejects(verifyArchive(file), CorruptArchiveError);
+    await assert.rejects(extractArchive(file, path.join(tmp, 'dst2')), CorruptArchiveError);
+    await fs.promises.writeFile(file, good.subarray(0, good.length - 3));
+    await assert.rejects(verifyArchive(file), /tar.zst archive is corrupt: unexpected end of data inside a zstd frame/);
+  } finally {
+    await rmrf(tmp);
+  }
+});
+
+test('a large tar.zst whose tar stream is refused midway (unsafe name) stops its decoder worker', async () => {
+  const tmp = await tempDir();
+  try {
+    const one = path.join(tmp, 'one');
+    const { randomBytes } = await import('node:crypto');
+    await fs.promises.writeFile(one, randomBytes(6 * 1024 * 1024));
+    const entry = (name: string) => ({ name, absPath: one, type: 'file' as const, mode: 0o644, mtimeMs: Date.now(), size: 6 * 1024 * 1024, uid: 0, gid: 0 });
+    const file = path.join(tmp, 'evil.tar.zst');
+    await createArchiveFile([entry('a.bin'), entry('../evil.bin'), entry('z.bin')], file, 'tarzstd', 'fast');
+    const { Worker } = await import('node:worker_threads');
+    const orig = Worker.prototype.terminate;
+    let terminated = 0;
+    Worker.prototype.terminate = function (this: InstanceType<typeof Worker>) {
+      terminated++;
+      return orig.call(this);
+    };
+    try {
+      await assert.rejects(extractArchive(file, path.join(tmp, 'dst')), /outside the working directory/);
+    } finally {
+      Worker.prototype.terminate = orig;
+    }
+    // without it the process would not exit: the worker waits for its buffers forever
+    assert.equal(terminated, 1, 'the worker was stopped');
+  } finally {
+    await rmrf(tmp);
+  }
+});
