@@ -13,7 +13,8 @@ import { METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD } from './compress.ts';
 import { writeZip } from './zip-writer.ts';
 import type { WriteResult, ZipWriteOptions } from './zip-writer.ts';
 import { writeTar } from './tar-writer.ts';
-import { ParallelZstdWriter, createZstdCompressor } from './zstd.ts';
+import { createZstdCompressor } from './zstd.ts';
+import { ZstdFrameWriter } from './zstd-frames.ts';
 import { detectFormat } from './detect.ts';
 import { extractZip } from './zip-reader.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
@@ -35,8 +36,8 @@ export type { SelectOptions, Selection } from './select.ts';
 export interface CreateOptions {
   onWarning?: (message: string) => void;
   /**
-   * tarzstd: 0 (default) = independent frames compressed in parallel with node:zlib on the
-   * threadpool; n > 0 = one zstd-napi stream with n zstd worker threads.
+   * tarzstd: 0 (default) = independent frames compressed in parallel by worker threads
+   * (zstd-frames.ts); n > 0 = one zstd-napi stream with n zstd worker threads.
    */
   zstdWorkers?: number;
   /** Tuning knobs, mainly for tests. */
@@ -46,8 +47,8 @@ export interface CreateOptions {
 /** Writes the archive to any Writable (ends it). */
 export async function createArchive(entries: readonly SourceEntry[], format: ArchiveFormat, level: CompressionLevel, out: Writable, opts: CreateOptions = {}): Promise<WriteResult> {
   if (format === 'tarzstd' && (opts.zstdWorkers ?? 0) === 0) {
-    // independent frames compressed in parallel on the threadpool (see ParallelZstdWriter)
-    const zstd = new ParallelZstdWriter(out, zstdLevel(level));
+    // independent frames compressed in parallel by worker threads (see zstd-frames.ts)
+    const zstd = new ZstdFrameWriter(out, zstdLevel(level));
     try {
       return await writeTar(entries, zstd, { onWarning: opts.onWarning });
     } catch (err) {

@@ -1,17 +1,16 @@
 /**
  * zstd streams for tar.zst.
- * - Compression: zstd-napi's CompressStream with zstd's own worker threads (nbWorkers): measured
- *   370 MiB/s at level 1 single-threaded, 464 with 2 workers (TESTING.md); node:zlib's zstd cannot
- *   use workers. Falls back to node:zlib if the native module cannot load.
- * - Decompression: zstd-napi too (synchronous on the main thread), because node:zlib's zstd
- *   decompressor does not reliably continue past the end of the first frame.
+ * - Compression: independent frames on worker threads (zstd-frames.ts) by default; on request
+ *   (`zstdWorkers: n`), zstd-napi's CompressStream with zstd's own worker threads, which
+ *   busy-waits the calling thread (see docs/archive.md). Falls back to node:zlib if the native
+ *   module cannot load.
+ * - Decompression: zstd-napi too (in a worker for local files over 4 MiB, zstd-worker.ts), because
+ *   node:zlib's zstd decompressor does not reliably continue past the end of the first frame.
  */
 import os from 'node:os';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
-import { Writable } from 'node:stream';
 import type { Transform } from 'node:stream';
-import { promisify } from 'node:util';
 import { openInput, type GrowingFile } from './input.ts';
 import { zstdDecodeInWorker } from './zstd-worker.ts';
 
@@ -164,111 +163,5 @@ export async function* zstdDecodeFile(path: string, onCorrupt: (message: string,
     if (inFrame) throw onCorrupt('unexpected end of data inside a zstd frame (truncated?)');
   } finally {
     await fh.close();
-  }
-}
-
-const zstdCompressAsync = promisify(zlib.zstdCompress) as (buf: Buffer, opts: zlib.ZstdOptions) => Promise<Buffer>;
-
-export interface ParallelZstdOptions {
-  /** Bytes of input per zstd frame (default 4 MiB). */
-  segment?: number;
-  /** Frames compressed at once on the libuv threadpool (default: CPUs, 2..4). */
-  parallel?: number;
-}
-
-/**
- * A Writable that compresses its input into a sequence of independent zstd frames, several at
- * once on the libuv threadpool (node:zlib, asynchronous), and writes them in order to `out`.
- * Concatenated frames are one valid zstd stream (`zstd -d`, GNU tar, klauspost/compress and our
- * reader all decode it). Unlike zstd-napi's worker mode, this never busy-waits on the main thread
- * (zstd-napi's CompressStream spins in compressStream2 while its workers are busy, which on a
- * 2-core machine takes a core away from them). Memory: parallel × (segment + compressed segment).
- */
-export class ParallelZstdWriter extends Writable {
-  private readonly out: Writable;
-  private readonly level: number;
-  private readonly segSize: number;
-  private readonly parallel: number;
-  private seg: Buffer;
-  private used = 0;
-  private readonly pending: Array<{ seg: Buffer; done: Promise<Buffer> }> = [];
-  private readonly pool: Buffer[] = [];
-
-  constructor(out: Writable, level: number, opts: ParallelZstdOptions = {}) {
-    super({ highWaterMark: 1 << 20 });
-    this.out = out;
-    this.level = level;
-    this.segSize = opts.segment ?? 4 << 20;
-    this.parallel = opts.parallel ?? Math.min(4, Math.max(2, os.availableParallelism()));
-    this.seg = Buffer.allocUnsafe(this.segSize);
-  }
-
-  private submit(): void {
-    const seg = this.seg;
-    const input = seg.subarray(0, this.used);
-    const done = zstdCompressAsync(input, {
-      chunkSize: Math.min(this.segSize + 65536, (this.used >> 1) + 65536),
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: this.level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
-    });
-    done.catch(() => {});
-    this.pending.push({ seg, done });
-    this.seg = this.pool.pop() ?? Buffer.allocUnsafe(this.segSize);
-    this.used = 0;
-  }
-
-  private async writeHead(): Promise<void> {
-    const head = this.pending.shift()!;
-    const buf = await head.done;
-    this.pool.push(head.seg);
-    if (!this.out.write(buf)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = (): void => {
-          this.out.off('error', onError);
-          resolve();
-        };
-        const onError = (err: Error): void => {
-          this.out.off('drain', onDrain);
-          reject(err);
-        };
-        this.out.once('drain', onDrain);
-        this.out.once('error', onError);
-      });
-    }
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    let off = 0;
-    while (off < chunk.length) {
-      const n = Math.min(this.segSize - this.used, chunk.length - off);
-      chunk.copy(this.seg, this.used, off, off + n);
-      this.used += n;
-      off += n;
-      if (this.used === this.segSize) this.submit();
-    }
-    if (this.pending.length < this.parallel) return cb();
-    (async () => {
-      while (this.pending.length >= this.parallel) await this.writeHead();
-    })().then(() => cb(), cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    (async () => {
-      if (this.used > 0 || this.pending.length === 0) this.submit();
-      while (this.pending.length > 0) await this.writeHead();
-      await new Promise<void>((resolve, reject) => {
-        this.out.once('error', reject);
-        this.out.end(() => {
-          this.out.off('error', reject);
-          resolve();
-        });
-      });
-    })().then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    for (const p of this.pending) p.done.catch(() => {});
-    this.pending.length = 0;
-    if (err) this.out.destroy(err);
-    cb(err);
   }
 }
