@@ -5,7 +5,11 @@
  * On 2 cores autocannon itself is the bottleneck for the hello-world route, which flatters the ratio;
  * wrk leaves more of the machine to the server and shows the server's own cost.
  *
- *   npm run bench:presign [-- --duration 10 --connections 50 --backends local,s3 --log-level info --clients autocannon,wrk]
+ *   npm run bench:presign [-- --duration 10 --rounds 3 --connections 50 --backends local,s3 --log-level info --clients autocannon,wrk]
+ *
+ * Each round measures hello-world then every backend back to back and takes their ratios; the
+ * summary is the median ratio over the rounds (on a shared 2-core machine, absolute numbers move
+ * from minute to minute; ratios measured seconds apart move much less).
  *
  * The S3 profile signs without network (static credentials, BucketLocation set), so it measures the
  * service's own presign path; the adapter is the real one.
@@ -25,6 +29,7 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'local,s3' },
     'log-level': { type: 'string', default: 'info' },
     clients: { type: 'string', default: 'autocannon,wrk' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const duration = Number(values.duration);
@@ -116,18 +121,23 @@ await mkdir(join(ROOT, 'bench/results'), { recursive: true });
 
 const hello = await startProcess(['bench/hello-server.ts']);
 const svc = await startProcess(['bin/cachegate.js', 'serve', '--config', join(dir, 'config.toml'), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')]);
-const results: Record<string, Record<string, LoadResult>> = {};
+const rounds = Math.max(1, Number(values.rounds));
+const results: Record<string, Array<Record<string, LoadResult>>> = {};
 try {
-  for (const client of clients) {
-    const load = client === 'wrk' ? wrkLoad : autocannonLoad;
-    const r: Record<string, LoadResult> = (results[client] = {});
-    r.hello = await load(hello.url + '/', {});
-    for (const backend of values.backends.split(',')) {
-      const token = backend === 'local' ? TOKEN : `${TOKEN}-${backend}`;
-      const body = JSON.stringify({ operation: 'upload', key: 'bench/some-job/main', projectId: '42' });
-      r[`presign_${backend}`] = await load(svc.url + '/v1/presign', {
-        method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      });
+  for (let round = 0; round < rounds; round++) {
+    for (const client of clients) {
+      const load = client === 'wrk' ? wrkLoad : autocannonLoad;
+      const r: Record<string, LoadResult> = {};
+      (results[client] ??= []).push(r);
+      r.hello = await load(hello.url + '/', {});
+      for (const backend of values.backends.split(',')) {
+        const token = backend === 'local' ? TOKEN : `${TOKEN}-${backend}`;
+        const body = JSON.stringify({ operation: 'upload', key: 'bench/some-job/main', projectId: '42' });
+        r[`presign_${backend}`] = await load(svc.url + '/v1/presign', {
+          method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        });
+      }
+      process.stderr.write(`round ${round + 1}/${rounds} ${client}: ${Object.entries(r).map(([k, v]) => `${k} ${v.rps}`).join(', ')}\n`);
     }
   }
 } finally {
@@ -136,9 +146,18 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
-const ratios = Object.fromEntries(Object.entries(results).map(([client, r]) => [
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const perRound = Object.fromEntries(Object.entries(results).map(([client, rs]) => [
   client,
-  Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'hello').map(([k, v]) => [k, Math.round((v.rps / r.hello.rps) * 1000) / 1000])),
+  rs.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'hello').map(([k, v]) => [k, round3(v.rps / r.hello.rps)]))),
+]));
+const ratios = Object.fromEntries(Object.entries(perRound).map(([client, rs]) => [
+  client,
+  Object.fromEntries(Object.keys(rs[0]).map((k) => [k, { median: round3(median(rs.map((r) => r[k]))), rounds: rs.map((r) => r[k]) }])),
 ]));
 const summary = {
   date: new Date().toISOString(),
@@ -146,6 +165,7 @@ const summary = {
   cpus: cpus().length,
   connections,
   duration,
+  rounds,
   logLevel: values['log-level'],
   results,
   ratios,

@@ -35,7 +35,6 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const start = performance.now();
     const given = req.headers['x-request-id'];
     const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    res.setHeader('X-Request-Id', reqId);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
@@ -45,6 +44,7 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
         // Answered whole by res.end(): logged then, without waiting for the socket's 'close'.
         void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, log, metrics, route, path, start, reqId));
       } else {
+        res.setHeader('X-Request-Id', reqId); // (the presign route writes it with its other headers: cheaper than merging)
         // Streams: logged when the response is over. A response cut off before its end (client
         // gone, stream failed) is logged and counted as 499.
         res.once('close', () => finished(req, res.writableFinished ? res.statusCode : 499, log, metrics, route, path, start, reqId));

@@ -63,6 +63,7 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
     } catch (err) {
       ({ status, headers, body } = errorAnswer(err, req.method ?? 'POST', reqId, log));
     }
+    headers['X-Request-Id'] = reqId;
     if (body !== null) headers['Content-Length'] = String(Buffer.byteLength(body));
     res.writeHead(status, headers);
     res.end(body);
