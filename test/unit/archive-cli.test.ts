@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main as archiver } from '../../src/cli/cache-archiver.ts';
@@ -154,6 +155,34 @@ test('cache-archiver --alternate-file: a stale alternate is adopted, then rebuil
     assert.match(r.out, /Created cache archive/);
     assert.equal(fs.readFileSync(path.join(tmp, 'cache.zip')).subarray(0, 4).toString('hex'), '504b0304');
     assert.ok(!fs.existsSync(alt));
+  } finally {
+    await rmrf(tmp);
+  }
+});
+
+test('helper start-up: the compile cache goes to a 0700 directory of the user (off with CACHEGATE_COMPILE_CACHE=0; a group-writable one is not used)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { compileCacheDir } = await import('../../src/cli/helper-startup.ts');
+  assert.equal(compileCacheDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/cachegate/compile-cache');
+  assert.equal(compileCacheDir({ XDG_CACHE_HOME: 'relative' }), path.join(os.homedir(), '.cache/cachegate/compile-cache'));
+  assert.equal(compileCacheDir({ CACHEGATE_COMPILE_CACHE: '0' }), undefined);
+  const tmp = await tempDir();
+  try {
+    const bin = path.resolve(import.meta.dirname, '../../bin/cachegate.js');
+    const run = (home: string, env: Record<string, string> = {}): void => {
+      const r = spawnSync(process.execPath, [bin, 'cache-extractor', '--help'], { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    const cache = (home: string): string => path.join(home, '.cache/cachegate/compile-cache');
+    run(path.join(tmp, 'a'));
+    assert.equal(fs.statSync(cache(path.join(tmp, 'a'))).mode & 0o777, 0o700);
+    assert.ok(fs.readdirSync(cache(path.join(tmp, 'a'))).length > 0, 'entries written');
+    run(path.join(tmp, 'b'), { CACHEGATE_COMPILE_CACHE: '0' });
+    assert.ok(!fs.existsSync(cache(path.join(tmp, 'b'))));
+    fs.mkdirSync(cache(path.join(tmp, 'c')), { recursive: true });
+    fs.chmodSync(cache(path.join(tmp, 'c')), 0o777);
+    run(path.join(tmp, 'c'));
+    assert.deepEqual(fs.readdirSync(cache(path.join(tmp, 'c'))), [], 'a directory others can write to is not used');
   } finally {
     await rmrf(tmp);
   }
