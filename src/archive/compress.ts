@@ -1,8 +1,9 @@
 /**
- * Compression primitives on node:zlib, all asynchronous so that they run on the libuv threadpool
- * (several entries — or several blocks of one large entry — compress at the same time).
+ * Compression primitives on node:zlib for whole entries, asynchronous so that they run on the libuv
+ * threadpool (several entries compress at the same time), and the small-entry decoder.
  *
- * Large entries are cut into BLOCK-sized pieces compressed in parallel:
+ * Large entries are cut into BLOCK-sized pieces compressed in parallel by worker threads
+ * (block-workers.ts):
  * - deflate: pigz's method — every block but the last ends with a sync flush (byte-aligned,
  *   not final), and is primed with the previous block's last 32 KiB as dictionary, so the
  *   concatenation is one ordinary deflate stream that any inflater reads;
@@ -41,20 +42,6 @@ export function compressWhole(method: ZipMethod, level: number, data: Buffer): P
       chunkSize: Math.max(1024, Math.min(BLOCK, data.length + 64)),
       params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 0 },
     });
-  }
-  return Promise.resolve(data);
-}
-
-/** Compresses one block of a large entry (see the module comment). */
-export function compressBlock(method: ZipMethod, level: number, data: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
-  if (method === METHOD_DEFLATE) {
-    const opts: zlib.ZlibOptions = { level, chunkSize: BLOCK, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
-    if (dictionary) opts.dictionary = dictionary;
-    return deflateRaw(data, opts);
-  }
-  if (method === METHOD_ZSTD) {
-    if (data.length === 0 && !last) return Promise.resolve(Buffer.alloc(0));
-    return zstdCompress(data, { chunkSize: BLOCK, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
   }
   return Promise.resolve(data);
 }

@@ -11,14 +11,16 @@
  */
 import zlib from 'node:zlib';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Writable } from 'node:stream';
 import type { SourceEntry } from './entry.ts';
 import { typeBits } from './entry.ts';
 import { Sink } from './sink.ts';
+import { BlockCompressor, type CompressedBlock } from './block-workers.ts';
 import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
 import {
-  BLOCK, DeflateLanes, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressBlock, compressWhole, compressWholeSync, dictionaryOf,
+  BLOCK, DeflateLanes, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressWhole, compressWholeSync, dictionaryOf,
 } from './compress.ts';
 import type { ZipMethod } from './compress.ts';
 import {
@@ -223,6 +225,10 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
   // stored and zstd small files are done inline, synchronously.
   const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size === 0 || (e.size <= SYNC_LIMIT && opts.method !== METHOD_DEFLATE);
   const lanes = opts.method === METHOD_DEFLATE ? new DeflateLanes(opts.level) : null;
+  // large files: blocks compressed by worker threads (block-workers.ts), started with the first one
+  let blockWorkers: BlockCompressor | null = null;
+  const compressor = (): BlockCompressor =>
+    (blockWorkers ??= new BlockCompressor(opts.method, opts.level, Math.min(parallel, Math.max(2, os.availableParallelism())), BLOCK));
   // Reused 64 KiB read buffers for small files in flight (a fresh Buffer per file left ~100 MB of
   // garbage in the resident set on 20,000 files); at most maxInFlight are ever taken.
   const slots: Buffer[] = [];
@@ -335,17 +341,26 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       let usize = 0;
       // input blocks come from a small pool and go back once their output is in the sink
       const pool: Buffer[] = [];
-      const inFlight: Array<{ block: Buffer; out: Promise<Buffer> }> = [];
+      const inFlight: Array<Promise<CompressedBlock>> = [];
       let prev: Buffer | null = null;
       let dict: Buffer | undefined;
       const submit = (block: Buffer, last: boolean): void => {
-        inFlight.push({ block, out: compressBlock(method, opts.level, block, method === METHOD_DEFLATE ? dict : undefined, last) });
-        if (method === METHOD_DEFLATE) dict = dictionaryOf(block);
+        if (method === METHOD_STORE) {
+          inFlight.push(Promise.resolve({ data: block, block, release: () => {} }));
+          return;
+        }
+        // the next block's dictionary is taken before this one is handed to a worker
+        const next = method === METHOD_DEFLATE ? dictionaryOf(block) : undefined;
+        const job = compressor().compress(block, dict, last);
+        job.catch(() => {}); // observed in writeOldest
+        inFlight.push(job);
+        dict = next;
       };
       const writeOldest = async (): Promise<void> => {
-        const { block, out } = inFlight.shift()!;
-        await sink.write(await out);
-        if (block.buffer.byteLength === BLOCK) pool.push(Buffer.from(block.buffer, block.byteOffset, BLOCK));
+        const done = await inFlight.shift()!;
+        await sink.write(done.data);
+        done.release();
+        if (done.block.buffer.byteLength === BLOCK) pool.push(Buffer.from(done.block.buffer, 0, BLOCK));
       };
       const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafe(BLOCK);
       for await (const block of readBlocks(fh, e.size, BLOCK, take)) {
@@ -428,5 +443,6 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     throw err;
   } finally {
     lanes?.close();
+    await (blockWorkers as BlockCompressor | null)?.close();
   }
 }
