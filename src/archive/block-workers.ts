@@ -20,7 +20,8 @@ const { createRequire } = require('node:module');
 const { Z_SYNC_FLUSH, Z_FINISH } = zlib.constants;
 let cctx = null;
 function deflate(input, out, dict, last) {
-  const d = zlib.createDeflateRaw({ level: workerData.level, dictionary: dict });
+  // chunkSize 64: the stream's own output buffer is never used (writeSync goes to out)
+  const d = zlib.createDeflateRaw({ level: workerData.level, dictionary: dict, chunkSize: 64 });
   let error = null;
   d._handle.onerror = (message) => { error = message; };
   d._handle.writeSync(last ? Z_FINISH : Z_SYNC_FLUSH, input, 0, input.length, out, 0, out.length);
@@ -42,10 +43,12 @@ parentPort.on('message', (job) => {
   try {
     const input = Buffer.from(job.block, 0, job.len);
     const out = Buffer.from(job.out);
-    const n = workerData.method === 8 ? deflate(input, out, job.dict ? Buffer.from(job.dict) : undefined, job.last) : zstd(input, out);
-    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, n }, [job.block, job.out]);
+    const dict = job.dict ? Buffer.from(job.dict, 0, job.dictLen) : undefined;
+    const n = workerData.method === 8 ? deflate(input, out, dict, job.last) : zstd(input, out);
+    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, dict: job.dict, n }, job.dict ? [job.block, job.out, job.dict] : [job.block, job.out]);
   } catch (err) {
-    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, error: err instanceof Error ? err.message : String(err) }, [job.block, job.out]);
+    const error = err instanceof Error ? err.message : String(err);
+    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, dict: job.dict, error }, job.dict ? [job.block, job.out, job.dict] : [job.block, job.out]);
   }
 });
 `;
@@ -62,9 +65,13 @@ interface Reply {
   id: number;
   block: ArrayBuffer;
   out: ArrayBuffer;
+  dict?: ArrayBuffer;
   n?: number;
   error?: string;
 }
+
+/** Deflate primes each block with the previous block's last 32 KiB. */
+const DICT = 32 * 1024;
 
 export class BlockCompressor {
   private readonly method: ZipMethod;
@@ -74,6 +81,9 @@ export class BlockCompressor {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly outs: ArrayBuffer[] = [];
+  private readonly dicts: ArrayBuffer[] = [];
+  /** The tail of the entry's previous block (deflate), copied before that block went to a worker. */
+  private prev: { dict: ArrayBuffer; len: number } | null = null;
   private readonly waiting: Array<() => void> = [];
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
@@ -109,21 +119,43 @@ export class BlockCompressor {
     }
   }
 
+  /** Before the first block of an entry. */
+  begin(): void {
+    if (this.prev) this.dicts.push(this.prev.dict);
+    this.prev = null;
+  }
+
   /**
-   * Compresses `block` (a view of a whole ArrayBuffer of its own: it is transferred to a worker;
-   * use the returned `block` afterwards). `dict`: the previous block's last 32 KiB (deflate).
+   * Compresses the entry's next block (a view of a whole ArrayBuffer of its own: it is transferred
+   * to a worker; use the returned `block` afterwards). Call in order: deflate primes each block with
+   * the tail of the one before.
    */
-  async compress(block: Buffer, dict: Buffer | undefined, last: boolean): Promise<CompressedBlock> {
+  compress(block: Buffer, last: boolean): Promise<CompressedBlock> {
     if (this.method !== METHOD_DEFLATE && this.method !== METHOD_ZSTD) throw new Error(`method ${this.method} is not compressed in blocks`);
     if (block.byteOffset !== 0) throw new Error('BlockCompressor: the block must start its ArrayBuffer');
+    // synchronously, before the block is transferred: its tail primes the next block
+    const dict = this.prev;
+    if (this.method === METHOD_DEFLATE && !last) {
+      const tail = new Uint8Array(this.dicts.pop() ?? new ArrayBuffer(DICT));
+      const len = Math.min(DICT, block.length);
+      tail.set(block.subarray(block.length - len));
+      this.prev = { dict: tail.buffer as ArrayBuffer, len };
+    } else {
+      this.prev = null;
+    }
+    return this.send(block, dict, last);
+  }
+
+  private async send(block: Buffer, dict: { dict: ArrayBuffer; len: number } | null, last: boolean): Promise<CompressedBlock> {
     const { worker, out } = await this.slot();
     const id = this.nextId++;
     const reply = await new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const ab = block.buffer as ArrayBuffer;
-      const dictCopy = dict ? new Uint8Array(dict).buffer : undefined;
-      worker.postMessage({ id, block: ab, len: block.length, out, dict: dictCopy, last }, [ab, out]);
+      const transfer = dict ? [ab, out, dict.dict] : [ab, out];
+      worker.postMessage({ id, block: ab, len: block.length, out, dict: dict?.dict, dictLen: dict?.len ?? 0, last }, transfer);
     });
+    if (reply.dict) this.dicts.push(reply.dict);
     const back = Buffer.from(reply.block);
     if (reply.error !== undefined) {
       this.outs.push(reply.out);

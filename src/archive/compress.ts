@@ -20,7 +20,6 @@ export const METHOD_ZSTD = 93;
 export type ZipMethod = typeof METHOD_STORE | typeof METHOD_DEFLATE | typeof METHOD_ZSTD;
 
 export const BLOCK = 1 << 20;
-const DICT = 32 * 1024;
 
 const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
 const inflateRaw = promisify(zlib.inflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
@@ -44,11 +43,6 @@ export function compressWhole(method: ZipMethod, level: number, data: Buffer): P
     });
   }
   return Promise.resolve(data);
-}
-
-/** Last 32 KiB of a block, copied, to prime the next deflate block. */
-export function dictionaryOf(block: Buffer): Buffer {
-  return Buffer.from(block.subarray(Math.max(0, block.length - DICT)));
 }
 
 /** One-shot decompression of a small entry; the result must have exactly `size` bytes. */

@@ -20,7 +20,7 @@ import { BlockCompressor, type CompressedBlock } from './block-workers.ts';
 import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
 import {
-  BLOCK, DeflateLanes, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressWhole, compressWholeSync, dictionaryOf,
+  BLOCK, DeflateLanes, METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD, SYNC_LIMIT, compressWhole, compressWholeSync,
 } from './compress.ts';
 import type { ZipMethod } from './compress.ts';
 import {
@@ -343,18 +343,15 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       const pool: Buffer[] = [];
       const inFlight: Array<Promise<CompressedBlock>> = [];
       let prev: Buffer | null = null;
-      let dict: Buffer | undefined;
+      if (method !== METHOD_STORE) compressor().begin();
       const submit = (block: Buffer, last: boolean): void => {
         if (method === METHOD_STORE) {
           inFlight.push(Promise.resolve({ data: block, block, release: () => {} }));
           return;
         }
-        // the next block's dictionary is taken before this one is handed to a worker
-        const next = method === METHOD_DEFLATE ? dictionaryOf(block) : undefined;
-        const job = compressor().compress(block, dict, last);
+        const job = compressor().compress(block, last);
         job.catch(() => {}); // observed in writeOldest
         inFlight.push(job);
-        dict = next;
       };
       const writeOldest = async (): Promise<void> => {
         const done = await inFlight.shift()!;
