@@ -4,34 +4,34 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { SourceEntry } from './entry.ts';
 import type { ArchiveFormat, CompressionLevel } from './levels.ts';
 import { deflateLevel, zstdLevel } from './levels.ts';
-import { METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD } from './compress.ts';
-import { writeZip } from './zip-writer.ts';
 import type { WriteResult, ZipWriteOptions } from './zip-writer.ts';
-import { writeTar } from './tar-writer.ts';
-import { createZstdCompressor } from './zstd.ts';
-import { ZstdFrameWriter } from './zstd-frames.ts';
-import { detectFormat } from './detect.ts';
-import { extractZip } from './zip-reader.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
-import { extractTarZstd } from './tar-reader.ts';
+import type { SelectOptions, Selection } from './select.ts';
 
+// Writers, readers, selection and verification are loaded when first used: a helper command needs
+// one side only, and every module loaded is TypeScript stripped and compiled at start-up.
 export type { SourceEntry } from './entry.ts';
 export type { ArchiveFormat, CompressionLevel } from './levels.ts';
 export { parseArchiveFormat, parseCompressionLevel } from './levels.ts';
 export type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 export type { WriteResult } from './zip-writer.ts';
 export { UnsafeEntryError, CorruptArchiveError } from './safe-writer.ts';
-export { selectFiles } from './select.ts';
 export { detectFormat } from './detect.ts';
-export { verifyArchive } from './verify.ts';
 export { limitYoungGeneration } from './memory.ts';
 export type { GrowingFile } from './input.ts';
 export type { SelectOptions, Selection } from './select.ts';
+
+export async function selectFiles(opts: SelectOptions): Promise<Selection> {
+  return (await import('./select.ts')).selectFiles(opts);
+}
+
+export async function verifyArchive(...args: Parameters<typeof import('./verify.ts').verifyArchive>): ReturnType<typeof import('./verify.ts').verifyArchive> {
+  return (await import('./verify.ts')).verifyArchive(...args);
+}
 
 export interface CreateOptions {
   onWarning?: (message: string) => void;
@@ -46,32 +46,44 @@ export interface CreateOptions {
 
 /** Writes the archive to any Writable (ends it). */
 export async function createArchive(entries: readonly SourceEntry[], format: ArchiveFormat, level: CompressionLevel, out: Writable, opts: CreateOptions = {}): Promise<WriteResult> {
-  if (format === 'tarzstd' && (opts.zstdWorkers ?? 0) === 0) {
-    // independent frames compressed in parallel by worker threads (see zstd-frames.ts)
-    const zstd = new ZstdFrameWriter(out, zstdLevel(level));
-    try {
-      return await writeTar(entries, zstd, { onWarning: opts.onWarning });
-    } catch (err) {
-      zstd.destroy(err as Error);
-      throw err;
-    }
-  }
   if (format === 'tarzstd') {
-    const zstd = createZstdCompressor(zstdLevel(level), { workers: opts.zstdWorkers });
-    const done = pipeline(zstd, out);
-    try {
-      const result = await writeTar(entries, zstd, { onWarning: opts.onWarning });
-      await done;
-      return result;
-    } catch (err) {
-      zstd.destroy(err as Error);
-      await done.catch(() => {});
-      throw err;
-    }
+    const { writeTar } = await import('./tar-writer.ts');
+    return (opts.zstdWorkers ?? 0) === 0 ? writeTarFrames(entries, out, zstdLevel(level), writeTar, opts) : writeTarStream(entries, out, zstdLevel(level), writeTar, opts);
   }
+  const [{ writeZip }, { METHOD_DEFLATE, METHOD_STORE, METHOD_ZSTD }] = await Promise.all([import('./zip-writer.ts'), import('./compress.ts')]);
   const method = format === 'zipzstd' ? METHOD_ZSTD : deflateLevel(level) === 0 ? METHOD_STORE : METHOD_DEFLATE;
   const lvl = format === 'zipzstd' ? zstdLevel(level) : deflateLevel(level);
   return writeZip(entries, out, { method, level: lvl, onWarning: opts.onWarning, ...opts.zip });
+}
+
+type WriteTar = typeof import('./tar-writer.ts').writeTar;
+
+/** Independent frames compressed in parallel by worker threads (the default, zstd-frames.ts). */
+async function writeTarFrames(entries: readonly SourceEntry[], out: Writable, level: number, writeTar: WriteTar, opts: CreateOptions): Promise<WriteResult> {
+  const { ZstdFrameWriter } = await import('./zstd-frames.ts');
+  const zstd = new ZstdFrameWriter(out, level);
+  try {
+    return await writeTar(entries, zstd, { onWarning: opts.onWarning });
+  } catch (err) {
+    zstd.destroy(err as Error);
+    throw err;
+  }
+}
+
+/** One zstd-napi stream with its own worker threads (`zstdWorkers: n`). */
+async function writeTarStream(entries: readonly SourceEntry[], out: Writable, level: number, writeTar: WriteTar, opts: CreateOptions): Promise<WriteResult> {
+  const [{ createZstdCompressor }, { pipeline }] = await Promise.all([import('./zstd.ts'), import('node:stream/promises')]);
+  const zstd = createZstdCompressor(level, { workers: opts.zstdWorkers });
+  const done = pipeline(zstd, out);
+  try {
+    const result = await writeTar(entries, zstd, { onWarning: opts.onWarning });
+    await done;
+    return result;
+  } catch (err) {
+    zstd.destroy(err as Error);
+    await done.catch(() => {});
+    throw err;
+  }
 }
 
 /**
@@ -101,7 +113,8 @@ export async function createArchiveFile(entries: readonly SourceEntry[], file: s
 }
 
 export async function extractArchive(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult & { format: 'tarzstd' | 'zip' }> {
+  const { detectFormat } = await import('./detect.ts');
   const format = await detectFormat(file);
-  const result = format === 'tarzstd' ? await extractTarZstd(file, dir, opts) : await extractZip(file, dir, opts);
+  const result = format === 'tarzstd' ? await (await import('./tar-reader.ts')).extractTarZstd(file, dir, opts) : await (await import('./zip-reader.ts')).extractZip(file, dir, opts);
   return { ...result, format };
 }

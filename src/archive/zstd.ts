@@ -75,8 +75,6 @@ export function zstdDecompressExact(input: Buffer, size: number, out?: Buffer): 
   return dst.subarray(0, produced);
 }
 
-export const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-
 export interface ZstdCompressOptions {
   /** zstd worker threads; default: number of CPUs (at most 4). 0 = single-threaded node:zlib. */
   workers?: number;
