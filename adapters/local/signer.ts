@@ -32,13 +32,18 @@ function canonical(input: SignInput, names: string[], value: (n: string) => stri
  * (sent as %3B), and URLSearchParams cost a fifth of a presign.
  */
 export function sign(key: KeyObject, input: SignInput): string {
-  const names = Object.keys(input.headers).map((n) => n.toLowerCase()).sort();
-  const sig = createHmac('sha256', key).update(canonical(input, names, (n) => input.headers[n])).digest('hex');
+  const { headers } = input;
+  const names = Object.keys(headers).sort();
+  for (const n of names) if (!HEADER_NAME.test(n)) throw new Error(`signed header names must match ${HEADER_NAME}: ${n}`);
+  const sig = createHmac('sha256', key).update(canonical(input, names, (n) => headers[n])).digest('hex');
   let q = `${Q_EXPIRES}=${input.expires}`;
   if (input.maxSize > 0) q += `&${Q_MAX}=${input.maxSize}`;
-  if (names.length > 0) q += `&${Q_HEADERS}=${names.map(encodeURIComponent).join('%3B')}`;
+  if (names.length > 0) q += `&${Q_HEADERS}=${names.join('%3B')}`;
   return `${q}&${Q_SIGNATURE}=${sig}`;
 }
+
+/** Signed header names: lower case, and nothing to escape in a query string. */
+const HEADER_NAME = /^[a-z0-9-]+$/;
 
 const denied = (why: string): CacheGateError => new CacheGateError('forbidden', 403, `request signature is not valid: ${why}`);
 
@@ -56,7 +61,7 @@ export function verify(
   if (!/^[0-9]{1,16}$/.test(maxRaw)) throw denied('bad size cap');
   const namesRaw = req.query.get(Q_HEADERS) ?? '';
   const names = namesRaw === '' ? [] : namesRaw.split(';');
-  if (names.some((n) => !/^[a-z0-9-]+$/.test(n))) throw denied('bad signed headers');
+  if (names.some((n) => !HEADER_NAME.test(n))) throw denied('bad signed headers');
   const input: SignInput = { method: req.method, objectName: req.objectName, expires: Number(expiresRaw), maxSize: Number(maxRaw), headers: {} };
   const expected = createHmac('sha256', key).update(canonical(input, names, (n) => req.header(n) ?? '')).digest();
   const given = Buffer.from(sig, 'hex');
@@ -67,8 +72,11 @@ export function verify(
 
 /** Object name → URL path, each segment percent-encoded. */
 export function encodePath(objectName: string): string {
-  return objectName.split('/').map(encodeURIComponent).join('/');
+  return UNRESERVED_PATH.test(objectName) ? objectName : objectName.split('/').map(encodeURIComponent).join('/');
 }
+
+/** Names made only of characters encodeURIComponent leaves alone (and '/'), the usual case. */
+const UNRESERVED_PATH = /^[A-Za-z0-9\-_.!~*'()/]*$/;
 
 /** URL path (after the prefix) → object name; undefined when malformed. */
 export function decodePath(path: string): string | undefined {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import type { Logger } from '../log.ts';
+import { accessLogger, type AccessFields } from '../log.ts';
 import { requestContext } from '../request-context.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { presignRoute } from './presign-route.ts';
@@ -27,7 +27,8 @@ export function routeOf(path: string): string {
 }
 
 export function createListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, log } = deps;
+  const { metrics } = deps;
+  const access = accessLogger(deps.log);
   const hono = getRequestListener(createApp(deps).fetch);
   const presign = presignRoute(deps);
 
@@ -42,22 +43,25 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     requestContext.run({ reqId }, () => {
       if (route === 'presign' && path === '/v1/presign') {
         // Answered whole by res.end(): logged then, without waiting for the socket's 'close'.
-        void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, log, metrics, route, path, start, reqId));
+        void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, access, metrics, route, path, start, reqId));
       } else {
         res.setHeader('X-Request-Id', reqId); // (the presign route writes it with its other headers: cheaper than merging)
         // Streams: logged when the response is over. A response cut off before its end (client
         // gone, stream failed) is logged and counted as 499.
-        res.once('close', () => finished(req, res.writableFinished ? res.statusCode : 499, log, metrics, route, path, start, reqId));
+        res.once('close', () => finished(req, res.writableFinished ? res.statusCode : 499, access, metrics, route, path, start, reqId));
         void hono(req, res);
       }
     });
   };
 }
 
-function finished(req: IncomingMessage, status: number, log: Logger, metrics: AppDeps['metrics'], route: string, path: string, start: number, reqId: string): void {
+function finished(
+  req: IncomingMessage, status: number, access: (f: AccessFields) => void, metrics: AppDeps['metrics'], route: string, path: string, start: number, reqId: string,
+): void {
   const seconds = (performance.now() - start) / 1000;
-  metrics.httpRequests.inc({ route, method: req.method ?? '', status: String(status) });
+  const method = req.method ?? '';
+  metrics.httpRequests.inc({ route, method, status: String(status) });
   metrics.httpDuration.observe({ route }, seconds);
   if (route === 'healthz' || route === 'metrics') return;
-  log.info({ reqId, method: req.method, path, status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+  access({ reqId, method, path, status, ms: Math.round(seconds * 1e4) / 10 });
 }

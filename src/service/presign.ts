@@ -129,7 +129,7 @@ async function presignOne(
     url: signed.url,
     method,
     headers: signed.headers,
-    expiresAt: signed.expiresAt.toISOString(),
+    expiresAt: isoTime(signed.expiresAt),
     metadata: { cachekey: resolved.human },
     maxUploadedArchiveSize,
   };
@@ -143,6 +143,14 @@ async function presignOne(
   }
   answer.helperArgs = helperArgs(req.operation, answer);
   return answer;
+}
+
+/** Date → ISO string, remembered for the last instant: presigns in the same second share their expiry. */
+let lastIso: { ms: number; iso: string } = { ms: NaN, iso: '' };
+function isoTime(d: Date): string {
+  const ms = d.getTime();
+  if (ms !== lastIso.ms) lastIso = { ms, iso: d.toISOString() };
+  return lastIso.iso;
 }
 
 /** The argv of `cachegate cache-archiver` / `cache-extractor` that performs this transfer (SPEC §5). */
