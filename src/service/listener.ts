@@ -48,11 +48,26 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
         res.setHeader('X-Request-Id', reqId); // (the presign route writes it with its other headers: cheaper than merging)
         // Streams: logged when the response is over. A response cut off before its end (client
         // gone, stream failed) is logged and counted as 499.
-        res.once('close', () => finished(req, res.writableFinished ? res.statusCode : 499, access, metrics, route, path, start, reqId));
+        const socket = req.socket;
+        const sentBefore = socket.bytesWritten;
+        res.once('close', () => finished(req, handedOver(res, socket.bytesWritten - sentBefore) ? res.statusCode : 499, access, metrics, route, path, start, reqId));
         void hono(req, res);
       }
     });
   };
+}
+
+/**
+ * Whether the whole response reached the socket. Usually res.writableFinished; but a client that has
+ * read Content-Length bytes may close the connection before the server's end() (the last read of the
+ * body's source is still on its way), and that download is complete: its bytes on this socket
+ * (`sent`) cover the header and the declared length.
+ */
+function handedOver(res: ServerResponse, sent: number): boolean {
+  if (res.writableFinished) return true;
+  const header = (res as ServerResponse & { _header?: string | null })._header;
+  const declared = Number(res.getHeader('content-length'));
+  return res.headersSent && typeof header === 'string' && Number.isSafeInteger(declared) && sent >= Buffer.byteLength(header, 'latin1') + declared;
 }
 
 function finished(

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -123,6 +124,53 @@ describe('service on the local backend', () => {
     const bad = await fetch(json.url, { headers: { range: 'bytes=5000-' } });
     assert.equal(bad.status, 416);
     assert.equal((await bodyOf(bad)).error.code, 'range_not_satisfiable');
+  });
+
+  it('access log: a download read whole is 200 even when the client closes before the server ends; one cut off is 499', async () => {
+    const statusOf = async (reqId: string): Promise<number | undefined> => {
+      for (let i = 0; i < 100; i++) {
+        const line = svc.logs.map((l) => JSON.parse(l)).find((j) => j.msg === 'request' && j.reqId === reqId);
+        if (line) return line.status as number;
+        await sleep(20);
+      }
+      return undefined;
+    };
+    /** GET over a raw socket: destroys it as soon as `want` body bytes (all of them by default) arrived. */
+    const rawGet = (url: string, reqId: string, want?: number): Promise<number> => new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const sock = connect(Number(u.port), u.hostname);
+      let buf = Buffer.alloc(0);
+      sock.on('error', reject);
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const length = Number(/content-length: (\d+)/i.exec(buf.subarray(0, end).toString('latin1'))?.[1]);
+        const body = buf.length - end - 4;
+        if (body >= (want ?? length)) {
+          sock.destroy();
+          resolve(body);
+        }
+      });
+      sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nX-Request-Id: ${reqId}\r\n\r\n`);
+    });
+
+    const small = randomBytes(1_000_000);
+    const up = await presign(svc, { operation: 'upload', key: 'close-early', projectId: '5' }, RUNNER);
+    assert.equal((await fetch(up.json.url, { method: 'PUT', headers: up.json.headers, body: small })).status, 200);
+    const down = await presign(svc, { operation: 'download', key: 'close-early', projectId: '5' }, RUNNER);
+    for (let i = 0; i < 20; i++) { // the race is not won every time: 20 tries
+      assert.equal(await rawGet(down.json.url, `whole-${i}`), small.length);
+      assert.equal(await statusOf(`whole-${i}`), 200, `whole-${i}`);
+    }
+
+    // Larger than what the socket buffers of both ends hold, so the server cannot have handed it all over.
+    const big = Buffer.alloc(64 * 1024 * 1024, 7);
+    const upBig = await presign(svc, { operation: 'upload', key: 'cut-off', projectId: '5' }, RUNNER);
+    assert.equal((await fetch(upBig.json.url, { method: 'PUT', headers: upBig.json.headers, body: big })).status, 200);
+    const downBig = await presign(svc, { operation: 'download', key: 'cut-off', projectId: '5' }, RUNNER);
+    await rawGet(downBig.json.url, 'cut-off-1', 1024);
+    assert.equal(await statusOf('cut-off-1'), 499);
   });
 
   it('a missing object is 404 on GET and HEAD', async () => {
