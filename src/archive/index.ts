@@ -104,7 +104,7 @@ export async function createArchiveFile(entries: readonly SourceEntry[], file: s
       }
     });
     await fs.promises.rename(tmp, file);
-    return result;
+    return { ...result, bytes: out.bytesWritten }; // the file's size, whatever the format counted
   } catch (err) {
     out.destroy();
     await fs.promises.unlink(tmp).catch(() => {});

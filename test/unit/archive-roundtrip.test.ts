@@ -14,7 +14,9 @@ async function roundTrip(format: ArchiveFormat, level: CompressionLevel, zip: Re
     await makeSampleTree(src);
     const sel = await selectFiles({ cwd: src, paths: ['.'] });
     const file = path.join(tmp, 'cache.zip');
-    await createArchiveFile(sel.entries, file, format, level, { zip });
+    const made = await createArchiveFile(sel.entries, file, format, level, { zip });
+    assert.equal(made.bytes, (await fs.promises.stat(file)).size, 'reported size is the file size');
+    assert.equal(made.entries, sel.entries.length);
     assert.equal(await detectFormat(file), format === 'tarzstd' ? 'tarzstd' : 'zip');
     const dst = path.join(tmp, 'dst');
     const res = await extractArchive(file, dst);
