@@ -132,7 +132,7 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         if (r.status === 'not-found') continue;
         done();
         if (r.status === 'up-to-date') io.stdout.write(`${file.split('/').pop()} is up to date\n`);
-        else io.stdout.write(`Downloaded ${r.size} bytes${r.ranged ? ` in ${r.parts} ranged parts` : ''}\n`);
+        else io.stdout.write(`Downloaded ${r.size} bytes${r.ranged ? ` in ${r.parts} ranged part${r.parts === 1 ? '' : 's'}` : ''}\n`);
         return null;
       }
       done();
