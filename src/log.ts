@@ -8,6 +8,7 @@
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogFormat, LogLevel } from './config/types.ts';
+import { lastIsoMemo } from './iso-time.ts';
 import { requestContext } from './request-context.ts';
 
 export type { Logger };
@@ -69,34 +70,23 @@ export function accessLogger(log: Logger): (f: AccessFields) => void {
   const { format, write } = direct;
   return (f) => {
     if (log.levelVal > INFO) return;
-    isoTimeCached();
+    const time = nowIso(Date.now());
     if (format === 'json') {
-      write(`{"level":"info"${lastTime},"reqId":${JSON.stringify(f.reqId)},"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"ms":${f.ms},"msg":"request"}\n`);
+      write(`{"level":"info","time":"${time}","reqId":${JSON.stringify(f.reqId)},"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"ms":${f.ms},"msg":"request"}\n`);
     } else {
       // renderLine's output for these fields, without its generic field loop
       const kv = `reqId=${fmtValue(f.reqId)} method=${fmtValue(f.method)} path=${fmtValue(f.path)} status=${f.status} ms=${f.ms}`;
-      write(format === 'text' ? `time=${JSON.stringify(lastIso)} level=info msg="request" ${kv}\n` : `request  ${kv}\n`);
+      write(format === 'text' ? `time=${JSON.stringify(time)} level=info msg="request" ${kv}\n` : `request  ${kv}\n`);
     }
   };
 }
 
 const INFO = 30; // pino's numeric level of info
 
-/**
- * pino's isoTime, rendered once per millisecond: under load many lines share a millisecond, and
- * formatting a Date is a third of a log line's cost (measured).
- */
-let lastMs = -1;
-let lastIso = '';
-let lastTime = '';
+/** pino's isoTime, from the ISO string of the current millisecond. */
+const nowIso = lastIsoMemo();
 function isoTimeCached(): string {
-  const now = Date.now();
-  if (now !== lastMs) {
-    lastMs = now;
-    lastIso = new Date(now).toISOString();
-    lastTime = `,"time":"${lastIso}"`;
-  }
-  return lastTime;
+  return `,"time":"${nowIso(Date.now())}"`;
 }
 
 /** A fresh object each call: pino merges the line's fields into it. */

@@ -25,15 +25,13 @@ export interface ObjectRequest {
  * their own sockets too; this is the bound the caller sees, whatever the backend does).
  */
 export function backendCall<T>(adapter: CacheAdapter, fn: () => Promise<T>, timeoutMs = 0): Promise<T> {
-  const failed = (err: unknown): CacheGateError =>
-    err instanceof CacheGateError ? err : backendUnavailable(`the ${adapter.kind} backend failed: ${(err as Error)?.name ?? 'error'}`, err);
   let call: Promise<T>;
   try {
     call = fn();
   } catch (err) {
-    return Promise.reject(failed(err));
+    return Promise.reject(backendError(adapter, err));
   }
-  if (timeoutMs <= 0) return call.catch((err: unknown) => Promise.reject(failed(err)));
+  if (timeoutMs <= 0) return call.catch((err: unknown) => Promise.reject(backendError(adapter, err)));
   // One promise and one timer per call (Promise.race with a deadline promise cost twice as much on
   // the presign path); a late result or failure after the deadline is dropped.
   return new Promise<T>((resolve, reject) => {
@@ -45,10 +43,15 @@ export function backendCall<T>(adapter: CacheAdapter, fn: () => Promise<T>, time
       },
       (err: unknown) => {
         clearTimeout(timer);
-        reject(failed(err));
+        reject(backendError(adapter, err));
       },
     );
   });
+}
+
+/** A backend call's failure as the service answers it: a CacheGateError as is, anything else 503. */
+function backendError(adapter: CacheAdapter, err: unknown): CacheGateError {
+  return err instanceof CacheGateError ? err : backendUnavailable(`the ${adapter.kind} backend failed: ${(err as Error)?.name ?? 'error'}`, err);
 }
 
 function infoHeaders(info: ObjectInfo): Headers {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { CacheAdapter, Direction, PresignMethod } from '../adapter.ts';
 import { CacheGateError, tooLarge } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
+import { lastIsoMemo } from '../iso-time.ts';
 import { checkFallbackKey, resolveKey, type ResolvedKey } from '../keys/resolve.ts';
 import type { NamespaceInput } from '../keys/object-name.ts';
 import type { Principal } from './state.ts';
@@ -129,7 +130,7 @@ async function presignOne(
     url: signed.url,
     method,
     headers: signed.headers,
-    expiresAt: isoTime(signed.expiresAt),
+    expiresAt: expiryIso(signed.expiresAt.getTime()),
     metadata: { cachekey: resolved.human },
     maxUploadedArchiveSize,
   };
@@ -145,13 +146,8 @@ async function presignOne(
   return answer;
 }
 
-/** Date → ISO string, remembered for the last instant: presigns in the same second share their expiry. */
-let lastIso: { ms: number; iso: string } = { ms: NaN, iso: '' };
-function isoTime(d: Date): string {
-  const ms = d.getTime();
-  if (ms !== lastIso.ms) lastIso = { ms, iso: d.toISOString() };
-  return lastIso.iso;
-}
+/** Presigns in the same second share their expiry, and its ISO string. */
+const expiryIso = lastIsoMemo();
 
 /** The argv of `cachegate cache-archiver` / `cache-extractor` that performs this transfer (SPEC §5). */
 export function helperArgs(operation: PresignRequest['operation'], a: PresignAnswer): string[] | undefined {
