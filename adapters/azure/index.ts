@@ -24,6 +24,7 @@ import type { AzureSettings } from '../../src/config/types.ts';
 import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../src/errors.ts';
 import { blobPath, blobSas, type SasKey, type SasSdk } from './sas.ts';
 import { uploadBlocks } from './upload.ts';
+import { misconfigured } from '../backend-fault.ts';
 import { TIMEOUTS, UploadWatch, bounded, idleGuard } from '../timeouts.ts';
 
 export interface AzureAdapterOptions {
@@ -195,18 +196,36 @@ class AzureAdapter implements CacheAdapter {
     return { url, method: input.method, headers, expiresAt: new Date(expiresAt) };
   }
 
-  #fail(err: unknown, what: string): CacheGateError {
+  /** Classified as every adapter does (backend-fault.ts): 401/403 and a missing container → 502 naming the setting. */
+  #fail(err: unknown, what: string, code = asRest(err).code): CacheGateError {
     const e = asRest(err);
     if (err instanceof CacheGateError) return err;
     if (e.statusCode === 416) return new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
+    const container = this.#settings.containerName;
+    const detail = `azure: ${what} refused (${e.statusCode ?? ''} ${code ?? ''})`;
+    if (code === 'ContainerNotFound') return misconfigured(detail, `ContainerName (container "${container}" does not exist in account ${this.#settings.accountName})`, err);
     if (e.statusCode === 401 || e.statusCode === 403) {
-      return new CacheGateError('backend_error', 502, `azure: ${what} refused (${e.statusCode} ${e.code ?? ''}): check the credentials' access to container ${this.#settings.containerName}`, { cause: err });
+      // Azure says AuthenticationFailed for a wrong key, Azurite AuthorizationFailure: either way the
+      // request signed with the configured key was refused.
+      const check = this.#accountKey
+        ? `AccountKey and AccountName (the request signed with them was refused by account ${this.#settings.accountName})`
+        : `the identity's (DefaultAzureCredential) role on container ${container} and AccountName`;
+      return misconfigured(detail, check, err);
     }
     if (e.statusCode !== undefined && e.statusCode < 500 && e.statusCode !== 429) {
       return new CacheGateError('backend_error', 502, `azure: ${what} failed (${e.statusCode} ${e.code ?? ''})`, { cause: err });
     }
     return backendUnavailable(`azure: ${what} failed: ${e.message}`, err);
   }
+
+  /** A 404 that is a miss (the blob), not a missing container. */
+  #isMiss(err: unknown): boolean {
+    const e = asRest(err);
+    return e.statusCode === 404 && e.code !== 'ContainerNotFound';
+  }
+
+  /** When the container was last seen to exist (performance.now()). */
+  #containerSeenAt = -Infinity;
 
   async head(objectName: string): Promise<ObjectInfo | null> {
     try {
@@ -220,7 +239,11 @@ class AzureAdapter implements CacheAdapter {
         metadata: { ...(p.metadata ?? {}) },
       };
     } catch (err) {
-      if (asRest(err).statusCode === 404) return null;
+      if (this.#isMiss(err)) {
+        // A HEAD's 404 may not say whether the blob or the container is missing: ask once a minute.
+        if (performance.now() - this.#containerSeenAt >= 60_000) await this.ready();
+        return null;
+      }
       throw this.#fail(err, 'HEAD');
     }
   }
@@ -251,7 +274,7 @@ class AzureAdapter implements CacheAdapter {
       else if (range && range.start === 0) result.range = { start: 0, end: Math.max(0, info.size - 1) };
       return result;
     } catch (err) {
-      if (asRest(err).statusCode === 404) return null;
+      if (this.#isMiss(err)) return null;
       throw this.#fail(err, 'GET');
     }
   }
@@ -319,11 +342,11 @@ class AzureAdapter implements CacheAdapter {
   async ready(): Promise<void> {
     try {
       await bounded(`azure: container ${this.#settings.containerName}`, TIMEOUTS.callMs, (abortSignal) => this.#container.getProperties({ abortSignal }));
+      this.#containerSeenAt = performance.now();
     } catch (err) {
-      if (err instanceof CacheGateError) throw err;
+      // Get Container Properties: a 404 can only mean the container.
       const e = asRest(err);
-      if (e.statusCode === 404) throw backendUnavailable(`azure: container ${this.#settings.containerName} does not exist`, err);
-      throw backendUnavailable(`azure: container ${this.#settings.containerName} not reachable (${e.statusCode ?? e.message})`, err);
+      throw this.#fail(err, `container ${this.#settings.containerName}`, e.statusCode === 404 ? 'ContainerNotFound' : e.code);
     }
   }
 }

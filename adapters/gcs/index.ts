@@ -15,10 +15,10 @@ import type {
   PutInput,
 } from '../../src/adapter.ts';
 import type { GcsSettings } from '../../src/config/types.ts';
-import { CacheGateError, backendUnavailable, badRequest, tooLarge } from '../../src/errors.ts';
+import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
 import { resolveSigner, type AdcOptions, type GcsSigner } from './credentials.ts';
 import { DEFAULT_ENDPOINT, V4_MAX_EXPIRES, signUrl } from './sign.ts';
-import { failure, infoFromHeaders, readText, send, sendBody, xmlCode } from './xml-api.ts';
+import { classify, failure, infoFromHeaders, readText, send, sendBody, xmlCode } from './xml-api.ts';
 import { TIMEOUTS, bounded } from '../timeouts.ts';
 
 export interface GcsAdapterOptions extends AdcOptions {}
@@ -65,6 +65,8 @@ class GcsAdapter implements CacheAdapter {
   readonly #signer: GcsSigner;
   readonly #endpoint: URL;
   readonly #maxSize: number;
+  /** When the bucket was last seen to exist (performance.now()). */
+  #bucketSeenAt = -Infinity;
 
   constructor(settings: GcsSettings, signer: GcsSigner, endpoint: URL, maxSize: number) {
     this.#settings = settings;
@@ -107,7 +109,11 @@ class GcsAdapter implements CacheAdapter {
     const res = await send(url, 'HEAD', {});
     res.resume();
     if (res.statusCode === 200) return infoFromHeaders(res);
-    if (res.statusCode === 404) return null;
+    if (res.statusCode === 404) {
+      // A HEAD's 404 has no body to tell a missing object from a missing bucket: ask once a minute.
+      if (performance.now() - this.#bucketSeenAt >= 60_000) await this.ready();
+      return null;
+    }
     throw await failure(res, 'HEAD', this.#settings.bucketName);
   }
 
@@ -117,7 +123,8 @@ class GcsAdapter implements CacheAdapter {
     if (range) headers.range = `bytes=${range.start}-${range.end ?? ''}`;
     const res = await send(url, 'GET', headers);
     if (res.statusCode === 404) {
-      res.resume();
+      const code = xmlCode(await readText(res));
+      if (code === 'NoSuchBucket') throw classify(404, code, 'GET', this.#settings.bucketName);
       return null;
     }
     if (res.statusCode === 200) return { info: infoFromHeaders(res), body: res };
@@ -163,12 +170,15 @@ class GcsAdapter implements CacheAdapter {
       const res = await send(url, 'GET', {});
       if (res.statusCode === 200) {
         res.resume();
+        this.#bucketSeenAt = performance.now();
         return;
       }
       const code = xmlCode(await readText(res));
-      if (res.statusCode === 404 && code !== 'NoSuchBucket') return;
-      if (res.statusCode === 404) throw backendUnavailable(`gcs: bucket ${bucket} does not exist`);
-      throw backendUnavailable(`gcs: bucket ${bucket} not usable (${res.statusCode}${code ? ' ' + code : ''})`);
+      if (res.statusCode === 404 && code !== 'NoSuchBucket') {
+        this.#bucketSeenAt = performance.now();
+        return;
+      }
+      throw classify(res.statusCode ?? 0, code, `bucket ${bucket}`, bucket);
     });
   }
 }

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import type { ObjectInfo } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
+import { misconfigured } from '../backend-fault.ts';
 
 /** Fails the socket (and the response body) when nothing moves on it for TIMEOUTS.idleMs. */
 function idleTimeout(req: http.ClientRequest, what: string): void {
@@ -119,13 +120,16 @@ export function infoFromHeaders(res: IncomingMessage): ObjectInfo {
   return info;
 }
 
-/** A non-2xx answer that is not a plain miss, as a CacheGateError. */
+/** A non-2xx answer that is not a plain miss, as a CacheGateError (classified as in backend-fault.ts). */
 export async function failure(res: IncomingMessage, what: string, bucket: string): Promise<CacheGateError> {
-  const code = xmlCode(await readText(res));
-  const status = res.statusCode ?? 0;
+  return classify(res.statusCode ?? 0, xmlCode(await readText(res)), what, bucket);
+}
+
+export function classify(status: number, code: string, what: string, bucket: string): CacheGateError {
   const detail = `${status}${code ? ' ' + code : ''}`;
+  if (code === 'NoSuchBucket') return misconfigured(`gcs: ${what} refused (${detail})`, `BucketName (bucket "${bucket}" does not exist)`);
   if (status === 401 || status === 403) {
-    return new CacheGateError('backend_error', 502, `gcs: ${what} refused (${detail}): check that the service account may use bucket ${bucket} and that the host clock is right`);
+    return misconfigured(`gcs: ${what} refused (${detail})`, `that the service account (CredentialsFile or AccessID/PrivateKey) may use bucket ${bucket} and that the host clock is right`);
   }
   if (status === 416) return new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
   if (status >= 500 || status === 429) return backendUnavailable(`gcs: ${what} failed (${detail})`);

@@ -8,9 +8,26 @@ import type { AdapterContext, ByteRange, PresignInput, PresignedRequest, PutInpu
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { decodePath, encodePath, sign, verify } from './signer.ts';
 import { FileStore } from './store.ts';
+import { misconfigured } from '../backend-fault.ts';
 
 export const URL_PREFIX = '/v1/blob/';
 export const META_PREFIX = 'x-amz-meta-';
+
+/**
+ * A file system error, classified as every adapter does (../backend-fault.ts): a directory this
+ * process may not write is a configuration fault (502, check data_dir); anything else (disk full,
+ * I/O error) may pass: 503.
+ */
+function fail(root: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (err instanceof CacheGateError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
+      throw misconfigured(`local data directory ${root} is not usable (${code})`, '[cachegate] data_dir (or --data-dir / CACHEGATE_DATA_DIR) and its owner and mode', err);
+    }
+    throw backendUnavailable(`local data directory ${root} is not usable: ${(err as Error).message}`, err);
+  };
+}
 
 export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
   const store = new FileStore(ctx.dataDir);
@@ -46,16 +63,11 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
       return { objectName, maxSize: signedMax, signedHeaders };
     },
 
-    head: (objectName: string) => store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null)),
-    get: (objectName: string, range?: ByteRange) => store.get(objectName, range),
-    put: (objectName: string, input: PutInput) => store.put(objectName, input),
+    head: (objectName: string) =>
+      store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null), fail(store.root)),
+    get: (objectName: string, range?: ByteRange) => store.get(objectName, range).catch(fail(store.root)),
+    put: (objectName: string, input: PutInput) => store.put(objectName, input).catch(fail(store.root)),
 
-    async ready(): Promise<void> {
-      try {
-        await store.ready();
-      } catch (err) {
-        throw backendUnavailable(`local data directory ${store.root} is not usable: ${(err as Error).message}`, err);
-      }
-    },
+    ready: () => store.ready().catch(fail(store.root)),
   };
 }

@@ -1,5 +1,6 @@
 /** SDK error → CacheGateError, without leaking secrets. */
 import { CacheGateError, backendUnavailable } from '../../src/errors.ts';
+import { misconfigured } from '../backend-fault.ts';
 
 export interface SdkErrorShape {
   name?: string;
@@ -14,6 +15,8 @@ export function httpStatusOf(err: unknown): number | undefined {
 
 export function isNotFound(err: unknown): boolean {
   const e = err as SdkErrorShape;
+  // Not NoSuchBucket: a missing bucket is a configuration fault, not a cache miss.
+  if (s3Code(err) === 'NoSuchBucket') return false;
   return httpStatusOf(err) === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.Code === 'NoSuchKey';
 }
 
@@ -32,14 +35,50 @@ export function describe(err: unknown, secrets: readonly string[]): string {
   return redact(`${name}${status === undefined ? '' : ` (HTTP ${status})`}: ${message}`, secrets);
 }
 
+/** The error code S3 answered (`NoSuchBucket`, `SignatureDoesNotMatch`, …); for HEAD, only the status's name. */
+export function s3Code(err: unknown): string {
+  const e = err as SdkErrorShape | undefined;
+  return e?.Code ?? e?.name ?? '';
+}
+
 /**
- * Network errors, 5xx and a missing bucket: 503 (backend unavailable, Retry-After).
- * Other answers of the server (403, 400…): 502 backend_error with the server's reason.
+ * The setting an S3 refusal points at (backend-fault.ts): undefined when the answer says nothing
+ * about the configuration (a 400 for a malformed request, say).
  */
-export function toCacheGateError(err: unknown, operation: string, secrets: readonly string[]): CacheGateError {
+export function s3Check(code: string, status: number | undefined, bucket: string): string | undefined {
+  switch (code) {
+    case 'NoSuchBucket':
+      return `BucketName ("${bucket}" does not exist on this server) and ServerAddress`;
+    case 'InvalidAccessKeyId':
+    case 'InvalidClientTokenId':
+      return 'AccessKey (the server does not know it)';
+    case 'SignatureDoesNotMatch':
+      return 'SecretKey (the signature made with it does not match)';
+    case 'ExpiredToken':
+    case 'InvalidToken':
+    case 'TokenRefreshRequired':
+      return 'SessionToken (expired or not valid)';
+    case 'AuthorizationHeaderMalformed':
+    case 'PermanentRedirect':
+    case 'IllegalLocationConstraintException':
+      return `BucketLocation (the bucket "${bucket}" is in another region)`;
+  }
+  if (status === 401 || status === 403) return `AccessKey/SecretKey and the permissions of those credentials on bucket "${bucket}"`;
+  if (status === 301) return `BucketLocation and ServerAddress (bucket "${bucket}" answered with a redirect)`;
+  return undefined;
+}
+
+/**
+ * Network errors, timeouts, 5xx and 429: 503 (backend unavailable, Retry-After).
+ * A missing bucket, wrong or denied credentials: 502 backend_error naming the setting to check.
+ * Other answers of the server (400…): 502 backend_error with the server's reason.
+ */
+export function toCacheGateError(err: unknown, operation: string, secrets: readonly string[], bucket = '', code = s3Code(err)): CacheGateError {
   if (err instanceof CacheGateError) return err;
   const status = httpStatusOf(err);
   const text = `S3 ${operation} failed: ${describe(err, secrets)}`;
-  if (status === undefined || status >= 500 || (err as SdkErrorShape)?.name === 'NoSuchBucket') return backendUnavailable(text);
+  if (status === undefined || status >= 500 || status === 429) return backendUnavailable(text);
+  const check = s3Check(code, status, bucket);
+  if (check !== undefined) return misconfigured(text, check, err);
   return new CacheGateError('backend_error', 502, text);
 }

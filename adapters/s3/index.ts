@@ -19,7 +19,8 @@ import { baseCredentials } from './credentials.ts';
 import type { CredentialProvider } from './credentials.ts';
 import { customEndpoint, resolveTarget, s3ExpressZone } from './endpoint.ts';
 import type { Target } from './endpoint.ts';
-import { describe, redact, toCacheGateError } from './errors.ts';
+import { describe, httpStatusOf, redact, s3Code, toCacheGateError } from './errors.ts';
+import { misconfigured } from '../backend-fault.ts';
 import { goCloudUrl } from './gocloud.ts';
 import { S3Presigner } from './presigner.ts';
 import { getObject, headObject, putObject } from './proxy.ts';
@@ -154,7 +155,26 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     }
     return client.client;
   };
-  const proxy: ProxyDeps = { s3, client: getClient, secrets };
+  // HeadBucket, classified: a missing bucket or refused credentials → 502, unreachable → 503.
+  const headBucket = async (): Promise<void> => {
+    const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
+    try {
+      await bounded(`S3 HeadBucket "${s3.bucketName}"`, TIMEOUTS.callMs, async (abortSignal) =>
+        (await getClient()).send(new HeadBucketCommand({ Bucket: s3.bucketName }), { abortSignal }));
+    } catch (err) {
+      // HEAD answers carry no error code: a 404 here can only mean the bucket.
+      const code = httpStatusOf(err) === 404 ? 'NoSuchBucket' : s3Code(err);
+      throw toCacheGateError(err, `HeadBucket "${s3.bucketName}"`, secrets, s3.bucketName, code);
+    }
+  };
+  // A bucket seen to exist is not asked about again for a minute (misses are frequent in CI).
+  let bucketSeenAt = -Infinity;
+  const confirmBucket = async (): Promise<void> => {
+    if (performance.now() - bucketSeenAt < 60_000) return;
+    await headBucket();
+    bucketSeenAt = performance.now();
+  };
+  const proxy: ProxyDeps = { s3, client: getClient, secrets, confirmBucket };
 
   const presigner = new S3Presigner({ s3, credentials, target: getTarget, maxUploadedArchiveSize: profile.cache.maxUploadedArchiveSize });
 
@@ -201,7 +221,7 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
       } catch (err) {
         const reason = `AssumeRole for the S3 cache failed: ${err instanceof CacheGateError ? err.message : describe(err, secrets)}`;
         log.error({ profile: profile.name, bucket: s3.bucketName }, reason);
-        throw new CacheGateError('backend_unavailable', 503, reason, { headers: { 'Retry-After': '5' } });
+        throw assumeRoleError(err, reason, roleArn);
       }
       return {
         goCloudUrl: goCloudUrl(s3, objectName, r),
@@ -221,15 +241,9 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     },
 
     async ready(): Promise<void> {
-      const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
-      const what = `S3 HeadBucket "${s3.bucketName}"`;
-      try {
-        await bounded(what, TIMEOUTS.callMs, async (abortSignal) => (await getClient()).send(new HeadBucketCommand({ Bucket: s3.bucketName }), { abortSignal }));
-      } catch (err) {
-        const e = err instanceof CacheGateError ? err : toCacheGateError(err, `HeadBucket "${s3.bucketName}"`, secrets);
-        // Not ready, whatever the reason (missing bucket, denied, unreachable): 503.
-        throw new CacheGateError('backend_unavailable', 503, e.message, { headers: { 'Retry-After': '5' } });
-      }
+      // Not ready, whatever the reason; the message names the setting to check when S3 refused.
+      await headBucket();
+      bucketSeenAt = performance.now();
     },
 
     async close(): Promise<void> {
@@ -243,6 +257,20 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
 }
 
 export default createS3Adapter;
+
+/**
+ * STS refused (4xx: wrong base credentials, a role they may not assume, a policy it rejects): 502
+ * naming the settings; unreachable, timed out or 5xx: 503.
+ */
+function assumeRoleError(err: unknown, reason: string, roleArn: string): CacheGateError {
+  const status = err instanceof CacheGateError ? undefined : httpStatusOf(err);
+  if (status === undefined || status >= 500 || status === 429) return new CacheGateError('backend_unavailable', 503, reason, { headers: { 'Retry-After': '5' } });
+  const code = s3Code(err);
+  const check = code === 'SignatureDoesNotMatch' || code === 'InvalidClientTokenId' || code === 'InvalidAccessKeyId'
+    ? 'AccessKey/SecretKey (the credentials AssumeRole is called with)'
+    : `AccessKey/SecretKey (the credentials AssumeRole is called with) and that they may assume RoleARN "${roleArn}" with a session policy`;
+  return misconfigured(reason, check, err);
+}
 
 /** One argument of an SDK log call as text: errors by name and message, objects by their keys (never values, which may be credentials). */
 function sdkLogPart(x: unknown, secrets: readonly string[]): string {

@@ -28,6 +28,11 @@ export interface ProxyDeps {
   s3: S3Settings;
   client: () => Promise<S3Client>;
   secrets: readonly string[];
+  /**
+   * Throws a 502 when the bucket does not exist. A HEAD's 404 has no body to tell a missing object
+   * from a missing bucket, and answering a missing bucket as a miss hides the fault from everyone.
+   */
+  confirmBucket: () => Promise<void>;
 }
 
 function sseParams(s3: S3Settings): { ServerSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse'; SSEKMSKeyId?: string } {
@@ -62,8 +67,11 @@ export async function headObject(d: ProxyDeps, key: string): Promise<ObjectInfo 
       client.send(new HeadObjectCommand({ Bucket: d.s3.bucketName, Key: key }), { abortSignal }));
     return info(out, out.ContentLength ?? 0);
   } catch (err) {
-    if (isNotFound(err)) return null;
-    throw toCacheGateError(err, 'HeadObject', d.secrets);
+    if (isNotFound(err)) {
+      await d.confirmBucket();
+      return null;
+    }
+    throw toCacheGateError(err, 'HeadObject', d.secrets, d.s3.bucketName);
   }
 }
 
@@ -92,7 +100,7 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
   } catch (err) {
     if (isNotFound(err)) return null;
     if (httpStatusOf(err) === 416) throw new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
-    throw toCacheGateError(err, 'GetObject', d.secrets);
+    throw toCacheGateError(err, 'GetObject', d.secrets, d.s3.bucketName);
   }
 }
 
@@ -194,7 +202,7 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
     input.body.resume();
     if (failure instanceof CacheGateError) throw failure;
     if (err instanceof CacheGateError) throw err;
-    if (failure !== undefined) throw toCacheGateError(failure, 'PutObject', d.secrets);
-    throw toCacheGateError(err, 'PutObject', d.secrets);
+    if (failure !== undefined) throw toCacheGateError(failure, 'PutObject', d.secrets, d.s3.bucketName);
+    throw toCacheGateError(err, 'PutObject', d.secrets, d.s3.bucketName);
   }
 }

@@ -25,6 +25,12 @@ export const ARCHIVER_FLAGS = {
   retry: { type: 'string' },
   'retry-time': { type: 'string' },
   'transfer-meter-frequency': { type: 'string' },
+  // Ask cachegate for the upload URL after the archive is built, so its size is signed (ask-server.ts).
+  server: { type: 'string' },
+  token: { type: 'string' },
+  key: { type: 'string' },
+  project: { type: 'string' },
+  'hash-keys': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;

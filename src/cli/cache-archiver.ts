@@ -29,6 +29,15 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   const env = deps.env ?? process.env;
   const values = parseCommand(argv, parseArchiverArgs, USAGE, o);
   if (typeof values === 'number') return values;
+  if ((values.path ?? []).length === 0 && !values.untracked) {
+    // Upstream says "No files to cache." and exits 0 here: a job that caches nothing, silently.
+    return fail('nothing to archive: give the paths to cache with --path PATH (repeatable) and/or --untracked; a helperArgs from /v1/presign leaves them to be appended');
+  }
+  if (values.server !== undefined) {
+    const missing = [['--key', values.key], ['--project', values.project], ['--token or CACHEGATE_RUNNER_TOKEN', values.token ?? env.CACHEGATE_RUNNER_TOKEN]].filter(([, v]) => !v).map(([n]) => n);
+    if (missing.length > 0) return fail(`--server needs ${missing.join(', ')}`);
+    if (values.url || values['gocloud-url']) return fail('--server asks cachegate for the URL: give it without --url / --gocloud-url');
+  }
   const cwd = deps.cwd ?? process.cwd();
   const file = path.resolve(cwd, values.file);
   if (values['alternate-file']) adoptAlternate(file, path.resolve(cwd, values['alternate-file']), values.file, values['alternate-file'], o);
@@ -71,7 +80,7 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
     info('Archive is up to date!');
   }
 
-  if (values.url || values['gocloud-url']) {
+  if (values.url || values['gocloud-url'] || values.server) {
     if (!deps.upload) return fail('uploading is not available in this build; the cache is stored only locally');
     return deps.upload(file, values, changed);
   }

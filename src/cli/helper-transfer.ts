@@ -3,12 +3,14 @@
  * environment fallbacks) into src/transfer calls, and the results into GitLab Runner's messages and
  * exit codes. The archive half lives in cache-archiver.ts / cache-extractor.ts.
  */
+import { statSync } from 'node:fs';
 import type { ArchiverDeps } from './cache-archiver.ts';
 import type { ExtractorDeps } from './cache-extractor.ts';
 import {
-  checkRemote, createMeter, download, meterFrequency, parseGoDuration, parseHeaderFlags, readEnvFile, upload,
+  checkRemote, createMeter, download, meterFrequency, parseGoDuration, parseHeaderFlags, readEnvFile, tooBigMessage, upload,
   type CommonOptions,
 } from '../transfer/index.ts';
+import { presignUpload } from '../transfer/ask-server.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
@@ -68,14 +70,38 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
       return 1;
     };
     try {
-      const headers = parseHeaderFlags(values.header);
+      let headers = parseHeaderFlags(values.header);
+      let url = values.url;
+      let goCloudUrl = values['gocloud-url'];
+      let env: Record<string, string> | undefined;
+      let signedMetadata: Record<string, string> | undefined;
+      const limit = int(values['max-uploaded-archive-size'] ?? io.env.CACHE_MAX_UPLOADED_ARCHIVE_SIZE, '--max-uploaded-archive-size') ?? 0;
+      const size = statSync(file).size;
+      // No "Uploading …" line for an archive that will not be uploaded.
+      if (limit > 0 && size > limit) {
+        io.stdout.write(`${tooBigMessage(size, limit)}\n`);
+        return 0;
+      }
+      if (values.server !== undefined) {
+        const asked = await presignUpload({
+          server: values.server, token: values.token ?? io.env.CACHEGATE_RUNNER_TOKEN ?? '', key: values.key ?? '', projectId: values.project ?? '', size,
+          hashKeys: values['hash-keys'],
+        });
+        if (asked.status === 'too-big') {
+          io.stdout.write(`${asked.message}\n`);
+          return 0;
+        }
+        ({ url, headers, goCloudUrl, env } = asked);
+        if (goCloudUrl !== undefined) url = undefined;
+        signedMetadata = asked.metadata;
+      }
       if (!changed && values['check-url'] && (await checkRemote(values['check-url'], { headers: {} })) === 'exists') {
         io.stdout.write('Archive is up to date and present on the cache server: not uploading\n');
         return 0;
       }
-      let metadata: Record<string, string> | undefined;
+      let metadata: Record<string, string> | undefined = signedMetadata;
       const rawMeta = values.metadata ?? io.env.CACHE_METADATA;
-      if (rawMeta) {
+      if (rawMeta && metadata === undefined) {
         try {
           metadata = JSON.parse(rawMeta) as Record<string, string>;
         } catch {
@@ -83,16 +109,17 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
         }
       }
       const { opts, done } = await common(values, io, 'Uploading cache');
-      const where = values['gocloud-url'] ? 'the cache bucket' : 'the cache server';
+      const where = goCloudUrl ? 'the cache bucket' : 'the cache server';
       io.stdout.write(`Uploading ${file.split('/').pop()} to ${where}\n`);
       const result = await upload({
         ...opts,
+        ...(env !== undefined ? { env } : {}),
         file,
-        url: values.url,
+        url,
         headers,
-        goCloudUrl: values['gocloud-url'],
+        goCloudUrl,
         metadata,
-        maxUploadedArchiveSize: int(values['max-uploaded-archive-size'] ?? io.env.CACHE_MAX_UPLOADED_ARCHIVE_SIZE, '--max-uploaded-archive-size'),
+        maxUploadedArchiveSize: limit,
       });
       done();
       if (result.status === 'too-big') {

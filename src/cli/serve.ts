@@ -2,6 +2,7 @@
 import { formatFindings } from '../config/check.ts';
 import { hasErrors, loadConfig } from '../config/load.ts';
 import { startService } from '../service/server.ts';
+import { flushLogs } from '../log.ts';
 import { configOptions, loadOptions, parse } from './args.ts';
 
 export async function main(argv: string[]): Promise<number> {
@@ -29,7 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       process.stderr.write(`${signal}: shutting down (requests in flight may finish; send ${signal} again to stop at once)\n`);
-      void service.close().then(resolve, resolve);
+      // Every line logged until now (a last 503's ERROR, its request line) is written before exit.
+      void service.close().then(flushLogs, flushLogs).then(resolve, resolve);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

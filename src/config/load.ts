@@ -9,6 +9,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
+import { closest, issueMessage, knownKeysAt } from './did-you-mean.ts';
 import { parseListen } from './listen.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
@@ -69,9 +70,9 @@ export function parseConfigText(text: string, source: string, env: Env = process
   }
   const parsed = fileSchema.safeParse(doc);
   if (!parsed.success) {
-    return emptyConfig(source, env, opts, zodFindings(parsed.error, ''));
+    return emptyConfig(source, env, opts, zodFindings(parsed.error, '', doc));
   }
-  return buildConfig(parsed.data, source, env, opts, []);
+  return buildConfig(parsed.data, source, env, opts, nearMisses(parsed.data));
 }
 
 function emptyConfig(source: string, env: Env, opts: LoadOptions, findings: Finding[]): Config {
@@ -79,11 +80,11 @@ function emptyConfig(source: string, env: Env, opts: LoadOptions, findings: Find
   return { source, service, profiles: [], findings };
 }
 
-function zodFindings(error: z.ZodError, prefix: string): Finding[] {
+function zodFindings(error: z.ZodError, prefix: string, doc: unknown): Finding[] {
   return error.issues.map((issue) => ({
     level: 'error' as const,
     field: fieldPath(prefix, issue.path),
-    message: issue.message,
+    message: issueMessage(issue, fileSchema, doc),
   }));
 }
 
@@ -96,12 +97,63 @@ function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
   return out || 'config';
 }
 
+/**
+ * Every unknown key of a cache section, with the closest known one. Unknown keys are warnings (a
+ * field of a newer GitLab Runner, say), except a misspelt credential setting: without it, other
+ * credentials than the ones meant are used (SeverAddress → the static keys fall back to IAM), which
+ * surfaces only when a job fails.
+ */
 function unknownKeys(obj: object | undefined, schema: z.ZodObject, field: string, findings: Finding[]): void {
   if (!obj) return;
   const known = knownKeys(schema);
-  for (const k of Object.keys(obj)) {
-    if (!known.has(k)) findings.push({ level: 'warning', field: `${field}.${k}`, message: 'unknown field, ignored' });
+  for (const [k, v] of Object.entries(obj)) {
+    if (known.has(k)) continue;
+    const near = closest(k, known);
+    const table = typeof v === 'object' && v !== null && !Array.isArray(v);
+    const name = (key: string): string => (table ? `[${tomlName(`${field}.${key}`)}]` : key);
+    const what = `unknown ${table ? 'table' : 'field'} ${name(k)}`;
+    if (near !== undefined && CREDENTIAL_FIELDS.has(near)) {
+      findings.push({ level: 'error', field: `${field}.${k}`, message: `${what} (did you mean ${name(near)}?): ${near} decides which credentials are used, so this is not ignored` });
+    } else {
+      findings.push({ level: 'warning', field: `${field}.${k}`, message: `${what}${near === undefined ? '' : ` (did you mean ${name(near)}?)`}, ignored` });
+    }
   }
+}
+
+/** runners[0].cache.s3 → runners.cache.s3, as the table header reads in config.toml. */
+const tomlName = (field: string): string => field.replace(/\[\d+\]/g, '');
+
+/** Fields whose absence changes which credentials (or which account/endpoint) a profile uses. */
+const CREDENTIAL_FIELDS = new Set([
+  'ServerAddress', 'AccessKey', 'SecretKey', 'SessionToken', 'AuthenticationType', 'RoleARN', 'UploadRoleARN',
+  'CredentialsFile', 'AccessID', 'PrivateKey', 'AccountName', 'AccountKey', 'ServiceURL', 'StorageDomain', 'Endpoint',
+  's3', 'gcs', 'azure',
+]);
+
+/**
+ * Outside the cache sections a config.toml holds many keys cachegate does not read (concurrent,
+ * [runners.docker], …): only the ones a slip away from a key cachegate knows are reported
+ * ([runners.cahce], [cachgate], log_levle), as warnings.
+ */
+function nearMisses(file: RawFile): Finding[] {
+  const findings: Finding[] = [];
+  const report = (obj: object, known: string[], field: (k: string) => string): void => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (known.includes(k)) continue;
+      const near = closest(k, known);
+      if (near === undefined) continue;
+      const table = typeof v === 'object' && v !== null;
+      findings.push({
+        level: 'warning',
+        field: field(k),
+        message: table ? `unknown table [${tomlName(field(k))}] (did you mean [${tomlName(field(near))}]?), ignored` : `unknown field ${k} (did you mean ${near}?), ignored`,
+      });
+    }
+  };
+  report(file, knownKeysAt(fileSchema, []), (k) => k);
+  const runnerKeys = knownKeysAt(fileSchema, ['runners', 0]);
+  (file.runners ?? []).forEach((runner, i) => report(runner, runnerKeys, (k) => `runners[${i}].${k}`));
+  return findings;
 }
 
 function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: LoadOptions, findings: Finding[]): Config {
@@ -330,8 +382,10 @@ function serviceSettings(
   file: RawFile | undefined, cg: RawCachegate | undefined, env: Env, opts: LoadOptions, findings: Finding[], profileNames: Set<string>,
 ): ServiceSettings {
   if (cg) unknownKeys(cg, cachegateSchema, 'cachegate', findings);
-  const listen = opts.listen ?? env.CACHEGATE_LISTEN ?? cg?.listen ?? file?.listen_address ?? DEFAULT_LISTEN;
-  const listenField = opts.listen !== undefined ? '--listen' : env.CACHEGATE_LISTEN !== undefined ? 'CACHEGATE_LISTEN' : cg?.listen !== undefined ? 'cachegate.listen' : 'listen_address';
+  // Not the global listen_address: that is the runner's own metrics listener (SPEC §1), and binding it
+  // too would fail with EADDRINUSE on a machine that runs both from one config.toml.
+  const listen = opts.listen ?? env.CACHEGATE_LISTEN ?? cg?.listen ?? DEFAULT_LISTEN;
+  const listenField = opts.listen !== undefined ? '--listen' : env.CACHEGATE_LISTEN !== undefined ? 'CACHEGATE_LISTEN' : 'cachegate.listen';
   if (!parseListen(listen)) findings.push({ level: 'error', field: listenField, message: `"${listen}" is not HOST:PORT` });
 
   const logFormat = (env.CACHEGATE_LOG_FORMAT ?? cg?.log_format ?? file?.log_format ?? 'runner') as LogFormat;

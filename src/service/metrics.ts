@@ -74,7 +74,7 @@ export class Metrics {
 
   readonly configReloads = new Counter({
     name: 'cachegate_config_reloads_total',
-    help: 'Configuration reloads by result (ok, invalid)',
+    help: 'Configuration reloads by result (ok, unchanged, invalid)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -28,8 +28,13 @@ const presignAnswer = {
   },
 };
 
+const ERROR_MEANING: Record<number, string> = {
+  404: 'No cache archive under this key (a miss)',
+  502: 'backend_error: the storage refused for a configuration reason (missing bucket/container, wrong or denied credentials); the message names the setting to check; not worth retrying',
+  503: 'backend_unavailable: the storage cannot be reached, failed (5xx) or did not answer in time; retry after Retry-After',
+};
 const errors = (codes: number[]): Record<string, object> =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
+  Object.fromEntries(codes.map((c) => [String(c), { description: ERROR_MEANING[c] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
 
 const objectPath = {
   parameters: [
@@ -55,15 +60,15 @@ export function openApiDocument(version: string): object {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PresignRequest' } } } },
           responses: {
             '200': { description: 'Presigned request', content: { 'application/json': { schema: { $ref: '#/components/schemas/PresignAnswer' } } } },
-            ...errors([400, 401, 403, 413, 429, 503]),
+            ...errors([400, 401, 403, 413, 429, 502, 503]),
           },
         },
       },
       '/v1/cache/{projectId}/{key}': {
         ...objectPath,
-        get: { summary: 'Download a cache archive through the service (Range supported)', responses: { '200': { description: 'Archive' }, '206': { description: 'Part' }, ...errors([400, 401, 404, 416, 429, 503]) } },
-        head: { summary: 'Size, Last-Modified and metadata of a cache archive', responses: { '200': { description: 'Found' }, '404': { description: 'Not found' } } },
-        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 429, 503]) } },
+        get: { summary: 'Download a cache archive through the service (Range supported)', responses: { '200': { description: 'Archive' }, '206': { description: 'Part' }, ...errors([400, 401, 404, 416, 429, 502, 503]) } },
+        head: { summary: 'Size, Last-Modified and metadata of a cache archive', responses: { '200': { description: 'Found' }, '404': { description: 'Not found' }, '502': { description: 'The storage refused: a configuration fault (no body on HEAD)' }, '503': { description: 'The storage cannot be reached' } } },
+        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 429, 502, 503]) } },
       },
       '/v1/blob/{objectName}': {
         get: { summary: 'Local backend: presigned download (URLs from /v1/presign)', security: [], responses: { '200': { description: 'Archive' }, ...errors([403, 404]) } },

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { CacheAdapter, Direction, PresignMethod } from '../adapter.ts';
+import { issueMessage } from '../config/did-you-mean.ts';
 import { CacheGateError, tooLarge } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
 import { lastIsoMemo } from '../iso-time.ts';
@@ -62,10 +63,10 @@ const METHODS: Record<PresignRequest['operation'], PresignMethod> = { download: 
 export function parsePresignRequest(body: unknown): PresignRequest {
   const r = presignRequestSchema.safeParse(body);
   if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
-  const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
-  throw new CacheGateError('invalid_request', 400, `${field}: ${message}`);
+  // An unknown field first: it usually explains the "required" one (project_id → projectId).
+  const issue = r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0];
+  const message = issueMessage(issue, presignRequestSchema, body);
+  throw new CacheGateError('invalid_request', 400, `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${message}`);
 }
 
 export async function presign(req: PresignRequest, ctx: PresignContext): Promise<PresignAnswer> {

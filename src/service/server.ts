@@ -3,13 +3,13 @@
  * changes; an invalid new configuration is refused and the old one kept), and shuts down cleanly.
  */
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { hasErrors, loadConfig, type LoadOptions } from '../config/load.ts';
+import { watchConfigFile, type ConfigWatch } from '../config/watch.ts';
 import { isLoopback, parseListen } from '../config/listen.ts';
 import type { CacheAdapter } from '../adapter.ts';
 import type { Config } from '../config/types.ts';
@@ -37,8 +37,8 @@ export interface RunningService {
   port: number;
   state: () => ServiceState;
   metrics: Metrics;
-  /** Re-reads the configuration; resolves false when the new one was refused. */
-  reload: () => Promise<boolean>;
+  /** Re-reads the configuration; resolves false when the new one was refused. `why` goes to the log line. */
+  reload: (why?: string) => Promise<boolean>;
   close: () => Promise<void>;
 }
 
@@ -90,14 +90,20 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   if (state.anonymous) log.warn({}, `no token configured: serving without authentication (loopback only), as profile "${state.anonymous.profile.name}"`);
 
   let reloading: Promise<boolean> | undefined;
-  const doReload = async (): Promise<boolean> => {
+  // Every reload ends in one line saying what became of it: applied, unchanged, or kept the old one.
+  const doReload = async (why: string): Promise<boolean> => {
     if (!opts.reload) return false;
     const next = loadConfig(opts.reload);
     if (hasErrors(next)) {
       metrics.configReloads.inc({ result: 'invalid' });
       for (const f of next.findings.filter((x) => x.level === 'error')) log.error({ field: f.field }, f.message);
-      log.error({ source: next.source }, 'new configuration is invalid: keeping the previous one');
+      log.error({ source: next.source, trigger: why, result: 'invalid' }, 'configuration reload: the new configuration is invalid; keeping the previous one');
       return false;
+    }
+    if (JSON.stringify(next) === JSON.stringify((state as ServiceState).config)) {
+      metrics.configReloads.inc({ result: 'unchanged' });
+      log.info({ source: next.source, trigger: why, result: 'unchanged' }, 'configuration reload: unchanged');
+      return true;
     }
     try {
       authCheck(next);
@@ -107,39 +113,33 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       state = built;
       instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
-      log.info({ source: next.source, profiles: next.profiles.length }, 'configuration reloaded');
+      log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
       // Requests in flight may still hold retired adapters: close them a little later.
       const retired = prev.retiredBy(built);
       setTimeout(() => void Promise.all(retired.map((a) => a.close?.())).catch(() => undefined), 30_000).unref();
       return true;
     } catch (err) {
       metrics.configReloads.inc({ result: 'invalid' });
-      log.error({ err: (err as Error).message }, 'new configuration could not be applied: keeping the previous one');
+      log.error({ err: (err as Error).message, trigger: why, result: 'invalid' }, 'configuration reload: the new configuration could not be applied; keeping the previous one');
       return false;
     }
   };
-  const reload = (): Promise<boolean> => {
-    reloading = (reloading ?? Promise.resolve(true)).then(doReload, doReload);
+  const reload = (why = 'api'): Promise<boolean> => {
+    const run = (): Promise<boolean> => doReload(why);
+    reloading = (reloading ?? Promise.resolve(true)).then(run, run);
     return reloading;
   };
 
-  let watcher: FSWatcher | undefined;
+  let watcher: ConfigWatch | undefined;
   const file = opts.reload?.file;
   if (file && opts.watch !== false) {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      watcher = watch(file, () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => void reload(), 250);
-      });
-      watcher.on('error', () => undefined);
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'cannot watch the configuration file; reload with SIGHUP');
-    }
+    watcher = watchConfigFile(file, () => void reload('file changed'), {
+      onError: (message) => log.warn({ err: message }, 'cannot watch the configuration file; reload with SIGHUP'),
+    });
   }
   const onHup = (): void => {
-    log.info({}, 'SIGHUP: reloading configuration');
-    void reload();
+    watcher?.rearm();
+    void reload('SIGHUP');
   };
   if (opts.sighup) process.on('SIGHUP', onHup);
 

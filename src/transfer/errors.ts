@@ -6,10 +6,32 @@ import { CacheGateError } from '../errors.ts';
 
 /** A failed HTTP answer: `<what> failed: 403 Forbidden (AccessDenied: Access Denied.)`. */
 export function httpError(what: string, status: number, statusText: string, body: string): CacheGateError {
-  const xml = parseErrorXml(body);
+  const xml = parseErrorXml(body) ?? parseErrorJson(body);
   const detail = xml ? ` (${[xml.code, xml.message].filter((s) => s !== '').join(': ')})` : '';
   const code = status >= 500 ? 'backend_unavailable' : status === 404 ? 'not_found' : 'backend_error';
-  return new CacheGateError(code, status, `${what} failed: ${status}${statusText ? ` ${statusText}` : ''}${detail}`);
+  return new CacheGateError(code, status, `${what} failed: ${status}${statusText ? ` ${statusText}` : ''}${detail}${hint(status, xml)}`);
+}
+
+/**
+ * What a 403 most often means for a presigned upload: a header the URL signed (x-amz-meta-cachekey,
+ * encryption, content-length) was not sent, or sent with another value. Said only when the storage
+ * says the signature does not match (S3, GCS: SignatureDoesNotMatch; cachegate's local URLs: forbidden).
+ */
+function hint(status: number, e: { code: string; message: string } | undefined): string {
+  const mismatch = e?.code === 'SignatureDoesNotMatch' || (e?.code === 'forbidden' && e.message.includes('signature does not match'));
+  if (status !== 403 || !mismatch) return '';
+  return ': a signed header is missing or different, or the URL was altered; send every header of the presign answer (its helperArgs carry them as --header)';
+}
+
+/** cachegate's own {"error":{"code","message"}} (local backend URLs, proxy mode). */
+function parseErrorJson(body: string): { code: string; message: string } | undefined {
+  if (!body.startsWith('{')) return undefined;
+  try {
+    const e = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } }).error;
+    return e && typeof e.code === 'string' && typeof e.message === 'string' ? { code: e.code, message: e.message } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A body shorter or longer than announced, or an answer that does not match the request. */

@@ -151,10 +151,10 @@ for (const mode of ['shared-key', 'user-delegation'] as const) {
       assert.equal(await exists(big), false);
     });
 
-    test('ready(): container reachable; a missing container → 503', async () => {
+    test('ready(): container reachable; a missing container → 502 naming ContainerName', async () => {
       await adapter.ready();
       const missing = await make('no-such-container');
-      await assert.rejects(missing.ready(), (e: unknown) => e instanceof CacheGateError && e.status === 503);
+      await assert.rejects(missing.ready(), (e: unknown) => e instanceof CacheGateError && e.status === 502 && /check ContainerName/.test(e.message));
     });
 
     if (mode === 'user-delegation') {

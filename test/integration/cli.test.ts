@@ -98,7 +98,7 @@ describe('cachegate CLI', () => {
       await writeFile(cfg, '[[runners]]\ntoken = "x"\n[runners.cache]\nType = "bogus"\n');
       child.kill('SIGHUP');
       for (let i = 0; i < 50 && !out.includes('keeping the previous one'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(out, /ERROR: new configuration is invalid: keeping the previous one/);
+      assert.match(out, /ERROR: configuration reload: the new configuration is invalid; keeping the previous one  .*trigger=SIGHUP result=invalid/);
       assert.equal(await ask('second-token-000000'), 200);
     } finally {
       child.kill('SIGTERM');

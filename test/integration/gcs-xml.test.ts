@@ -135,10 +135,10 @@ for (const version of ['v4', 'v2'] as const) {
   });
 }
 
-test('ready(): bucket reachable; a missing bucket or a dead endpoint → 503', async () => {
+test('ready(): bucket reachable; a missing bucket → 502 naming BucketName; a dead endpoint → 503', async () => {
   await adapters.v4.ready();
   const missing = await make('v4', 'no-such-bucket');
-  await assert.rejects(missing.ready(), (e: unknown) => e instanceof CacheGateError && e.status === 503 && /does not exist/.test(e.message));
+  await assert.rejects(missing.ready(), (e: unknown) => e instanceof CacheGateError && e.status === 502 && /check BucketName \(bucket "no-such-bucket" does not exist\)/.test(e.message));
   const dead = await createGcsAdapter(
     makeContext({
       type: 'gcs', path: '', shared: false, maxUploadedArchiveSize: 0,

@@ -5,35 +5,20 @@
  * multipart.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatEnvFile } from '../../src/transfer/index.ts';
+import { cachegate } from '../support/cli.ts';
 import { rgw } from '../support/rgw.ts';
 import { presign, startTestService, type TestService } from '../support/service.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/cachegate.js');
 const TOKEN = 'glrt-helper-e2e-01';
 const ROLE_TOKEN = 'glrt-helper-e2e-role';
 const S3_TOKEN = 'glrt-helper-e2e-s3';
-
-/** Async on purpose: the service under test runs in this process, so a blocking spawn would deadlock it. */
-function cachegate(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ status: number | null; out: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      res({ status, out });
-    });
-  });
-}
 
 async function makeTree(root: string): Promise<void> {
   await mkdir(join(root, 'build/deep/er'), { recursive: true });
@@ -136,6 +121,7 @@ ${server.toml(bucket, `RoleARN = "${server.roleArn}"`)}`,
     const r = await cachegate([...up.json.helperArgs, '--path', 'build', '--max-uploaded-archive-size', '1000'], src);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /Cache archive size \(\d+\) is too big \(Limit is set to 1000\)\. Cache will be stored only locally\./);
+    assert.doesNotMatch(r.out, /Uploading/, 'no "Uploading" line before a size refusal');
     const down = await presign(svc, { operation: 'download', key: 'too-big', projectId: '42' }, TOKEN);
     assert.equal((await fetch(down.json.url)).status, 404);
   });

@@ -279,16 +279,16 @@ describe('RoleARN: scoped credentials from STS AssumeRole', () => {
     }
   });
 
-  test('KMS adds the second statement with the key id (RGW refuses kms:* actions in session policies: 503)', async () => {
+  test('KMS adds the second statement with the key id (RGW refuses kms:* actions in session policies: 502)', async () => {
     // Ceph RGW 16 answers 400 to any session policy with a kms:* action, so here the exact policy is
-    // checked as sent and the refusal must come back as a 503 with the reason. (AWS accepts it.)
+    // checked as sent and the refusal must come back as a 502 naming RoleARN. (AWS accepts it.)
     const inputs: AssumeRoleCommandInput[] = [];
     const a = adapter(
       s3Context(server.settings(bucket, { roleArn: server.roleArn, bucketLocation: 'us-gov-west-1', serverSideEncryption: 'aws:kms', serverSideEncryptionKeyId: server.kmsKeyId })).ctx,
       { stsClient: capturingSts(inputs) },
     );
     const name = key('kms-role');
-    await assert.rejects(a.scopedCredentials(name, 'upload'), (e: unknown) => e instanceof CacheGateError && e.status === 503 && /AssumeRole/.test(e.message));
+    await assert.rejects(a.scopedCredentials(name, 'upload'), (e: unknown) => e instanceof CacheGateError && e.status === 502 && /AssumeRole.*check .*RoleARN/.test(e.message));
     assert.equal(inputs.length, 1);
     assert.equal(
       inputs[0].Policy,
@@ -331,7 +331,7 @@ describe('RoleARN: scoped credentials from STS AssumeRole', () => {
     assert.equal(await none.scopedCredentials(key('n'), 'upload'), undefined);
   });
 
-  test('AssumeRole failure: 503 with the reason, counted, nothing secret in the message, not cached', async () => {
+  test('AssumeRole refused (no such role): 502 naming RoleARN, counted, nothing secret in the message, not cached', async () => {
     const results: string[] = [];
     const { ctx, logs } = s3Context(server.settings(bucket, { roleArn: 'arn:aws:iam:::role/does-not-exist' }));
     const a = adapter(ctx, { onAssumeRole: (r) => results.push(r) });
@@ -339,9 +339,9 @@ describe('RoleARN: scoped credentials from STS AssumeRole', () => {
     for (let i = 0; i < 2; i++) {
       await assert.rejects(a.scopedCredentials(name, 'upload'), (e: unknown) => {
         assert.ok(e instanceof CacheGateError);
-        assert.equal(e.status, 503);
-        assert.equal(e.code, 'backend_unavailable');
-        assert.match(e.message, /AssumeRole/);
+        assert.equal(e.status, 502);
+        assert.equal(e.code, 'backend_error');
+        assert.match(e.message, /AssumeRole.*check .*RoleARN/);
         assert.doesNotMatch(e.message, /CISECRETKEY/);
         return true;
       });
@@ -444,11 +444,11 @@ describe('proxy mode and readiness', () => {
     assert.equal(await a.head(name), null);
   });
 
-  test('ready(): ok on a live bucket; 503 for a missing bucket and an unreachable server', async () => {
+  test('ready(): ok on a live bucket; 502 naming BucketName for a missing bucket, 503 for an unreachable server', async () => {
     await adapter(s3Context(server.settings(bucket)).ctx).ready();
     await assert.rejects(
       adapter(s3Context(server.settings(`missing-${randomBytes(4).toString('hex')}`)).ctx).ready(),
-      (e: unknown) => e instanceof CacheGateError && e.status === 503 && e.headers?.['Retry-After'] === '5',
+      (e: unknown) => e instanceof CacheGateError && e.status === 502 && /check BucketName/.test(e.message),
     );
     await assert.rejects(
       adapter(s3Context(server.settings(bucket, { serverAddress: '127.0.0.1:1', bucketLocation: 'us-east-1' })).ctx).ready(),

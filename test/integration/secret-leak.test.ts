@@ -132,7 +132,7 @@ async function stopServe(svc: Service): Promise<void> {
 }
 
 /** Waits until /metrics counts `n` configuration reloads with `result`. */
-async function reloadsCounted(svc: Service, result: 'ok' | 'invalid', n: number): Promise<void> {
+async function reloadsCounted(svc: Service, result: 'ok' | 'unchanged' | 'invalid', n: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const text = await (await fetch(`${svc.url}/metrics`)).text();
     const m = new RegExp(`cachegate_config_reloads_total\\{result="${result}"\\} (\\d+)`).exec(text);
@@ -357,7 +357,7 @@ ${sa.privateKeyPem.trim()}"""
           assert.equal(status(e), 401, `${label}: ${e.statusLine}`);
         }
 
-        // Proxy PUT / GET / HEAD through every backend (badkey: RGW refuses the signature → 503).
+        // Proxy PUT / GET / HEAD through every backend (badkey: RGW refuses the signature → 502).
         const data = randomBytes(20_000);
         for (const [name, tok] of Object.entries({ local: T.local, s3: T.s3, role: T.role, azure: T.azure, gcs: T.gcs, badkey: T.badkey, 'api rw': API_RW })) {
           const path = `/v1/cache/6/leak/proxy-${name.replace(' ', '-')}`;
@@ -413,7 +413,7 @@ ${sa.privateKeyPem.trim()}"""
         }
         await writeFile(svc.configFile, valid);
         svc.child.kill('SIGHUP');
-        await reloadsCounted(svc, 'ok', 1);
+        await reloadsCounted(svc, 'unchanged', 1); // the same file as the one in force
         assert.equal(status(await presign('presign after the reloads', T.s3, { operation: 'upload', key: 'after', projectId: '1' })), 200);
         const metrics = await go('metrics', 'GET', '/metrics');
         assert.match(metrics.body, /cachegate_presign_total/);

@@ -257,7 +257,10 @@ describe('service on the local backend', () => {
       [{ operation: 'upload', projectId: '1' }, /^key: /],
       [{ operation: 'upload', key: 'k', projectId: '../1' }, /^projectId: must be a GitLab project id/],
       [{ operation: 'upload', key: 'k', projectId: '1', timeoutSeconds: -1 }, /^timeoutSeconds: /],
-      [{ operation: 'upload', key: 'k', projectId: '1', bogus: true }, /^body: unknown field\(s\): bogus$/],
+      [{ operation: 'upload', key: 'k', projectId: '1', bogus: true }, /^body: unknown field bogus$/],
+      [{ operation: 'upload', key: 'k', project_id: '1' }, /^body: unknown field project_id \(did you mean projectId\?\)$/],
+      [{ operation: 'upload', key: 'k' }, /^projectId: required$/],
+      [{ operation: 'upload', key: 'k', projectId: true }, /^projectId: has the wrong type or value$/],
       [{ operation: 'upload', key: 'k'.repeat(5000), projectId: '1' }, /^key: is longer than 4096/],
     ];
     for (const [body, msg] of cases) {

@@ -59,7 +59,7 @@ describe('config.toml as GitLab Runner writes it', () => {
     assert.equal(p.cache.s3?.dualStack, true);
     assert.equal(p.cache.s3?.pathStyle, undefined);
     assert.equal(p.cache.s3?.assumeRoleMaxConcurrency, 5);
-    assert.equal(c.service.listen, '127.0.0.1:9252', 'the global listen_address keeps its meaning');
+    assert.equal(c.service.listen, '127.0.0.1:9170', "the global listen_address is the runner's metrics listener: never bound");
     assert.equal(c.service.logFormat, 'json');
   });
 
@@ -139,7 +139,7 @@ RoleARN = "arn:aws:iam::1:role/x"
     assert.deepEqual(errors(c), []);
     const w = warnings(c).join('\n');
     assert.match(w, /runners\[0\]\.cache\.s3\.ServerSideEncryption: unknown value "rot13"/);
-    assert.match(w, /runners\[0\]\.cache\.s3\.Typo: unknown field, ignored/);
+    assert.match(w, /runners\[0\]\.cache\.s3\.Typo: unknown field Typo, ignored/);
     assert.match(w, /runners\[1\]\.cache\.s3\.ServerSideEncryptionKeyID: DSSE-KMS without a key id/);
     assert.match(w, /runners\[1\]\.cache\.s3\.UploadRoleARN: deprecated/);
     assert.match(w, /runners\[2\]\.cache\.s3\.RoleARN: S3 Express/);
@@ -205,7 +205,7 @@ Type = "local"
     assert.match(e, /cachegate\.listen: "nope" is not HOST:PORT/);
     assert.match(e, /cachegate\.api_tokens\[0\]\.runner: no runner named "ghost"/);
     const c2 = parse('[cachegate]\nlisen = "x"\n');
-    assert.match(errors(c2).join('\n'), /Unrecognized key/);
+    assert.match(errors(c2).join("\n"), /cachegate: unknown field lisen \(did you mean listen\?\)/);
   });
 });
 
@@ -257,5 +257,39 @@ describe('listen addresses', () => {
     assert.deepEqual(parseListen(':80'), { host: '0.0.0.0', port: 80 });
     assert.equal(parseListen('localhost'), undefined);
     assert.equal(parseListen('a:99999'), undefined);
+  });
+});
+
+describe('typos: did you mean, and misspelt credential settings are errors', () => {
+  const s3Runner = (fields: string, table = '[runners.cache]'): string =>
+    `[[runners]]\nname = "r"\ntoken = "glrt-typo-000000"\n${table}\nType = "s3"\n[runners.cache.s3]\nBucketName = "b"\n${fields}\n`;
+
+  it('SeverAddress: an error naming ServerAddress (the static keys would silently fall back to IAM)', () => {
+    const c = parse(s3Runner('SeverAddress = "minio:9000"\nAccessKey = "AK"\nSecretKey = "SK"'));
+    assert.deepEqual(errors(c), ['runners[0].cache.s3.SeverAddress: unknown field SeverAddress (did you mean ServerAddress?): ServerAddress decides which credentials are used, so this is not ignored']);
+  });
+
+  it('a misspelt field that does not touch credentials is a warning with a suggestion', () => {
+    const c = parse(s3Runner('BuckteLocation = "eu-west-1"'));
+    assert.deepEqual(errors(c), []);
+    assert.ok(warnings(c).includes('runners[0].cache.s3.BuckteLocation: unknown field BuckteLocation (did you mean BucketLocation?), ignored'), warnings(c).join('\n'));
+  });
+
+  it('[runners.cahce] and [cachgate] are named, with the table they were meant to be', () => {
+    const c = parse('[cachgate]\nlisten = "127.0.0.1:1"\n[[runners]]\nname = "r"\ntoken = "glrt-x-00000000"\n[runners.cahce]\nType = "s3"\n[runners.docker]\nimage = "x"\n');
+    const w = warnings(c);
+    assert.ok(w.includes('runners[0].cahce: unknown table [runners.cahce] (did you mean [runners.cache]?), ignored'), w.join('\n'));
+    assert.ok(w.includes('cachgate: unknown table [cachgate] (did you mean [cachegate]?), ignored'), w.join('\n'));
+    assert.ok(!w.some((l) => l.includes('docker')), 'keys far from any known one are not reported');
+  });
+
+  it('an unknown table inside a cache section: [runners.cache.s4] → an error naming [runners.cache.s3]', () => {
+    const c = parse('[[runners]]\nname = "r"\ntoken = "glrt-x-00000000"\n[runners.cache]\nType = "s3"\n[runners.cache.s4]\nBucketName = "b"\n');
+    assert.ok(errors(c).some((e) => e.startsWith('runners[0].cache.s4: unknown table [runners.cache.s4] (did you mean [runners.cache.s3]?)')), errors(c).join('\n'));
+  });
+
+  it('the suggestions come from the schema: a wrong type is named, a missing required field says required', () => {
+    const c = parse('[cachegate]\n[[cachegate.api_tokens]]\ntoken = "abcdefghijklmnopq"\n');
+    assert.deepEqual(errors(c), ['cachegate.api_tokens[0].runner: required']);
   });
 });

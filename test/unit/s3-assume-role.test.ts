@@ -184,14 +184,14 @@ describe('adapter.scopedCredentials', () => {
     assert.deepEqual(seen, ['ok', 'cached']);
   });
 
-  test('failure → 503 backend_unavailable with the reason and no secret', async () => {
+  test('refused (403) → 502 backend_error with the reason, the setting to check, and no secret', async () => {
     const sts = fakeSts({ fail: () => Object.assign(new Error('User: AK with SUPERSECRET is not authorized'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }) });
     const { a, logs } = make({ roleArn: 'arn:aws:iam::1:role/r' }, sts.call);
     await assert.rejects(a.scopedCredentials('o', 'upload'), (e: unknown) => {
       assert.ok(e instanceof CacheGateError);
-      assert.equal(e.status, 503);
-      assert.equal(e.code, 'backend_unavailable');
-      assert.match(e.message, /AccessDenied \(HTTP 403\)/);
+      assert.equal(e.status, 502);
+      assert.equal(e.code, 'backend_error');
+      assert.match(e.message, /AccessDenied \(HTTP 403\).*check AccessKey\/SecretKey .* may assume RoleARN/);
       assert.doesNotMatch(e.message, /SUPERSECRET/);
       return true;
     });

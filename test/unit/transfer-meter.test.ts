@@ -76,4 +76,13 @@ describe('transfer helpers', () => {
     assert.equal(err.status, 403);
     assert.equal(httpError('upload', 500, '', 'oops').message, 'upload failed: 500');
   });
+
+  it('a 403 whose storage says the signature does not match says a signed header is missing or different', () => {
+    const s3 = httpError('upload', 403, 'Forbidden', '<Error><Code>SignatureDoesNotMatch</Code><Message></Message></Error>');
+    assert.match(s3.message, /^upload failed: 403 Forbidden \(SignatureDoesNotMatch\): a signed header is missing or different/);
+    const local = httpError('upload', 403, 'Forbidden', '{"error":{"code":"forbidden","message":"request signature is not valid: signature does not match"}}');
+    assert.match(local.message, /\(forbidden: request signature is not valid: signature does not match\): a signed header is missing or different/);
+    const expired = httpError('upload', 403, 'Forbidden', '{"error":{"code":"forbidden","message":"request signature is not valid: URL expired"}}');
+    assert.doesNotMatch(expired.message, /signed header/);
+  });
 });
