@@ -69,7 +69,14 @@ export function parseEnvFile(text: string): Record<string, string> {
 }
 
 export async function readEnvFile(path: string): Promise<Record<string, string>> {
-  return parseEnvFile(await readFile(path, 'utf8'));
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CacheGateError('invalid_request', 400, `--env-file ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  return parseEnvFile(text);
 }
 
 /** Writes the file readable by its owner only: it holds credentials. */

@@ -140,3 +140,20 @@ describe('cachegate CLI', () => {
     assert.match(o.stderr, /Unknown option '--nope'/);
   });
 });
+
+describe('the installed command (its shebang, as npx and the images run it)', () => {
+  it("--env-file reaches the helper, not Node: a missing file is the helper's error, exit 1 (Node said 'not found', exit 9)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cachegate-envfile-'));
+    try {
+      // Through the shebang line, with the pinned Node first on PATH (as npm scripts and npx have it).
+      const r = spawnSync(BIN, ['cache-extractor', '--file', 'x.zip', '--gocloud-url', 's3://b/o', '--env-file', join(dir, 'missing.env')], {
+        cwd: dir, encoding: 'utf8', env: { PATH: `${resolve(process.execPath, '..')}:${process.env.PATH ?? ''}` },
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^ERROR: downloading the cache failed: --env-file .*missing\.env: no such file$/m);
+      assert.doesNotMatch(r.stderr, /node: /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
