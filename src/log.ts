@@ -10,7 +10,7 @@ import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogFormat, LogLevel } from './config/types.ts';
 import { lastIsoMemo } from './iso-time.ts';
-import { requestContext } from './request-context.ts';
+import { requestContext, type RequestFacts } from './request-context.ts';
 
 export type { Logger };
 
@@ -48,13 +48,16 @@ export function createLogger(opts: LogOptions): Logger {
 }
 
 /** The fields of one access-log line (listener.ts): nothing in them can carry a secret. */
-export interface AccessFields {
+export interface AccessFields extends RequestFacts {
   reqId: string;
   method: string;
   path: string;
   status: number;
   ms: number;
 }
+
+/** The optional fields, in the order they are written (after ms). */
+const FACTS = ['runner', 'project', 'key', 'auth'] as const;
 
 const directSinks = new WeakMap<Logger, { format: LogFormat; write: (line: string) => void }>();
 
@@ -73,10 +76,13 @@ export function accessLogger(log: Logger): (f: AccessFields) => void {
     if (log.levelVal > INFO) return;
     const time = nowIso(Date.now());
     if (format === 'json') {
-      write(`{"level":"info","time":"${time}","reqId":${JSON.stringify(f.reqId)},"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"ms":${f.ms},"msg":"request"}\n`);
+      let facts = '';
+      for (const k of FACTS) if (f[k] !== undefined) facts += `,"${k}":${JSON.stringify(f[k])}`;
+      write(`{"level":"info","time":"${time}","reqId":${JSON.stringify(f.reqId)},"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"ms":${f.ms}${facts},"msg":"request"}\n`);
     } else {
       // renderLine's output for these fields, without its generic field loop
-      const kv = `reqId=${fmtValue(f.reqId)} method=${fmtValue(f.method)} path=${fmtValue(f.path)} status=${f.status} ms=${f.ms}`;
+      let kv = `reqId=${fmtValue(f.reqId)} method=${fmtValue(f.method)} path=${fmtValue(f.path)} status=${f.status} ms=${f.ms}`;
+      for (const k of FACTS) if (f[k] !== undefined) kv += ` ${k}=${fmtValue(f[k])}`;
       write(format === 'text' ? `time=${JSON.stringify(time)} level=info msg="request" ${kv}\n` : `request  ${kv}\n`);
     }
   };

@@ -6,6 +6,24 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 export interface RequestContext {
   reqId: string;
+  /** For the access-log line, filled in by the routes as they learn them (never a token). */
+  access?: RequestFacts;
+}
+
+/** What a request was about: who (runner name), where (project, key), and how its token fared. */
+export interface RequestFacts {
+  /** The runner (profile) name the token maps to, from the configuration. */
+  runner?: string;
+  project?: string;
+  key?: string;
+  /** ok | missing (no Authorization) | not_bearer (no "Bearer " prefix) | unknown (no such token) | anonymous */
+  auth?: string;
+}
+
+/** Records facts about the request being served, for its access-log line. */
+export function noteRequest(facts: RequestFacts): void {
+  const store = requestContext.getStore();
+  if (store) store.access = { ...store.access, ...facts };
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();

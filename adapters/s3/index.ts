@@ -95,7 +95,8 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
   };
 
   // The SDK's own warnings (e.g. "non-retryable streaming request") go to debug, not to the console.
-  const sdkLog = (...c: unknown[]): void => log.debug({ profile: profile.name, component: 'aws-sdk' }, c.map((x) => sdkLogPart(x, secrets)).join(' '));
+  // (ctx.log already carries the profile and the backend.)
+  const sdkLog = (...c: unknown[]): void => log.debug({ component: 'aws-sdk' }, c.map((x) => sdkLogPart(x, secrets)).join(' '));
   const sdkLogger = { trace() {}, debug() {}, info() {}, warn: sdkLog, error: sdkLog };
 
   // --- region and target (cached; re-detected later only after a network failure) ---
@@ -272,10 +273,28 @@ function assumeRoleError(err: unknown, reason: string, roleArn: string): CacheGa
   return misconfigured(reason, check, err);
 }
 
-/** One argument of an SDK log call as text: errors by name and message, objects by their keys (never values, which may be credentials). */
-function sdkLogPart(x: unknown, secrets: readonly string[]): string {
+/**
+ * One argument of an SDK log call as text: errors by name and message; the SDK's
+ * {clientName, commandName, input, error, metadata} record by the fields that say what happened
+ * (command, bucket, key, error, HTTP status, request id, attempts), never the rest of `input`, which
+ * may hold credentials or a body; any other object by its keys only.
+ */
+export function sdkLogPart(x: unknown, secrets: readonly string[]): string {
   if (typeof x === 'string') return redact(x, secrets);
   if (x instanceof Error || (typeof x === 'object' && x !== null && 'message' in x)) return describe(x, secrets);
-  if (typeof x === 'object' && x !== null) return `{${Object.keys(x).join(', ')}}`;
-  return String(x);
+  if (typeof x !== 'object' || x === null) return String(x);
+  const o = x as { clientName?: unknown; commandName?: unknown; input?: { Bucket?: unknown; Key?: unknown }; error?: unknown; metadata?: Record<string, unknown> };
+  const parts: string[] = [];
+  const add = (k: string, v: unknown): void => {
+    if (typeof v === 'string' || typeof v === 'number') parts.push(`${k}=${redact(String(v), secrets)}`);
+  };
+  add('client', o.clientName);
+  add('command', o.commandName);
+  add('bucket', o.input?.Bucket);
+  add('key', o.input?.Key);
+  if (o.error !== undefined) parts.push(`error=${JSON.stringify(describe(o.error, secrets))}`);
+  add('status', o.metadata?.httpStatusCode);
+  add('requestId', o.metadata?.requestId);
+  add('attempts', o.metadata?.attempts);
+  return parts.length > 0 ? parts.join(' ') : `{${Object.keys(x).join(', ')}}`;
 }

@@ -10,6 +10,7 @@ import { CacheGateError } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
 import { resolveKey } from '../keys/resolve.ts';
 import type { Logger } from '../log.ts';
+import { noteRequest } from '../request-context.ts';
 import { authenticate } from './auth.ts';
 import { DEFAULT_RETRY_AFTER, errorAnswer } from './error-response.ts';
 import type { Metrics } from './metrics.ts';
@@ -63,7 +64,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const projectId = c.req.param('projectId');
     if (!/^[0-9]{1,19}$/.test(projectId)) throw new CacheGateError('invalid_request', 400, 'projectId: must be a GitLab project id (digits)');
     const rawKey = proxyKey(new URL(c.req.url).pathname, projectId);
-    const hashKeys = c.req.query('hashKeys') === 'true';
+    noteRequest({ project: projectId, key: rawKey });
+    const hashKeys = hashKeysParam(c.req.query('hashKeys'));
     const { profile } = principal;
     const resolved = resolveKey(rawKey, { path: profile.cache.path, shared: profile.cache.shared, shortToken: profile.shortToken, projectId }, hashKeys);
     if (resolved.changed) log.warn({}, `cache key ${goQuote(resolved.raw)} sanitized to ${goQuote(resolved.human)}`);
@@ -106,6 +108,13 @@ function header(c: Context<Env>, name: string): string | undefined {
   if (!incoming) return c.req.header(name);
   const v = incoming.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** ?hashKeys= on the proxy: true/1 or false/0 (absent = false); anything else is refused, not ignored. */
+function hashKeysParam(v: string | undefined): boolean {
+  if (v === undefined || v === 'false' || v === '0' || v === '') return false;
+  if (v === 'true' || v === '1') return true;
+  throw new CacheGateError('invalid_request', 400, `hashKeys: "${v.slice(0, 20)}" is not true, false, 1 or 0`);
 }
 
 /** The key part of /v1/cache/<projectId>/<key…>, percent-decoded once (a key's own '/' may be sent as %2F). */

@@ -2,6 +2,7 @@
  * Who is asking: the bearer token of a request → its principal, then that principal's rate limit.
  */
 import { CacheGateError } from '../errors.ts';
+import { noteRequest } from '../request-context.ts';
 import type { Principal, ServiceState } from './state.ts';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -11,10 +12,21 @@ export function authenticate(authorization: string | undefined, state: ServiceSt
   let principal = state.anonymous;
   if (!principal) {
     const m = authorization ? BEARER.exec(authorization) : null;
-    if (!m) throw new CacheGateError('unauthorized', 401, 'missing token: send Authorization: Bearer <runner or API token>', { headers: { 'WWW-Authenticate': 'Bearer' } });
+    if (!m) {
+      const notBearer = authorization !== undefined && authorization.trim() !== '';
+      noteRequest({ auth: notBearer ? 'not_bearer' : 'missing' });
+      const message = notBearer
+        ? 'the Authorization header is not "Bearer <token>": put "Bearer " before the runner or API token'
+        : 'missing token: send Authorization: Bearer <runner or API token>';
+      throw new CacheGateError('unauthorized', 401, message, { headers: { 'WWW-Authenticate': 'Bearer' } });
+    }
     principal = state.authenticate(m[1]);
-    if (!principal) throw new CacheGateError('unauthorized', 401, 'unknown token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+    if (!principal) {
+      noteRequest({ auth: 'unknown' });
+      throw new CacheGateError('unauthorized', 401, 'unknown token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+    }
   }
+  noteRequest({ runner: principal.profile.name, auth: principal === state.anonymous ? 'anonymous' : 'ok' });
   state.limiter.take(principal.label);
   return principal;
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { accessLogger, type AccessFields } from '../log.ts';
-import { requestContext } from '../request-context.ts';
+import { requestContext, type RequestContext } from '../request-context.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { presignRoute } from './presign-route.ts';
 
@@ -40,17 +40,18 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
     const route = routeOf(path);
-    requestContext.run({ reqId }, () => {
+    const ctx: RequestContext = { reqId }; // the routes add what the access line says about the request
+    requestContext.run(ctx, () => {
       if (route === 'presign' && path === '/v1/presign') {
         // Answered whole by res.end(): logged then, without waiting for the socket's 'close'.
-        void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, access, metrics, route, path, start, reqId));
+        void presign(req, res, reqId).then(() => finished(req, res.destroyed ? 499 : res.statusCode, access, metrics, route, path, start, ctx));
       } else {
         res.setHeader('X-Request-Id', reqId); // (the presign route writes it with its other headers: cheaper than merging)
         // Streams: logged when the response is over. A response cut off before its end (client
         // gone, stream failed) is logged and counted as 499.
         const socket = req.socket;
         const sentBefore = socket.bytesWritten;
-        res.once('close', () => finished(req, handedOver(res, socket.bytesWritten - sentBefore) ? res.statusCode : 499, access, metrics, route, path, start, reqId));
+        res.once('close', () => finished(req, handedOver(res, socket.bytesWritten - sentBefore) ? res.statusCode : 499, access, metrics, route, path, start, ctx));
         void hono(req, res);
       }
     });
@@ -71,12 +72,13 @@ function handedOver(res: ServerResponse, sent: number): boolean {
 }
 
 function finished(
-  req: IncomingMessage, status: number, access: (f: AccessFields) => void, metrics: AppDeps['metrics'], route: string, path: string, start: number, reqId: string,
+  req: IncomingMessage, status: number, access: (f: AccessFields) => void, metrics: AppDeps['metrics'], route: string, path: string, start: number, ctx: RequestContext,
 ): void {
   const seconds = (performance.now() - start) / 1000;
   const method = req.method ?? '';
   metrics.httpRequests.inc({ route, method, status: String(status) });
   metrics.httpDuration.observe({ route }, seconds);
   if (route === 'healthz' || route === 'metrics') return;
-  access({ reqId, method, path, status, ms: Math.round(seconds * 1e4) / 10 });
+  const a = ctx.access;
+  access({ reqId: ctx.reqId, method, path, status, ms: Math.round(seconds * 1e4) / 10, ...(a && { runner: a.runner, project: a.project, key: a.key, auth: a.auth }) });
 }

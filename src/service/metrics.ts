@@ -25,7 +25,8 @@ export class Metrics {
   readonly presigns = new Counter({
     name: 'cachegate_presign_total',
     help: 'Presign requests by operation, backend and result (ok, or the error code)',
-    labelNames: ['operation', 'backend', 'result'] as const,
+    // runner: a runner name from the configuration (bounded by it), never anything a client sends.
+    labelNames: ['operation', 'backend', 'result', 'runner'] as const,
     registers: [this.registry],
   });
 

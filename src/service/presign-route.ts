@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CacheGateError } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
+import { noteRequest } from '../request-context.ts';
 import type { Logger } from '../log.ts';
 import { authenticate } from './auth.ts';
 import { errorAnswer } from './error-response.ts';
@@ -33,6 +34,7 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
     const principal = authenticate(req.headers.authorization, state);
     const body = await readJsonBody(req, MAX_JSON_BODY);
     const parsed = parsePresignRequest(body);
+    noteRequest({ project: parsed.projectId, key: parsed.key });
     const adapter = state.adapterFor(principal.profile);
     const { service } = state.config;
     const start = performance.now();
@@ -49,7 +51,7 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
       if (result === 'payload_too_large') metrics.sizeRefusals.inc({ where: 'presign' });
       throw err;
     } finally {
-      metrics.presigns.inc({ operation: parsed.operation, backend: adapter.kind, result });
+      metrics.presigns.inc({ operation: parsed.operation, backend: adapter.kind, result, runner: principal.profile.name });
       metrics.presignDuration.observe({ backend: adapter.kind }, (performance.now() - start) / 1000);
     }
   };

@@ -393,7 +393,7 @@ describe('service on the local backend', () => {
     const ready = await fetch(`${svc.url}/readyz`);
     assert.equal(ready.status, 200);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
-    assert.match(metrics, /cachegate_presign_total\{operation="upload",backend="local",result="ok"\} \d+/);
+    assert.match(metrics, /cachegate_presign_total\{operation="upload",backend="local",result="ok",runner="[^"]+"\} \d+/);
     assert.match(metrics, /cachegate_cache_lookups_total\{method="GET",result="miss"\} \d+/);
     const api = await bodyOf(await fetch(`${svc.url}/openapi.json`));
     assert.equal(api.openapi, '3.1.0');

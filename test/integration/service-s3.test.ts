@@ -87,7 +87,7 @@ ${server.toml(bucket, 'ServerSideEncryption = "KMS"', `ServerSideEncryptionKeyID
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     assert.match(metrics, /cachegate_assume_role_total\{result="ok"\} 1\b/);
     assert.match(metrics, /cachegate_assume_role_total\{result="cached"\} [1-9]/);
-    assert.match(metrics, /cachegate_presign_total\{operation="upload",backend="s3",result="ok"\} [1-9]/);
+    assert.match(metrics, /cachegate_presign_total\{operation="upload",backend="s3",result="ok",runner="role"\} [1-9]/);
     // No secret from the role or the configuration reaches a log line.
     const logs = svc.logs.join('\n');
     for (const secret of [server.secretKey, up.json.env.AWS_SECRET_ACCESS_KEY, up.json.env.AWS_SESSION_TOKEN, TOKEN, ROLE_TOKEN, 'X-Amz-Signature']) {
