@@ -54,6 +54,47 @@ export const EXTRACTOR_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** --help text of every flag (and the environment variable that stands in for it). */
+const FLAG_HELP: Record<string, string> = {
+  file: 'FILE  the local archive (required)',
+  'alternate-file': 'FILE  the same cache under its other name (hashed/plain key): renamed to --file when --file is missing',
+  path: 'PATH  what to archive; repeatable; $VAR and ** globs expanded',
+  exclude: 'PATTERN  leave out; repeatable',
+  untracked: 'add the files git does not track (git ls-files -o)',
+  url: 'URL  presigned URL to upload to / download from',
+  header: '"Name: value"  header to send with --url; repeatable (the presign answer\'s headers are signed: send them all)',
+  'check-url': 'URL  presigned HEAD: an unchanged archive already there is not uploaded again',
+  'head-url': 'URL  presigned HEAD of --url',
+  'gocloud-url': 'URL  s3://bucket/object?… with role credentials from --env-file (multipart)',
+  'env-file': 'FILE  KEY="value" lines (AWS_* or AZURE_STORAGE_* credentials, CACHE_METADATA); see docs/transfer.md',
+  'alternate-url': 'URL  tried when --url has no archive',
+  'alternate-head-url': 'URL  presigned HEAD of --alternate-url',
+  'alternate-gocloud-url': 'URL  tried when --gocloud-url has no archive',
+  timeout: 'MINUTES  for the whole transfer (default 10)',
+  'max-uploaded-archive-size': 'BYTES  do not upload a bigger archive (exit 0) [CACHE_MAX_UPLOADED_ARCHIVE_SIZE]',
+  metadata: 'JSON  metadata.json and x-amz-meta-* of the upload [CACHE_METADATA]',
+  'compression-format': 'zip|zipzstd|tarzstd  (default zip) [CACHE_COMPRESSION_FORMAT]',
+  'compression-level': 'fastest|fast|default|slow|slowest [CACHE_COMPRESSION_LEVEL]',
+  'chunk-size': 'BYTES  part size of multipart and ranged transfers (default 16 MiB) [CACHE_CHUNK_SIZE]',
+  concurrency: 'N  parts in flight (default 16) [CACHE_CONCURRENCY]',
+  retry: 'N  retries of a 5xx or network failure (default 2)',
+  'retry-time': 'DURATION  between retries (default 1s)',
+  'transfer-meter-frequency': 'DURATION  progress line interval (0 = off) [TRANSFER_METER_FREQUENCY]',
+  server: 'URL  cachegate: ask it for the upload URL after building the archive (size signed, limit enforced by it)',
+  token: 'TOKEN  runner or API token for --server [CACHEGATE_RUNNER_TOKEN; prefer the variable: flags show in ps]',
+  key: 'KEY  cache key for --server',
+  project: 'ID  GitLab project id for --server',
+  'hash-keys': 'with --server: hash the key (FF_HASH_CACHE_KEYS)',
+  verbose: 'more output',
+  help: 'this text',
+};
+
+/** Usage line + one line per flag of `flags`, so --help never leaves one out (test/unit/archive-cli.test.ts). */
+export function helpText(usage: string, flags: Record<string, { type: string }>): string {
+  const lines = Object.keys(flags).map((name) => `  --${name}${flags[name].type === 'boolean' ? '  ' : ' '}${FLAG_HELP[name] ?? ''}`);
+  return `${usage}\n${lines.join('\n')}\nA value in [BRACKETS] is the environment variable read when the flag is not given.\n`;
+}
+
 export function parseArchiverArgs(argv: string[]) {
   return parseArgs({ args: argv, options: ARCHIVER_FLAGS, strict: true, allowPositionals: false }).values;
 }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createArchiveFile, parseArchiveFormat, parseCompressionLevel, selectFiles } from '../archive/index.ts';
-import { helperOutput, metadataJson, parseCommand, parseArchiverArgs, type HelperOutput } from '../archive/helper-args.ts';
+import { ARCHIVER_FLAGS, helpText, helperOutput, metadataJson, parseCommand, parseArchiverArgs, type HelperOutput } from '../archive/helper-args.ts';
 
 export interface ArchiverDeps {
   /** Uploads `file` when --url/--gocloud-url is given; returns the exit code. */
@@ -17,11 +17,8 @@ export interface ArchiverDeps {
   cwd?: string;
 }
 
-const USAGE = `Usage: cachegate cache-archiver --file cache.zip --path PATH [--path PATH…] [--exclude PATTERN…] [--untracked]
-  [--compression-format zip|zipzstd|tarzstd] [--compression-level fastest|fast|default|slow|slowest] [--metadata JSON]
-  [--url URL --header "Name: value"… --check-url URL | --gocloud-url s3://… --env-file FILE] [--timeout MIN]
-  [--alternate-file OTHER] …
-`;
+const USAGE = helpText(`Usage: cachegate cache-archiver --file cache.zip --path PATH [--path PATH…] [--untracked]
+  [--url URL --header "Name: value"… | --gocloud-url s3://… --env-file FILE | --server URL --key KEY --project ID] [flags]`, ARCHIVER_FLAGS);
 
 export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<number> {
   const o = helperOutput(deps);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptArchiveError, UnsafeEntryError, extractArchive } from '../archive/index.ts';
-import { helperOutput, parseCommand, parseExtractorArgs } from '../archive/helper-args.ts';
+import { EXTRACTOR_FLAGS, helpText, helperOutput, parseCommand, parseExtractorArgs } from '../archive/helper-args.ts';
 
 export interface ExtractorDeps {
   /**
@@ -19,9 +19,8 @@ export interface ExtractorDeps {
   cwd?: string;
 }
 
-const USAGE = `Usage: cachegate cache-extractor --file cache.zip [--url URL --head-url URL | --gocloud-url s3://… --env-file FILE]
-  [--alternate-url URL --alternate-head-url URL | --alternate-gocloud-url …] [--timeout MIN] …
-`;
+const USAGE = helpText(`Usage: cachegate cache-extractor --file cache.zip [--url URL --head-url URL | --gocloud-url s3://… --env-file FILE]
+  [--alternate-url URL --alternate-head-url URL | --alternate-gocloud-url …] [flags]`, EXTRACTOR_FLAGS);
 
 export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<number> {
   const o = helperOutput(deps);

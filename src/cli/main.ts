@@ -5,7 +5,7 @@ const USAGE = `cachegate ${VERSION} — presigner and proxy for CI build caches 
 
 Usage:
   cachegate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]
-  cachegate check [--config FILE]
+  cachegate check [--config FILE] [--probe]
   cachegate presign --config FILE (--runner NAME | --token TOKEN) --operation download|upload|head
                     --key KEY --project ID [--hash-keys] [--timeout SECONDS] [--content-length BYTES]
                     [--fallback-key KEY]... [--cache-fallback-key KEY]
@@ -13,8 +13,15 @@ Usage:
   cachegate cache-extractor ...
   cachegate version
 
-Environment: CACHEGATE_CONFIG, CACHEGATE_LISTEN, CACHEGATE_DATA_DIR, CACHEGATE_PUBLIC_URL,
-CACHEGATE_LOG_FORMAT, CACHEGATE_LOG_LEVEL, and GitLab Runner's CACHE_* variables when no --config is given.
+Environment:
+  CACHEGATE_CONFIG (--config), CACHEGATE_LISTEN (--listen), CACHEGATE_DATA_DIR (--data-dir),
+  CACHEGATE_PUBLIC_URL, CACHEGATE_LOG_FORMAT, CACHEGATE_LOG_LEVEL, CACHEGATE_LOCAL_SIGNING_KEY ([cachegate] settings);
+  CACHEGATE_RUNNER_TOKEN (token of the CACHE_* profile; the helper's --server token);
+  GitLab Runner's CACHE_TYPE, CACHE_PATH, CACHE_SHARED, CACHE_MAXIMUM_UPLOADED_ARCHIVE_SIZE, CACHE_S3_*, CACHE_GCS_*,
+  GOOGLE_APPLICATION_CREDENTIALS, CACHE_AZURE_* (one profile, when no --config is given);
+  helper: CACHE_MAX_UPLOADED_ARCHIVE_SIZE, CACHE_METADATA, CACHE_COMPRESSION_FORMAT, CACHE_COMPRESSION_LEVEL,
+  CACHE_CHUNK_SIZE, CACHE_CONCURRENCY, TRANSFER_METER_FREQUENCY, CACHEGATE_COMPILE_CACHE=0 (no compile cache).
+Each command's --help lists its flags.
 `;
 
 type Command = (argv: string[]) => Promise<number>;

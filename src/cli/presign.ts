@@ -22,10 +22,31 @@ const options = {
   'cache-fallback-key': { type: 'string' },
 } as const;
 
+/** The request field → the flag that sets it, so errors name what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  operation: '--operation', key: '--key', projectId: '--project', hashKeys: '--hash-keys', timeoutSeconds: '--timeout',
+  contentLength: '--content-length', fallbackKeys: '--fallback-key', fallbackKey: '--cache-fallback-key',
+};
+
+function withFlagNames<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof CacheGateError)) throw err;
+    const m = /^([A-Za-z]+)(\.\d+)?: (.*)$/s.exec(err.message);
+    if (!m || FLAG_OF[m[1]] === undefined) throw err;
+    throw new CacheGateError(err.code, err.status, `${FLAG_OF[m[1]]}: ${m[3]}`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parse(argv, options);
   if (values.help) {
-    process.stdout.write('cachegate presign --config FILE (--runner NAME | --token TOKEN) --operation OP --key KEY --project ID [...]\n');
+    process.stdout.write(
+      'cachegate presign --config FILE (--runner NAME | --token TOKEN) --operation download|upload|head --key KEY --project ID\n' +
+        '  [--hash-keys] [--timeout SECONDS] [--content-length BYTES] [--fallback-key KEY]... [--cache-fallback-key KEY] [--listen HOST:PORT] [--data-dir DIR]\n' +
+        'Prints the same JSON as POST /v1/presign.\n',
+    );
     return 0;
   }
   const config = loadConfig(loadOptions(values));
@@ -38,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!/^[0-9]+$/.test(v)) throw new CacheGateError('invalid_request', 400, `--${name}: not a number`);
     return Number(v);
   };
-  const req = parsePresignRequest({
+  const req = withFlagNames(() => parsePresignRequest({
     operation: values.operation,
     key: values.key,
     projectId: values.project,
@@ -47,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     contentLength: num(values['content-length'], 'content-length'),
     fallbackKeys: values['fallback-key'],
     fallbackKey: values['cache-fallback-key'],
-  });
+  }));
   const publicUrl = config.service.publicUrl || `http://${config.service.listen}`;
   const signingKey = config.service.localSigningKey !== '' ? Buffer.from(config.service.localSigningKey, 'utf8') : undefined;
   const state = await ServiceState.build(config, { log: silentLogger(), publicUrl: () => publicUrl, signingKey: signingKey ?? randomBytes(32) });

@@ -8,7 +8,13 @@ import { configOptions, loadOptions, parse } from './args.ts';
 export async function main(argv: string[]): Promise<number> {
   const { values } = parse(argv, configOptions);
   if (values.help) {
-    process.stdout.write('cachegate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n');
+    process.stdout.write(
+      'cachegate serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n' +
+        '  --config FILE       config.toml [CACHEGATE_CONFIG]; without it the CACHE_* environment, else the local backend\n' +
+        '  --listen HOST:PORT  where to listen (port 0 = a free one) [CACHEGATE_LISTEN]; never the runner\'s listen_address\n' +
+        '  --data-dir DIR      the local backend\'s data [CACHEGATE_DATA_DIR]\n' +
+        'SIGHUP or a change of the file reloads the configuration; SIGTERM stops after the requests in flight.\n',
+    );
     return 0;
   }
   const opts = loadOptions(values);

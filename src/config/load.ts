@@ -9,7 +9,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
-import { closest, issueMessage, knownKeysAt } from './did-you-mean.ts';
+import { closest, didYouMean, issueMessage, knownKeysAt } from './did-you-mean.ts';
 import { parseListen } from './listen.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
@@ -233,7 +233,8 @@ function normalizeCache(raw: RawCache, field: string, findings: Finding[]): Cach
   } else if (TYPES[raw.Type]) {
     type = TYPES[raw.Type];
   } else {
-    findings.push({ level: 'error', field: `${field}.Type`, message: `unknown cache type "${raw.Type}" (use s3, gcs or azure)` });
+    const known = Object.keys(TYPES);
+    findings.push({ level: 'error', field: `${field}.Type`, message: `unknown cache type "${raw.Type}"${didYouMean(raw.Type, known, (s) => `"${s}"`)}: one of ${known.join(', ')} (lower case)` });
   }
   const settings: CacheSettings = {
     type,

@@ -157,3 +157,37 @@ describe('the installed command (its shebang, as npx and the images run it)', ()
     }
   });
 });
+
+describe('help and messages name the flags', () => {
+  it('--help of cache-archiver and cache-extractor lists every flag they accept, with its environment variable', async () => {
+    const { ARCHIVER_FLAGS, EXTRACTOR_FLAGS } = await import('../../src/archive/helper-args.ts');
+    for (const [command, flags] of [['cache-archiver', ARCHIVER_FLAGS], ['cache-extractor', EXTRACTOR_FLAGS]] as const) {
+      const r = run([command, '--help']);
+      assert.equal(r.status, 0, r.stderr);
+      for (const name of Object.keys(flags)) assert.match(r.stdout, new RegExp(`^  --${name}\\b`, 'm'), `${command} --help lacks --${name}`);
+    }
+    const a = run(['cache-archiver', '--help']).stdout;
+    for (const v of ['CACHEGATE_RUNNER_TOKEN', 'CACHE_MAX_UPLOADED_ARCHIVE_SIZE', 'CACHE_COMPRESSION_FORMAT']) assert.ok(a.includes(v), v);
+    assert.match(a, /--max-uploaded-archive-size BYTES/);
+    assert.match(a, /--retry N/);
+  });
+
+  it('cachegate --help lists the environment variables, CACHEGATE_RUNNER_TOKEN included', () => {
+    const r = run(['--help']);
+    for (const v of ['CACHEGATE_RUNNER_TOKEN', 'CACHEGATE_CONFIG', 'CACHEGATE_LOCAL_SIGNING_KEY', 'CACHE_S3_*', 'TRANSFER_METER_FREQUENCY']) assert.ok(r.stdout.includes(v), v);
+    assert.match(r.stdout, /check \[--config FILE\] \[--probe\]/);
+  });
+
+  it('presign without --project names the flag, not the JSON field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cachegate-flags-'));
+    try {
+      const cfg = join(dir, 'c.toml');
+      await writeFile(cfg, '[[runners]]\nname = "r"\ntoken = "glrt-flags-000000"\n[runners.cache]\nType = "local"\n');
+      const r = run(['presign', '--config', cfg, '--runner', 'r', '--operation', 'upload', '--key', 'k']);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), 'cachegate presign: --project: required');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

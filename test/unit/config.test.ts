@@ -104,7 +104,7 @@ AccountName = "acc"
     assert.deepEqual(errors(c), [
       'runners[0].cache.s3.AuthenticationType: invalid value "password" (use iam or access-key)',
       'runners[0].cache.s3.BucketName: required',
-      'runners[1].cache.Type: unknown cache type "ftp" (use s3, gcs or azure)',
+      'runners[1].cache.Type: unknown cache type "ftp": one of s3, s3v2, gcs, gcsv2, azure, local (lower case)',
       'runners[2].cache.gcs.BucketName: required',
       'runners[3].cache.azure.ContainerName: required',
     ]);
@@ -286,6 +286,11 @@ describe('typos: did you mean, and misspelt credential settings are errors', () 
   it('an unknown table inside a cache section: [runners.cache.s4] → an error naming [runners.cache.s3]', () => {
     const c = parse('[[runners]]\nname = "r"\ntoken = "glrt-x-00000000"\n[runners.cache]\nType = "s3"\n[runners.cache.s4]\nBucketName = "b"\n');
     assert.ok(errors(c).some((e) => e.startsWith('runners[0].cache.s4: unknown table [runners.cache.s4] (did you mean [runners.cache.s3]?)')), errors(c).join('\n'));
+  });
+
+  it('Type = "S3": the error suggests "s3" and lists every accepted type, local included', () => {
+    const c = parse('[[runners]]\nname = "r"\ntoken = "glrt-x-00000000"\n[runners.cache]\nType = "S3"\n');
+    assert.deepEqual(errors(c), ['runners[0].cache.Type: unknown cache type "S3" (did you mean "s3"?): one of s3, s3v2, gcs, gcsv2, azure, local (lower case)']);
   });
 
   it('the suggestions come from the schema: a wrong type is named, a missing required field says required', () => {
