@@ -8,7 +8,8 @@ import { CacheGateError } from '../errors.ts';
 export function httpError(what: string, status: number, statusText: string, body: string): CacheGateError {
   const xml = parseErrorXml(body) ?? parseErrorJson(body);
   const detail = xml ? ` (${[xml.code, xml.message].filter((s) => s !== '').join(': ')})` : '';
-  const code = status >= 500 ? 'backend_unavailable' : status === 404 ? 'not_found' : 'backend_error';
+  // cachegate's own 502 backend_error is a configuration fault (missing bucket, wrong credentials): not retried.
+  const code = status >= 500 && xml?.code !== 'backend_error' ? 'backend_unavailable' : status === 404 ? 'not_found' : 'backend_error';
   return new CacheGateError(code, status, `${what} failed: ${status}${statusText ? ` ${statusText}` : ''}${detail}${hint(status, xml)}`);
 }
 
@@ -61,7 +62,7 @@ export function isAbort(err: unknown): boolean {
 /** Whether another attempt may succeed. */
 export function isRetryable(err: unknown): boolean {
   if (isAbort(err)) return false;
-  if (err instanceof CacheGateError) return err.status >= 500 || err.status === 408 || err.status === 429;
+  if (err instanceof CacheGateError) return (err.status >= 500 && err.code !== 'backend_error') || err.status === 408 || err.status === 429;
   return true; // ECONNRESET, ECONNREFUSED, EPIPE, 'aborted' bodies, DNS hiccups
 }
 

@@ -96,7 +96,7 @@ describe('transfer faults', () => {
   it('upload: a 4xx is not retried and carries the S3 Code and Message', async () => {
     const srv = await serve((_req, res) => res.writeHead(403).end('<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>'));
     try {
-      await assert.rejects(upload({ file, url: srv.url, retryDelayMs: 1 }), { status: 403, message: 'upload failed: 403 Forbidden (SignatureDoesNotMatch: The request signature we calculated does not match)' });
+      await assert.rejects(upload({ file, url: srv.url, retryDelayMs: 1 }), { status: 403, message: 'upload failed: 403 Forbidden (SignatureDoesNotMatch: The request signature we calculated does not match): a signed header is missing or different, or the URL was altered; send every header of the presign answer (its helperArgs carry them as --header)' });
       assert.equal(srv.requests.length, 1);
     } finally {
       await srv.close();

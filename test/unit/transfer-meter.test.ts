@@ -5,7 +5,7 @@ import { metadataFromHeaders } from '../../src/transfer/metadata.ts';
 import { parseHeaderFlags } from '../../src/transfer/remote.ts';
 import { isAzureSasUrl, tooBigMessage } from '../../src/transfer/upload.ts';
 import { parseContentRange } from '../../src/transfer/download.ts';
-import { parseErrorXml, httpError } from '../../src/transfer/errors.ts';
+import { parseErrorXml, httpError, isRetryable } from '../../src/transfer/errors.ts';
 
 describe('progress meter', () => {
   it('parses Go durations', () => {
@@ -84,5 +84,14 @@ describe('transfer helpers', () => {
     assert.match(local.message, /\(forbidden: request signature is not valid: signature does not match\): a signed header is missing or different/);
     const expired = httpError('upload', 403, 'Forbidden', '{"error":{"code":"forbidden","message":"request signature is not valid: URL expired"}}');
     assert.doesNotMatch(expired.message, /signed header/);
+  });
+
+  it("cachegate's 502 backend_error (a configuration fault) is not retried; its 503 is", () => {
+    const fault = httpError('download', 502, 'Bad Gateway', '{"error":{"code":"backend_error","message":"S3 GetObject failed: …: check SecretKey"}}');
+    assert.equal(fault.code, 'backend_error');
+    assert.match(fault.message, /check SecretKey/);
+    assert.equal(isRetryable(fault), false);
+    assert.equal(isRetryable(httpError('download', 503, '', '{"error":{"code":"backend_unavailable","message":"x"}}')), true);
+    assert.equal(isRetryable(httpError('download', 502, '', '')), true, 'a 502 of some proxy in between may pass');
   });
 });
