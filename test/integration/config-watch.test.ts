@@ -108,7 +108,7 @@ describe('config watch survives replaced files', () => {
     await symlink(`..v0`, join(dir, '..data'));
     await symlink('..data/config.toml', join(dir, 'config.toml'));
     try {
-      await withService(join(dir, 'config.toml'), dir, async ({ status }) => {
+      await withService(join(dir, 'config.toml'), dir, async ({ status, logs }) => {
         assert.equal(await status('token-0-cccccccccccc'), 200);
         for (let i = 1; i <= 3; i++) {
           await version(i);
@@ -118,6 +118,8 @@ describe('config watch survives replaced files', () => {
           await pickedUp(status, `token-${i}-cccccccccccc`);
           assert.equal(await status(`token-${i - 1}-cccccccccccc`), 401);
         }
+        assert.equal(applied(logs), 3, logs.join('\n'));
+        assert.ok(!logs.some((l) => l.includes('cannot watch')), `no watch warning for a routine swap:\n${logs.join('\n')}`);
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
