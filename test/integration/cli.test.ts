@@ -191,3 +191,27 @@ describe('help and messages name the flags', () => {
     }
   });
 });
+
+describe('started by an older Node (the machine\'s Node 20, as npx and ./bin do)', () => {
+  const system = spawnSync('/usr/bin/node', ['-p', 'process.versions.node'], { encoding: 'utf8' });
+  const old = system.status === 0 && Number(system.stdout.split('.')[0]) < 24;
+  it('hands over to the pinned Node 24: the command runs, SIGTERM reaches serve, exit 0', { skip: old ? false : 'no Node older than 24 at /usr/bin/node here' }, async () => {
+    const v = spawnSync('/usr/bin/node', [BIN, 'version'], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^cachegate \d+\.\d+\.\d+/);
+    const dir = await mkdtemp(join(tmpdir(), 'cachegate-old-node-'));
+    const child = spawn('/usr/bin/node', [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
+      const exited = new Promise<number | null>((res) => child.on('exit', res));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
