@@ -26,11 +26,12 @@ export interface S3ListenerDeps {
   s3Metrics: S3ApiMetrics;
   log: Logger;
   /** Extra operations (multipart), tried before the plain object ones; undefined = not theirs. */
-  extra?: (op: OperationInput) => Promise<Answer> | undefined;
+  extra?: (op: OperationInput, state: ServiceState) => Promise<Answer> | undefined;
 }
 
 export interface OperationInput {
   req: IncomingMessage;
+  bucket: string;
   query: Map<string, string>;
   principal: S3Principal;
   sig: VerifiedSignature;
@@ -162,7 +163,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, rawPath: strin
   const object: ObjectContext = { adapter, objectName: addr.key, metrics: deps.metrics, timeoutMs };
   const writes = method !== 'GET' && method !== 'HEAD';
   if (writes && principal.readOnly) throw accessDenied('this access key is read-only');
-  const extra = deps.extra?.({ req, query, principal, sig, object, setOperation });
+  const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;
   switch (method) {
     case 'GET': {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ import {
   DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { stagingRoot, sweepAbandoned } from '../../src/s3api/multipart.ts';
 import { download, upload } from '../../src/transfer/index.ts';
 import { presign, startTestService, type TestService } from './service.ts';
 
@@ -30,6 +31,7 @@ const RO_SK = 'front-door-secret-ro01';
 const OTHER_AK = 'FRONTDOORKEY0002';
 const OTHER_SK = 'front-door-secret-0002';
 const SHORT = 'frontdoor'; // short token of TOKEN: glrt- stripped, 9 characters
+const OTHER_SHORT = 'otherrunn';
 export const MAX = 3_000_000;
 
 export interface BackendConfig {
@@ -303,6 +305,69 @@ ${b.cache}
       assert.equal(r.status, 400, r.body);
       assert.equal(code(r.body), 'BadDigest');
       await assert.rejects(client(s3).send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: key })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404);
+    });
+
+    it('multipart: 21 MB in 5 MiB parts with lib-storage (default checksums), then by hand: ListParts, Complete, Abort, part and total caps, order and ETag checks', async () => {
+      const big = client(s3, OTHER_AK, OTHER_SK);
+      const key = `runner/${OTHER_SHORT}/project/9/multi/lib-storage`;
+      const data = randomBytes(21 * 1024 * 1024);
+      const { Upload } = await import('@aws-sdk/lib-storage');
+      const up = new Upload({ client: big, params: { Bucket: 'runner-cache', Key: key, Body: Readable.from([data.subarray(0, 7_000_000), data.subarray(7_000_000)]), Metadata: { cachekey: 'multi' } }, partSize: 5 * 1024 * 1024, queueSize: 2 });
+      await up.done();
+      const got = await big.send(new GetObjectCommand({ Bucket: 'runner-cache', Key: key }));
+      assert.equal(got.Metadata?.cachekey, 'multi');
+      const body = Buffer.from(await (got.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray());
+      assert.ok(body.equals(data), 'the object is the parts in order');
+
+      const { CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, AbortMultipartUploadCommand, ListPartsCommand } = await import('@aws-sdk/client-s3');
+      const k2 = `runner/${OTHER_SHORT}/project/9/multi/by-hand`;
+      const { UploadId } = await big.send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2 }));
+      const p1 = data.subarray(0, 5 * 1024 * 1024);
+      const p2 = data.subarray(5 * 1024 * 1024, 6 * 1024 * 1024);
+      const e1 = (await big.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k2, UploadId, PartNumber: 1, Body: p1 }))).ETag as string;
+      const e2 = (await big.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k2, UploadId, PartNumber: 2, Body: p2 }))).ETag as string;
+      assert.equal(e1, `"${createHash('md5').update(p1).digest('hex')}"`);
+      const listed = await big.send(new ListPartsCommand({ Bucket: 'runner-cache', Key: k2, UploadId }));
+      assert.deepEqual(listed.Parts?.map((p) => [p.PartNumber, p.Size]), [[1, p1.length], [2, p2.length]]);
+      await assert.rejects(big.send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: k2 })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404, 'nothing in the backend before Complete');
+      await assert.rejects(big.send(new CompleteMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2, UploadId, MultipartUpload: { Parts: [{ PartNumber: 2, ETag: e2 }, { PartNumber: 1, ETag: e1 }] } })), { name: 'InvalidPartOrder' });
+      await assert.rejects(big.send(new CompleteMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e2 }] } })), { name: 'InvalidPart' });
+      await assert.rejects(big.send(new CompleteMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 3, ETag: e2 }] } })), { name: 'InvalidPart' });
+      await big.send(new CompleteMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: e2 }] } }));
+      const whole = await big.send(new GetObjectCommand({ Bucket: 'runner-cache', Key: k2 }));
+      assert.ok(Buffer.from(await (whole.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()).equals(data.subarray(0, 6 * 1024 * 1024)));
+      await assert.rejects(big.send(new ListPartsCommand({ Bucket: 'runner-cache', Key: k2, UploadId })), { name: 'NoSuchUpload' }, 'completed uploads are gone');
+
+      const { UploadId: aborted } = await big.send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2 }));
+      await big.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k2, UploadId: aborted, PartNumber: 1, Body: p2 }));
+      await big.send(new AbortMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2, UploadId: aborted }));
+      await assert.rejects(big.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k2, UploadId: aborted, PartNumber: 2, Body: p2 })), { name: 'NoSuchUpload' });
+      // another runner's key cannot continue (or even see) this runner's upload
+      const { UploadId: mine } = await big.send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: k2 }));
+      await assert.rejects(client(s3).send(new ListPartsCommand({ Bucket: 'runner-cache', Key: k2, UploadId: mine })), { name: 'AccessDenied' });
+
+      // r1's MaxUploadedArchiveSize (3 MB) holds for each part and for the total
+      const capped = client(s3);
+      const k3 = objectName('multi/capped');
+      const { UploadId: cappedId } = await capped.send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: k3 }));
+      await assert.rejects(capped.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k3, UploadId: cappedId, PartNumber: 1, Body: data.subarray(0, MAX + 1) })), { name: 'EntityTooLarge' });
+      await capped.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k3, UploadId: cappedId, PartNumber: 1, Body: data.subarray(0, 2_000_000) }));
+      await assert.rejects(capped.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: k3, UploadId: cappedId, PartNumber: 2, Body: data.subarray(0, 1_500_000) })), { name: 'EntityTooLarge' }, 'the staged total counts');
+      await assert.rejects(capped.send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: k3 })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404);
+      await assert.rejects(client(s3, RO_AK, RO_SK).send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: k3 })), { name: 'AccessDenied' });
+    });
+
+    it('abandoned multipart uploads are removed after multipart_max_age', async () => {
+      const { CreateMultipartUploadCommand, ListPartsCommand } = await import('@aws-sdk/client-s3');
+      const c = client(s3);
+      const key = objectName('multi/abandoned');
+      const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: 'runner-cache', Key: key }));
+      const dataDir = svc.state().config.service.dataDir;
+      assert.equal(await sweepAbandoned(dataDir, 3600), 0, 'a fresh upload stays');
+      const old = new Date(Date.now() - 2 * 3600_000);
+      await utimes(join(stagingRoot(dataDir), UploadId as string, 'upload.json'), old, old);
+      assert.equal(await sweepAbandoned(dataDir, 3600), 1);
+      await assert.rejects(c.send(new ListPartsCommand({ Bucket: 'runner-cache', Key: key, UploadId })), { name: 'NoSuchUpload' });
     });
 
     it('access log and metrics: S3 requests are counted by operation and outcome; no signature in the log', async () => {
