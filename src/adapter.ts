@@ -95,9 +95,9 @@ export interface CacheAdapter {
   /** Throws (preferably a CacheGateError 503) when the backend cannot be reached. */
   ready(): Promise<void>;
 
-  /** S3 front door (DeleteObject): removes one object; resolves false when there was none. */
+  /** S3 front door (DeleteObject): removes one object; false when the backend says there was none (S3 does not say: true). Deleting a missing object is not an error. */
   delete?(objectName: string): Promise<boolean>;
-  /** S3 front door (ListObjects): objects whose names start with `prefix`, in name order. */
+  /** S3 front door (ListObjects): objects whose names start with `prefix`, in name order. Not on GCS yet (the front door answers NotImplemented). */
   list?(prefix: string, opts: ListOptions): Promise<ListPage>;
 
   close?(): Promise<void>;
