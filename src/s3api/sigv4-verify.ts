@@ -51,7 +51,7 @@ interface Parsed {
 const first = (req: SigV4Request, name: string): string | undefined => req.header(name)?.[0];
 
 function queryValue(q: QueryPairs, name: string): string | undefined {
-  for (const [k, v] of q) if (k === name) return v;
+  for (let i = 0; i < q.length; i++) if (q[i][0] === name) return q[i][1];
   return undefined;
 }
 

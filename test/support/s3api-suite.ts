@@ -288,6 +288,26 @@ ${b.cache}
       await assert.rejects(client(s3).send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: key })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404, 'nothing was stored by any refused PUT');
     });
 
+    it('virtual-host style (<bucket>.<host>): presigned PUT and GET, and another bucket in the host is NoSuchBucket', async () => {
+      const port = new URL(s3).port;
+      const vhost = client(`http://s3.test:${port}`, AK, SK, { forcePathStyle: false, requestChecksumCalculation: 'WHEN_REQUIRED' });
+      const key = objectName('vhost/k');
+      const put = new URL(await getSignedUrl(vhost, new PutObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }));
+      assert.equal(put.host, `runner-cache.s3.test:${port}`);
+      assert.equal(put.pathname, `/${key}`);
+      const data = randomBytes(5000);
+      // sent to the front door's address with the virtual host's name, as DNS would route it
+      let r = await raw(`${s3}${put.pathname}${put.search}`, { method: 'PUT', headers: { host: put.host }, body: data });
+      assert.equal(r.status, 200, r.body);
+      const get = new URL(await getSignedUrl(vhost, new GetObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }));
+      r = await raw(`${s3}${get.pathname}${get.search}`, { method: 'GET', headers: { host: get.host } });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, data.toString('utf8'));
+      const other = new URL(await getSignedUrl(vhost, new GetObjectCommand({ Bucket: 'other-bucket', Key: key }), { expiresIn: 600 }));
+      r = await raw(`${s3}${other.pathname}${other.search}`, { method: 'GET', headers: { host: other.host } });
+      assert.equal(code(r.body), 'NoSuchBucket');
+    });
+
     it('a bad trailer checksum (aws-chunked, unsigned trailer) is BadDigest and stores nothing', async () => {
       const key = objectName('refuse/trailer');
       const data = Buffer.from('hello trailer world');
