@@ -86,11 +86,17 @@ export function createS3Listener(deps: S3ListenerDeps): (req: IncomingMessage, r
 }
 
 function send(req: IncomingMessage, res: ServerResponse, a: Answer): void {
+  if (res.destroyed) {
+    // The client went away while the answer was being prepared: drop it (pipeline() would throw
+    // ERR_STREAM_UNABLE_TO_PIPE synchronously, out of any handler, and end the process).
+    if (a.body !== undefined && typeof a.body !== 'string') void (a.body instanceof ReadableStream ? a.body.cancel().catch(() => undefined) : a.body.destroy());
+    return;
+  }
   if (typeof a.body === 'string') a.headers['Content-Length'] = String(Buffer.byteLength(a.body));
   else if (a.body === undefined && a.headers['content-length'] === undefined && req.method !== 'HEAD') a.headers['Content-Length'] = '0';
   res.writeHead(a.status, a.headers);
   if (req.method === 'HEAD' || a.body === undefined) {
-    if (a.body !== undefined && typeof a.body !== 'string') void (a.body instanceof ReadableStream ? a.body.cancel() : a.body.destroy());
+    if (a.body !== undefined && typeof a.body !== 'string') void (a.body instanceof ReadableStream ? a.body.cancel().catch(() => undefined) : a.body.destroy());
     res.end();
     return;
   }
@@ -103,7 +109,7 @@ function send(req: IncomingMessage, res: ServerResponse, a: Answer): void {
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, e: S3Error, path: string, reqId: string): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }

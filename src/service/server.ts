@@ -106,6 +106,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     try {
       authCheck(next);
       if (next.service.listen !== config.service.listen) log.warn({}, 'the listen address changed: that takes a restart');
+      if (next.service.s3Api?.listen !== config.service.s3Api?.listen) log.warn({}, '[cachegate.s3_api] listen changed: the S3 front door\'s listener changes with a restart (its keys are reloaded now)');
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;

@@ -390,6 +390,41 @@ ${b.cache}
       await assert.rejects(c.send(new ListPartsCommand({ Bucket: 'runner-cache', Key: key, UploadId })), { name: 'NoSuchUpload' });
     });
 
+    it('clients that hang up before their answer (GET, HEAD, PUT) do not take the service down', async () => {
+      const c = runnerPresigner(s3);
+      const key = objectName('hangup/k');
+      await client(s3).send(new PutObjectCommand({ Bucket: 'runner-cache', Key: key, Body: randomBytes(1024 * 1024) }));
+      const get = new URL(await getSignedUrl(c, new GetObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }));
+      const head = new URL(await getSignedUrl(c, new HeadObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }));
+      const put = new URL(await getSignedUrl(c, new PutObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }));
+      const { connect } = await import('node:net');
+      const hangUp = (u: URL, method: string, extra = ''): Promise<void> => new Promise((res) => {
+        const sock = connect(Number(u.port), u.hostname, () => {
+          sock.write(`${method} ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n${extra}\r\n`);
+          setImmediate(() => sock.destroy());
+        });
+        sock.on('close', () => res());
+        sock.on('error', () => undefined);
+      });
+      // In `cachegate serve` such an error ends the process; here (the service runs in the test
+      // process) it surfaces as an unhandled rejection: collect them.
+      const escaped: unknown[] = [];
+      const collect = (err: unknown): void => void escaped.push(err);
+      process.on('unhandledRejection', collect);
+      try {
+        for (let i = 0; i < 30; i++) {
+          await Promise.all([hangUp(get, 'GET'), hangUp(get, 'GET', 'Range: bytes=0-0\r\n'), hangUp(head, 'HEAD'), hangUp(put, 'PUT', 'Content-Length: 1000000\r\n')]);
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        process.off('unhandledRejection', collect);
+      }
+      assert.deepEqual(escaped.map(String), [], 'no error escaped the front door');
+      const after = await fetch(get);
+      assert.equal(after.status, 200, 'the front door still answers');
+      assert.equal((await after.arrayBuffer()).byteLength, 1024 * 1024, 'and the object is intact');
+    });
+
     it('access log and metrics: S3 requests are counted by operation and outcome; no signature in the log', async () => {
       const m = await (await fetch(`${svc.url}/metrics`)).text();
       assert.match(m, /cachegate_s3api_requests_total\{operation="PutObject",outcome="ok"\} \d+/);
