@@ -8,12 +8,14 @@
  *
  *   ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 ./node_modules/.bin/node bench/s3api.ts
+ *   BENCH_MIX_SECONDS=60 …   also 200 connections mixing presigned and header-signed GET/PUT for 60 s:
+ *                            0 errors required; RSS after warm-up and after the run reported
  * Prints one JSON object. Every answer must be 2xx: a run with errors or non-2xx answers fails.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -107,6 +109,36 @@ for (let i = 0; i < rounds; i++) {
     }
   }
 }
+
+// The mix: 200 connections for BENCH_MIX_SECONDS (default 0 = skipped; the issue's run is 60),
+// presigned GET/PUT and header-signed GET/PUT of 1 MiB objects in turn; 0 errors, RSS compared.
+const mixSeconds = Number(process.env.BENCH_MIX_SECONDS ?? 0);
+let mix: Record<string, unknown> | undefined;
+if (mixSeconds > 0) {
+  const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  const path = (url: string): string => { const x = new URL(url); return x.pathname + x.search; };
+  const f = u.frontDoor;
+  const headerSigner = new SignatureV4({ credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+  const fu = new URL(f.get);
+  const hdr = async (method: 'GET' | 'PUT'): Promise<Record<string, string>> => {
+    const h = (await headerSigner.sign({ method, protocol: 'http:', hostname: fu.hostname, port: Number(fu.port), path: fu.pathname, query: {}, headers: { host: fu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench' } : {}) } })).headers;
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)]));
+  };
+  // Header signatures hold 15 minutes: signed once for the run.
+  const requests = [
+    { method: 'GET' as const, path: path(f.get) },
+    { method: 'PUT' as const, path: path(f.put), headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' }, body },
+    { method: 'GET' as const, path: fu.pathname, headers: await hdr('GET') },
+    { method: 'PUT' as const, path: fu.pathname, headers: { ...(await hdr('PUT')), 'content-type': 'application/octet-stream' }, body },
+  ];
+  await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
+  const before = await rss();
+  const r = await autocannon({ url: front, connections: 200, duration: mixSeconds, requests });
+  await new Promise((res) => setTimeout(res, 2000));
+  const afterRss = await rss();
+  assert.equal(exited, '', exited);
+  mix = { connections: 200, seconds: mixSeconds, requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, p99ms: r.latency.p99, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100 };
+}
 child.kill('SIGTERM');
 
 // SigV4 verification in-process: a presigned runner PUT URL and a header-signed GET.
@@ -133,6 +165,7 @@ const result = {
   bench: 's3api', date: new Date().toISOString(), seconds, rounds, connections, objectBytes: body.length,
   best, ratio: { GET: ratio('GET'), PUT: ratio('PUT') },
   verifyMicroseconds: { presigned: verifyCost(presignedReq), headerSigned: verifyCost(headerReq) },
+  ...(mix ? { mix } : {}),
 };
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 await rm(dir, { recursive: true, force: true });
