@@ -55,7 +55,7 @@ function queryValue(q: QueryPairs, name: string): string | undefined {
   return undefined;
 }
 
-/** The access key a request claims, without checking anything else (for InvalidAccessKeyId first). */
+/** The signature's parts from the Authorization header or the X-Amz-* query parameters; nothing verified yet. */
 function parse(req: SigV4Request): Parsed {
   const authorization = first(req, 'authorization');
   const algo = queryValue(req.query, 'X-Amz-Algorithm');
@@ -116,10 +116,6 @@ function parse(req: SigV4Request): Parsed {
 function dateMs(amzDate: string): number {
   const m = AMZ_DATE.exec(amzDate) as RegExpExecArray;
   return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
-}
-
-export function claimedAccessKey(req: SigV4Request): string {
-  return parse(req).accessKey;
 }
 
 /**
