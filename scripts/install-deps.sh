@@ -21,4 +21,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Real S3 clients for the S3 front door tests (docs/s3-api.md), checked by path: a pyenv `aws` on PATH
+# is the v1 CLI, the tests use Debian's v2 at /usr/bin/aws and its /usr/bin/python3 for boto3.
+S3_CLIENTS=(/usr/bin/aws:awscli /usr/lib/python3/dist-packages/boto3:python3-boto3 /usr/bin/go:golang-go
+  /usr/share/gocode/src/github.com/minio/minio-go/v7:golang-github-minio-minio-go-v7-dev)
+missing=()
+for t in "${S3_CLIENTS[@]}"; do
+  [ -e "${t%%:*}" ] || missing+=("${t#*:}")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get > /dev/null 2>&1; then
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+fi
 bash scripts/install-ceph.sh

@@ -95,6 +95,11 @@ export interface CacheAdapter {
   /** Throws (preferably a CacheGateError 503) when the backend cannot be reached. */
   ready(): Promise<void>;
 
+  /** S3 front door (DeleteObject): removes one object; false when the backend says there was none (S3 does not say: true). Deleting a missing object is not an error. */
+  delete?(objectName: string): Promise<boolean>;
+  /** S3 front door (ListObjects): objects whose names start with `prefix`, in name order. Not on GCS yet (the front door answers NotImplemented). */
+  list?(prefix: string, opts: ListOptions): Promise<ListPage>;
+
   close?(): Promise<void>;
 }
 
@@ -116,6 +121,26 @@ export interface SignedRequest {
   query: URLSearchParams;
   header: (name: string) => string | undefined;
   now?: number;
+}
+
+export interface ListOptions {
+  /** Only names after this one (exclusive). */
+  startAfter?: string;
+  /** At most this many objects (1..1000). */
+  max: number;
+}
+
+export interface ListedObject {
+  name: string;
+  size: number;
+  lastModified: Date;
+  etag?: string;
+}
+
+export interface ListPage {
+  objects: ListedObject[];
+  /** More objects follow the last one returned. */
+  truncated: boolean;
 }
 
 /** What an adapter factory gets: the validated profile and the service-wide settings it may need. */

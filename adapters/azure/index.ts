@@ -14,6 +14,8 @@ import type {
   AdapterContext,
   ByteRange,
   CacheAdapter,
+  ListOptions,
+  ListPage,
   GetResult,
   ObjectInfo,
   PresignInput,
@@ -226,6 +228,36 @@ class AzureAdapter implements CacheAdapter {
 
   /** When the container was last seen to exist (performance.now()). */
   #containerSeenAt = -Infinity;
+
+  /** S3 front door: DeleteObject. */
+  async delete(objectName: string): Promise<boolean> {
+    try {
+      const r = await bounded('azure: DELETE', TIMEOUTS.callMs, (abortSignal) => this.#container.getBlobClient(objectName).deleteIfExists({ abortSignal }));
+      return r.succeeded;
+    } catch (err) {
+      throw this.#fail(err, 'DELETE');
+    }
+  }
+
+  /**
+   * S3 front door: ListObjects. Azure lists in name order but has no "start after": names up to
+   * startAfter are skipped page by page (fine for the few lists a cache sees).
+   */
+  async list(prefix: string, opts: ListOptions): Promise<ListPage> {
+    const objects: ListPage['objects'] = [];
+    try {
+      return await bounded('azure: LIST', TIMEOUTS.callMs, async (abortSignal) => {
+        for await (const b of this.#container.listBlobsFlat({ prefix, abortSignal })) {
+          if (opts.startAfter !== undefined && b.name <= opts.startAfter) continue;
+          if (objects.length === opts.max) return { objects, truncated: true };
+          objects.push({ name: b.name, size: b.properties.contentLength ?? 0, lastModified: b.properties.lastModified, ...(b.properties.etag ? { etag: b.properties.etag } : {}) });
+        }
+        return { objects, truncated: false };
+      });
+    } catch (err) {
+      throw this.#fail(err, 'LIST');
+    }
+  }
 
   async head(objectName: string): Promise<ObjectInfo | null> {
     try {

@@ -4,7 +4,7 @@
  * (/v1/blob/…) and are verified by the service itself.
  */
 import { createSecretKey } from 'node:crypto';
-import type { AdapterContext, ByteRange, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
+import type { AdapterContext, ByteRange, ListOptions, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { decodePath, encodePath, sign, verify } from './signer.ts';
 import { FileStore } from './store.ts';
@@ -67,6 +67,8 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
       store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null), fail(store.root)),
     get: (objectName: string, range?: ByteRange) => store.get(objectName, range).catch(fail(store.root)),
     put: (objectName: string, input: PutInput) => store.put(objectName, input).catch(fail(store.root)),
+    delete: (objectName: string) => store.delete(objectName).catch(fail(store.root)),
+    list: (prefix: string, opts: ListOptions) => store.list(prefix, opts).catch(fail(store.root)),
 
     ready: () => store.ready().catch(fail(store.root)),
   };

@@ -11,11 +11,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapter.ts';
+import type { ByteRange, GetResult, ListOptions, ListPage, ListedObject, ObjectInfo, PutInput } from '../../src/adapter.ts';
 import { CacheGateError, tooLarge } from '../../src/errors.ts';
 
 const MAGIC = Buffer.from('CGB1');
@@ -154,6 +154,65 @@ export class FileStore {
     }
     const st = await stat(file);
     return { size: counter.bytes, lastModified: st.mtime, metadata: input.metadata, contentType: input.contentType };
+  }
+
+  /** Removes one object; false when there was none. */
+  async delete(objectName: string): Promise<boolean> {
+    const opened = await this.openObject(objectName); // only the file whose header names this object
+    if (!opened) return false;
+    await opened.fh.close();
+    await rm(this.pathOf(objectName).file, { force: true });
+    return true;
+  }
+
+  /**
+   * Objects whose names start with `prefix`, in name order. Files are named by hash, so this reads
+   * every object's header: O(objects) per call, fine for the one-machine embedded backend (the S3
+   * front door lists rarely); memory holds the names under the prefix.
+   */
+  async list(prefix: string, opts: ListOptions): Promise<ListPage> {
+    const found: ListedObject[] = [];
+    let dirs: string[];
+    try {
+      dirs = await readdir(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { objects: [], truncated: false };
+      throw err;
+    }
+    for (const d of dirs) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const f of await readdir(join(this.root, d))) {
+        if (!/^[0-9a-f]{64}$/.test(f)) continue;
+        const name = await this.nameOf(join(this.root, d, f));
+        if (name === undefined || !name.startsWith(prefix) || (opts.startAfter !== undefined && name <= opts.startAfter)) continue;
+        const info = await this.head(name);
+        if (info) found.push({ name, size: info.size, lastModified: info.lastModified, ...(info.etag ? { etag: info.etag } : {}) });
+      }
+    }
+    found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { objects: found.slice(0, opts.max), truncated: found.length > opts.max };
+  }
+
+  /** The object name in a file's header; undefined for anything that is not an object file (or vanished). */
+  private async nameOf(file: string): Promise<string | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const pre = Buffer.alloc(PREFIX);
+      await fh.read(pre, 0, PREFIX, 0);
+      if (!pre.subarray(0, 4).equals(MAGIC)) return undefined;
+      const hbuf = Buffer.alloc(pre.readUInt32BE(4));
+      await fh.read(hbuf, 0, hbuf.length, PREFIX);
+      return (JSON.parse(hbuf.toString('utf8')) as Header).objectName;
+    } catch {
+      return undefined;
+    } finally {
+      await fh.close();
+    }
   }
 }
 

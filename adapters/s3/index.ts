@@ -7,7 +7,7 @@
  * The region is BucketLocation or detected once with GetBucketLocation (region.ts).
  */
 import type {
-  AdapterContext, CacheAdapter, Direction, GetResult, ObjectInfo, PresignInput, PresignedRequest, PutInput, ScopedCredentials, ByteRange,
+  AdapterContext, CacheAdapter, Direction, GetResult, ObjectInfo, PresignInput, PresignedRequest, PutInput, ScopedCredentials, ByteRange, ListOptions,
 } from '../../src/adapter.ts';
 import type { S3Settings } from '../../src/config/types.ts';
 import { CacheGateError } from '../../src/errors.ts';
@@ -23,6 +23,7 @@ import { describe, httpStatusOf, redact, s3Code, toCacheGateError } from './erro
 import { misconfigured } from '../backend-fault.ts';
 import { goCloudUrl } from './gocloud.ts';
 import { S3Presigner } from './presigner.ts';
+import { deleteObject, listObjects } from './listing.ts';
 import { getObject, headObject, putObject } from './proxy.ts';
 import type { ProxyDeps } from './proxy.ts';
 import { detectRegion } from './region.ts';
@@ -240,6 +241,8 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     put(objectName: string, input: PutInput): Promise<ObjectInfo> {
       return putObject(proxy, objectName, input);
     },
+    delete: (objectName: string) => deleteObject(proxy, objectName),
+    list: (prefix: string, opts: ListOptions) => listObjects(proxy, prefix, opts),
 
     async ready(): Promise<void> {
       // Not ready, whatever the reason; the message names the setting to check when S3 refused.

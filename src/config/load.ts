@@ -11,6 +11,7 @@ import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
 import { closest, didYouMean, issueMessage, knownKeysAt } from './did-you-mean.ts';
 import { parseListen } from './listen.ts';
+import { s3ApiSettings } from './s3-api.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
   type RawAzure, type RawCache, type RawCachegate, type RawFile, type RawGcs, type RawS3,
@@ -182,6 +183,8 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
   checkProfiles(profiles, findings);
   const names = new Set(profiles.map((p) => p.name));
   const service = serviceSettings(file, file?.cachegate, env, opts, findings, names);
+  const s3Api = s3ApiSettings(file?.cachegate?.s3_api, profiles, env, service.listen, findings);
+  if (s3Api) service.s3Api = s3Api;
   return { source, service, profiles, findings };
 }
 

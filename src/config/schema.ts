@@ -5,6 +5,7 @@
  * a runner's config.toml has many sections cachegate does not care about.
  */
 import { z } from 'zod';
+import { s3ApiSchema } from './s3-api.ts';
 
 const str = z.string();
 const bool = z.boolean();
@@ -85,6 +86,7 @@ export const cachegateSchema = z.strictObject({
   rate_limit: z.number().nonnegative().optional(),
   rate_limit_burst: int.min(1).optional(),
   backend_timeout: z.number().positive().optional(),
+  s3_api: s3ApiSchema.optional(),
 });
 
 export const fileSchema = z.looseObject({

@@ -2,6 +2,7 @@
  * Normalized configuration, after parsing config.toml / environment and applying GitLab Runner's
  * derivation rules. Field names follow config.toml's exact keys, lower-camel-cased.
  */
+import type { S3ApiSettings } from './s3-api.ts';
 
 export type CacheType = 'local' | 's3' | 'gcs' | 'azure';
 export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
@@ -108,6 +109,8 @@ export interface ServiceSettings {
   rateLimitBurst: number;
   /** Seconds a request waits for its backend calls before answering 503. */
   backendTimeout: number;
+  /** [cachegate.s3_api], the S3-compatible front door; undefined = off. */
+  s3Api?: S3ApiSettings;
 }
 
 export type FindingLevel = 'error' | 'warning';

@@ -20,7 +20,7 @@ export function hashKey(key: string): string {
 }
 
 /** Go's path.Join: join non-empty elements and Clean; '' when all are empty. */
-function goJoin(...parts: string[]): string {
+export function goJoin(...parts: string[]): string {
   const nonEmpty = parts.filter((p) => p !== '');
   if (nonEmpty.length === 0) return '';
   const joined = posix.normalize(nonEmpty.join('/'));

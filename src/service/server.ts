@@ -16,6 +16,7 @@ import type { Config } from '../config/types.ts';
 import { CacheGateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
+import { startS3Api } from '../s3api/server.ts';
 import { createListener } from './listener.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
@@ -37,6 +38,8 @@ export interface RunningService {
   port: number;
   state: () => ServiceState;
   metrics: Metrics;
+  /** The S3 front door ([cachegate.s3_api]), when configured, e.g. http://127.0.0.1:9000 */
+  s3ApiUrl?: string;
   /** Re-reads the configuration; resolves false when the new one was refused. `why` goes to the log line. */
   reload: (why?: string) => Promise<boolean>;
   close: () => Promise<void>;
@@ -78,6 +81,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log }) : undefined;
   const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const url = `http://${shownHost}:${port}`;
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
@@ -108,6 +112,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     try {
       authCheck(next);
       if (next.service.listen !== config.service.listen) log.warn({}, 'the listen address changed: that takes a restart');
+      if (next.service.s3Api?.listen !== config.service.s3Api?.listen) log.warn({}, '[cachegate.s3_api] listen changed: the S3 front door\'s listener changes with a restart (its keys are reloaded now)');
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
@@ -146,6 +151,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   return {
     url,
     port,
+    ...(s3api ? { s3ApiUrl: s3api.url } : {}),
     state: () => state as ServiceState,
     metrics,
     reload,
@@ -156,6 +162,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await s3api?.close();
       await Promise.all([...(state as ServiceState).adapters.values()].map((a) => a.close?.()));
     },
   };

@@ -37,14 +37,14 @@ export function uriEncode(s: string): string {
 }
 
 /** A signing key as HMAC pads: HMAC(K, m) = H(K⊕opad ‖ H(K⊕ipad ‖ m)) (RFC 2104, 64-byte block). */
-interface HmacPads {
+export interface HmacPads {
   inner: Buffer;
   outer: Buffer;
 }
 
 const keyCache = new Map<string, HmacPads>();
 
-function signingKey(secret: string, shortDate: string, region: string, service: string): HmacPads {
+export function signingKey(secret: string, shortDate: string, region: string, service: string): HmacPads {
   const id = `${shortDate}\n${region}\n${service}\n${secret}`;
   let pads = keyCache.get(id);
   if (pads === undefined) {
@@ -70,7 +70,7 @@ function signingKey(secret: string, shortDate: string, region: string, service: 
  * HMAC-SHA256 from precomputed pads with two plain hashes: node's createHmac builds a key object on
  * every call and is about 10× slower than createHash for messages this short.
  */
-function hmacHex(pads: HmacPads, message: string): string {
+export function hmacHex(pads: HmacPads, message: string): string {
   const innerHash = createHash('sha256').update(pads.inner).update(message).digest();
   return createHash('sha256').update(pads.outer).update(innerHash).digest('hex');
 }
@@ -89,7 +89,7 @@ export function amzDate(ms: number): string {
   return lastDate;
 }
 
-const WHITESPACE_RUN = /\s{2,}|^\s|\s$|[\t\r\n]/;
+export const WHITESPACE_RUN = /\s{2,}|^\s|\s$|[\t\r\n]/;
 
 /**
  * Returns the query string (without '?') of the presigned URL: the X-Amz-* parameters in sorted

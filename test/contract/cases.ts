@@ -259,6 +259,32 @@ export const cases: ContractCase[] = [
     },
   },
   {
+    name: 'delete and list (S3 front door): name order, paging with startAfter, prefix, delete',
+    async run(c) {
+      const { adapter } = c;
+      if (!adapter.delete || !adapter.list) throw new Error(`${adapter.kind} has no delete/list: list the case in its fixture's skip with the reason`);
+      const names = ['b', 'a/2', 'a/1', 'c'].map((k) => c.name(`listing/${k}`));
+      for (const n of names) await adapter.put(n, { body: Readable.from([bytes(10)]), contentLength: 10, metadata: {}, maxSize: 0 });
+      const prefix = c.name('listing/');
+      const sorted = [...names].sort();
+      const first = await adapter.list(prefix, { max: 3 });
+      assert.deepEqual(first.objects.map((o) => o.name), sorted.slice(0, 3));
+      assert.equal(first.truncated, true);
+      assert.equal(first.objects[0].size, 10);
+      assert.ok(first.objects[0].lastModified instanceof Date);
+      const rest = await adapter.list(prefix, { max: 3, startAfter: first.objects[2].name });
+      assert.deepEqual(rest.objects.map((o) => o.name), sorted.slice(3));
+      assert.equal(rest.truncated, false);
+      assert.deepEqual((await adapter.list(c.name('listing/a/'), { max: 10 })).objects.map((o) => o.name), sorted.slice(0, 2));
+      assert.deepEqual((await adapter.list(c.name('nothing-here/'), { max: 10 })).objects, []);
+      await adapter.delete(names[0]);
+      assert.equal(await adapter.head(names[0]), null);
+      assert.deepEqual((await adapter.list(prefix, { max: 10 })).objects.map((o) => o.name), sorted.filter((n) => n !== names[0]));
+      await adapter.delete(names[0]); // deleting what is gone is not an error (S3 semantics)
+      for (const n of names.slice(1)) await adapter.delete(n);
+    },
+  },
+  {
     name: 'ready(): the backend is reachable',
     async run(c) {
       await c.adapter.ready();

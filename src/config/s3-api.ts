@@ -1,0 +1,79 @@
+/**
+ * [cachegate.s3_api]: the S3-compatible front door (docs/s3-api.md). Its own listener; each access
+ * key maps to one [[runners]] entry by name, whose cache profile stores the objects.
+ */
+import { z } from 'zod';
+import { parseListen } from './listen.ts';
+import type { CacheProfile, Finding } from './types.ts';
+
+const s3ApiKeySchema = z.strictObject({
+  access_key: z.string().min(1),
+  secret_key: z.string().optional(),
+  secret_key_env: z.string().min(1).optional(),
+  runner: z.string().min(1),
+  read_only: z.boolean().optional(),
+});
+
+export const s3ApiSchema = z.strictObject({
+  listen: z.string(),
+  bucket: z.string().min(1).optional(),
+  /** Seconds after which an unfinished multipart upload is removed. */
+  multipart_max_age: z.number().int().min(60).optional(),
+  keys: z.array(s3ApiKeySchema).optional(),
+});
+
+export type RawS3Api = z.infer<typeof s3ApiSchema>;
+
+export interface S3ApiKey {
+  accessKey: string;
+  /** Secret. */
+  secretKey: string;
+  /** Name of the runner profile whose backend stores the objects. */
+  runner: string;
+  readOnly: boolean;
+}
+
+export interface S3ApiSettings {
+  /** host:port */
+  listen: string;
+  bucket: string;
+  multipartMaxAge: number;
+  keys: S3ApiKey[];
+}
+
+export const DEFAULT_S3_API_BUCKET = 'runner-cache';
+export const DEFAULT_MULTIPART_MAX_AGE = 24 * 3600;
+
+/**
+ * Validates the section against the profiles: an unknown or ambiguous runner name (two runners may
+ * share a name; their tokens tell them apart, an access key cannot), a duplicate access key and a
+ * missing secret are errors.
+ */
+export function s3ApiSettings(raw: RawS3Api | undefined, profiles: CacheProfile[], env: Record<string, string | undefined>, mainListen: string, findings: Finding[]): S3ApiSettings | undefined {
+  if (!raw) return undefined;
+  const field = 'cachegate.s3_api';
+  if (!parseListen(raw.listen)) findings.push({ level: 'error', field: `${field}.listen`, message: `"${raw.listen}" is not HOST:PORT` });
+  else if (raw.listen === mainListen && !raw.listen.endsWith(':0')) findings.push({ level: 'error', field: `${field}.listen`, message: `the S3 front door needs its own address; ${raw.listen} is the service's listen address` });
+  const seen = new Set<string>();
+  const keys: S3ApiKey[] = [];
+  (raw.keys ?? []).forEach((k, i) => {
+    const f = `${field}.keys[${i}]`;
+    let secretKey = k.secret_key ?? '';
+    if (k.secret_key_env !== undefined) {
+      secretKey = env[k.secret_key_env] ?? '';
+      if (secretKey === '') findings.push({ level: 'error', field: `${f}.secret_key_env`, message: `environment variable ${k.secret_key_env} is not set` });
+    } else if (secretKey === '') {
+      findings.push({ level: 'error', field: `${f}.secret_key`, message: 'secret_key or secret_key_env is required' });
+    }
+    if (seen.has(k.access_key)) findings.push({ level: 'error', field: `${f}.access_key`, message: `access key "${k.access_key}" is listed twice: each must map to one runner` });
+    seen.add(k.access_key);
+    const matches = profiles.filter((p) => p.name === k.runner).length;
+    if (matches === 0) findings.push({ level: 'error', field: `${f}.runner`, message: `no runner named "${k.runner}" has a [runners.cache] section` });
+    if (matches > 1) findings.push({ level: 'error', field: `${f}.runner`, message: `${matches} runners are named "${k.runner}": give them distinct names so the access key maps to one` });
+    if (secretKey !== '') keys.push({ accessKey: k.access_key, secretKey, runner: k.runner, readOnly: k.read_only ?? false });
+  });
+  if (keys.length === 0 && findings.every((x) => !x.field.startsWith(`${field}.keys`))) {
+    findings.push({ level: 'warning', field: `${field}.keys`, message: 'no access keys: every request to the S3 front door is refused' });
+  }
+  return { listen: raw.listen, bucket: raw.bucket ?? DEFAULT_S3_API_BUCKET, multipartMaxAge: raw.multipart_max_age ?? DEFAULT_MULTIPART_MAX_AGE, keys };
+}

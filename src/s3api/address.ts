@@ -1,0 +1,27 @@
+/**
+ * Where an S3 request points: the bucket and the object name, from a path-style URL
+ * (`/<bucket>/<key>`) or a virtual-host-style one (`<bucket>.<host>/<key>`).
+ */
+import { S3Error } from './errors.ts';
+
+export interface S3Address {
+  bucket: string;
+  /** '' for bucket-level requests. */
+  key: string;
+  /** The request path, percent-decoded once (what the signature's canonical URI is built from). */
+  path: string;
+}
+
+export function addressOf(rawPath: string, host: string | undefined, bucket: string): S3Address {
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    throw new S3Error('InvalidArgument', 400, 'the request path is not valid percent-encoding');
+  }
+  const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  if (hostname.startsWith(`${bucket}.`)) return { bucket, key: path.slice(1), path };
+  const slash = path.indexOf('/', 1);
+  if (slash === -1) return { bucket: path.slice(1), key: '', path };
+  return { bucket: path.slice(1, slash), key: path.slice(slash + 1), path };
+}
