@@ -5,8 +5,8 @@
  *   ready (bucket/container reachable) → PUT a probe object → HEAD → GET (same bytes) →
  *   a presigned GET of it fetched over HTTP (the URLs jobs get are signed with the same credentials)
  *   → role credentials (S3 RoleARN: one AssumeRole).
- * The probe object is `<Path>/.cachegate/probe` (a few bytes, overwritten by every probe). The
- * CacheAdapter interface has no DELETE, so it stays; that is said in the report.
+ * The probe object is `<Path>/.cachegate/probe` (a few bytes); it is deleted at the end where the
+ * adapter can delete (local, S3, Azure), and overwritten by the next probe where it cannot (GCS).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -88,7 +88,12 @@ export async function probeProfile(adapter: CacheAdapter, profile: CacheProfile)
   if (adapter.scopedCredentials && profile.cache.s3 && (profile.cache.s3.roleArn !== '' || profile.cache.s3.uploadRoleArn !== '')) {
     await step(steps, 'AssumeRole', async () => ((await adapter.scopedCredentials?.(name, 'upload')) ? 'temporary credentials for one object' : 'not used'));
   }
-  steps.push({ step: 'DELETE', ok: true, detail: `not available to cachegate's adapters: the ${data.length}-byte probe object stays (every probe overwrites it)`, ms: 0 });
+  if (adapter.delete) {
+    const del = adapter.delete.bind(adapter);
+    await step(steps, `DELETE ${name}`, async () => ((await del(name)) ? 'deleted' : 'already gone'));
+  } else {
+    steps.push({ step: 'DELETE', ok: true, detail: `not available on ${adapter.kind}: the ${data.length}-byte probe object stays (every probe overwrites it)`, ms: 0 });
+  }
   return steps;
 }
 
