@@ -173,7 +173,12 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readTarZstd(file, await SafeWriter.create(dir), opts);
+  const safe = await SafeWriter.create(dir);
+  try {
+    return await readTarZstd(file, safe, opts);
+  } finally {
+    safe.close();
+  }
 }
 
 /** Decodes a tar.zst file (zstd frame checksums are checked by libzstd) into `sink`. */

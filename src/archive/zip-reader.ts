@@ -244,6 +244,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   const { handle: fh, size } = await openInput(file, opts.growing);
   let closeLater: Promise<unknown> | undefined;
   let workers: EntryWorkers | undefined;
+  let safe: EntrySink | undefined;
   try {
     // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
     const window = opts.growing ? 128 * 1024 : undefined;
@@ -252,8 +253,9 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     // Validate every name before writing anything.
     const rels = new Map<ZipEntry, string>();
     for (const e of entries) rels.set(e, cleanEntryName(e.name));
-    const safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
-    for (const e of entries) safe.check(e.name);
+    safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
+    const sink = safe;
+    for (const e of entries) sink.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
@@ -267,7 +269,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
       await largeSlots.acquire(0);
       try {
         if (tasks.error !== null) return;
-        await safe.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
+        await sink.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
           let r: { crc: number; size: number };
           try {
             r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
@@ -295,13 +297,13 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         if (e.type === 'dir') {
-          safe.dir(rel, e.mode, e.mtimeMs);
+          sink.dir(rel, e.mode, e.mtimeMs);
           continue;
         }
         checkMethod(e);
         if (e.type === 'symlink') {
           const target = await decodeSmall(e, await entryData(src, e));
-          safe.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
+          sink.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
           continue;
         }
         bytes += e.size;
@@ -313,7 +315,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           } catch (err) {
             throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }
-          safe.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
+          sink.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
           continue;
         }
         if (e.size <= small && e.csize <= small) {
@@ -329,7 +331,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           tasks.add(
             (async () => {
               try {
-                safe.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
               } finally {
                 budget.release(cost);
               }
@@ -357,11 +359,14 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
       throw err;
     }
     await tasks.wait();
-    await safe.finish();
+    await sink.finish();
     return { entries: entries.length, bytes };
   } finally {
-    if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()]));
-    else await Promise.all([workers?.close(), fh.close()]);
+    if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()])).finally(() => safe?.close());
+    else {
+      safe?.close();
+      await Promise.all([workers?.close(), fh.close()]);
+    }
   }
 }
 
