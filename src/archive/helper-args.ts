@@ -46,6 +46,10 @@ export const EXTRACTOR_FLAGS = {
   'transfer-meter-frequency': { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  // Extraction limits (issue 14): see src/archive/limits.ts.
+  'max-extracted-size': { type: 'string' },
+  'max-extracted-entries': { type: 'string' },
+  'max-uploaded-archive-size': { type: 'string' },
 } as const;
 
 export function parseArchiverArgs(argv: string[]) {
