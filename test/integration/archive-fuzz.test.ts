@@ -20,24 +20,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { extractArchive, verifyArchive } from '../../src/archive/index.ts';
 import { rmrf, snapshot, tempDir } from '../fixtures/archive/tree.ts';
 import { tarEntry, paxData } from '../fixtures/archive/evil.ts';
+import { rng } from '../support/rng.ts';
 
 const SECONDS = Number(process.env.CACHEGATE_FUZZ_SECONDS ?? 4);
 const SEED = Number(process.env.CACHEGATE_FUZZ_SEED ?? 14);
 /** Resident set bound for the whole test process (its baseline is ~100 MB). */
 const RSS_BOUND = 640 << 20;
 const CASE_TIMEOUT_MS = 30_000;
-
-/** mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = ReturnType<typeof rng>;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
