@@ -33,6 +33,8 @@ const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: numb
 
 /** Validates an archive name; returns the clean relative path ('' for the root itself). */
 export function cleanEntryName(name: string): string {
+  // A longer path could not be used by any other tool, and its depth would be unbounded.
+  if (Buffer.byteLength(name) > PATH_MAX) throw new UnsafeEntryError(`${name.slice(0, 100)}…`, `names longer than ${PATH_MAX} bytes are refused`);
   if (name.includes('\0')) throw new UnsafeEntryError(name, 'name contains a NUL byte');
   if (name.startsWith('/')) throw new UnsafeEntryError(name, 'absolute names are refused');
   const parts: string[] = [];

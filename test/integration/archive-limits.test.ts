@@ -106,6 +106,15 @@ test('tar.zst: a symlink target of 5,000 bytes (PAX linkpath, GNU K header) is r
     assert.ok(!fs.existsSync(path.join(work, 'link')));
   }));
 
+test('tar.zst: an entry name longer than 4096 bytes (PAX path of 200,000 components) is refused, not a stack overflow', () =>
+  withDirs(async (tmp, work) => {
+    const file = path.join(tmp, 'a.tar.zst');
+    writeTarZst(file, Buffer.concat([tarEntry({ name: 'PaxHeader', type: 'x' }, paxData([['path', `${'a/'.repeat(200_000)}f`]])), tarEntry({ name: 'x', type: '0' }, Buffer.from('d'))]));
+    await assert.rejects(extractArchive(file, work), expectError(UnsafeEntryError, /names longer than 4096 bytes/));
+    await assert.rejects(verifyArchive(file), expectError(UnsafeEntryError, /names longer than 4096 bytes/));
+    assert.deepEqual(await listAll(work), []);
+  }));
+
 // ---- item 4: tar extended headers
 
 test('tar.zst: extended headers are bounded per entry (size and records) and refused before being read', () =>
