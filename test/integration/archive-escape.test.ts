@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { extractArchive } from '../../src/archive/index.ts';
 import { rmrf, tempDir } from '../fixtures/archive/tree.ts';
 import { buildArchive, outsideSnapshot, type EvilEntry } from '../fixtures/archive/evil.ts';
@@ -200,4 +201,44 @@ for (const kind of ['zip', 'tar'] as const) {
       }
     });
   }
+}
+
+/**
+ * Check-then-use: the working directory holds `a -> real` (an in-tree link, fine to follow), and
+ * another process retargets `a` to outside and back, atomically, again and again, while 3,000 files
+ * are extracted under `a/`. Every call works relative to a handle opened when `a` was resolved, so
+ * the files land in `real` (or an entry is refused when `a` points outside at that moment); nothing
+ * reaches outside. Before, `a` was checked once and the files were opened by path.
+ */
+for (const kind of ['zip', 'tar'] as const) {
+  test(`${kind}: an in-tree link retargeted to outside during extraction (another process) is never written through`, async () => {
+    const tmp = await tempDir();
+    const arch = await tempDir('cg-archive-src-');
+    let swapper: ChildProcess | undefined;
+    try {
+      const work = path.join(tmp, 'work');
+      const out = path.join(tmp, 'outside');
+      await fs.promises.mkdir(path.join(work, 'real'), { recursive: true });
+      await fs.promises.symlink('real', path.join(work, 'a'));
+      await makeOutside(out);
+      const before = await outsideSnapshot(tmp, work);
+      const file = path.join(arch, `big.${kind}`);
+      buildArchive(kind, file, [
+        ...Array.from({ length: 3000 }, (_, i): EvilEntry => ({ name: `a/f${i}.txt`, kind: 'f', data: `file ${i}`, mode: 0o600 })),
+      ]);
+      const script = `cd ${JSON.stringify(work)} && while :; do ln -sfn ${JSON.stringify(out)} a.tmp; mv -T a.tmp a; ln -sfn real a.tmp; mv -T a.tmp a; done`;
+      // Its own process group, so that the kill below also ends the `ln`/`mv` it has running.
+      swapper = spawn('bash', ['-c', script], { stdio: 'ignore', detached: true });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await extractArchive(file, work).catch((err: Error) => assert.ok(/^(UnsafeEntryError|Error)$/.test(err.name), `a clean error expected, got ${String(err)}`));
+      const exited = new Promise((resolve) => swapper!.once('exit', resolve));
+      process.kill(-swapper.pid!, 'SIGKILL');
+      await exited;
+      assert.deepEqual(await outsideSnapshot(tmp, work), before, 'nothing outside the working directory changed');
+    } finally {
+      if (swapper && swapper.exitCode === null && swapper.signalCode === null) process.kill(-swapper.pid!, 'SIGKILL');
+      await rmrf(tmp);
+      await rmrf(arch);
+    }
+  });
 }
