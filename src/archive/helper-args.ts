@@ -52,6 +52,10 @@ export const EXTRACTOR_FLAGS = {
   'transfer-meter-frequency': { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  // Extraction limits (issue 14): see src/archive/limits.ts.
+  'max-extracted-size': { type: 'string' },
+  'max-extracted-entries': { type: 'string' },
+  'max-uploaded-archive-size': { type: 'string' },
 } as const;
 
 /** --help text of every flag (and the environment variable that stands in for it). */
@@ -85,13 +89,20 @@ const FLAG_HELP: Record<string, string> = {
   key: 'KEY  cache key for --server',
   project: 'ID  GitLab project id for --server',
   'hash-keys': 'with --server: hash the key (FF_HASH_CACHE_KEYS)',
+  'max-extracted-size': 'BYTES  refuse an archive whose files total more (exit 1); default 10 x --max-uploaded-archive-size when given, else 64 GiB; 0 = no limit [CACHE_MAX_EXTRACTED_SIZE]',
+  'max-extracted-entries': 'N  refuse an archive with more entries of any kind (exit 1); default 10,000,000; 0 = no limit [CACHE_MAX_EXTRACTED_ENTRIES]',
   verbose: 'more output',
   help: 'this text',
 };
 
+/** cache-extractor reads --max-uploaded-archive-size only to derive its default extraction limit. */
+export const EXTRACTOR_FLAG_HELP: Record<string, string> = {
+  'max-uploaded-archive-size': 'BYTES  the upload limit the archive was made under: --max-extracted-size defaults to 10 x it [CACHE_MAX_UPLOADED_ARCHIVE_SIZE]',
+};
+
 /** Usage line + one line per flag of `flags`, so --help never leaves one out (test/unit/archive-cli.test.ts). */
-export function helpText(usage: string, flags: Record<string, { type: string }>): string {
-  const lines = Object.keys(flags).map((name) => `  --${name}${flags[name].type === 'boolean' ? '  ' : ' '}${FLAG_HELP[name] ?? ''}`);
+export function helpText(usage: string, flags: Record<string, { type: string }>, own: Record<string, string> = {}): string {
+  const lines = Object.keys(flags).map((name) => `  --${name}${flags[name].type === 'boolean' ? '  ' : ' '}${own[name] ?? FLAG_HELP[name] ?? ''}`);
   return `${usage}\n${lines.join('\n')}\nA value in [BRACKETS] is the environment variable read when the flag is not given.\n`;
 }
 

@@ -1,43 +1,40 @@
 /**
- * The only place extraction touches the file system. It guarantees that nothing is written
- * outside the working directory:
+ * The only place extraction touches the file system. It guarantees that nothing outside the working
+ * directory is created, replaced, deleted, chmod'ed, utime'd or written, whatever the archive holds
+ * and whatever the working directory held before (earlier caches, the job's checkout):
  * - names are validated: no absolute names, no `..` components, no NUL;
- * - no entry may pass through a symlink of the archive (symlinks are created last, after every
- *   file and directory, and a symlink whose path is already a directory we created is refused);
- * - a symlink that was already in the working directory is only traversed when its real path
- *   stays inside the working directory;
+ * - every call works relative to a directory handle opened component by component with O_NOFOLLOW
+ *   (extract-root.ts), at the moment it runs; a symlink already in the working directory is followed
+ *   only while its resolution stays inside;
+ * - no entry may pass through a symlink of the archive: symlinks are created last, after every
+ *   file, directory and hard link, and a path that any entry went through as a directory (`used`)
+ *   is never replaced, so an archive's link cannot redirect its own entries;
  * - files are created with O_CREAT|O_EXCL|O_NOFOLLOW: an existing file or symlink at the final
- *   path is removed first, never written through;
- * - a file whose data fails (CRC, size, truncated archive, I/O error) is removed: no half-written
- *   file is left behind.
+ *   path is removed first, never written through; modes and times are set on the open descriptor
+ *   (fchmod, futimes) or with lutimes, never through a path that may follow a link;
+ * - a file whose data fails (CRC, size, truncated archive, I/O error, a limit) is removed: no
+ *   half-written file is left behind.
+ * Linux only (it needs /proc/self/fd); so is the helper.
  */
 import fs from 'node:fs';
-import path from 'node:path';
+import { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError } from './errors.ts';
+import { ExtractRoot, at, baseOf, errCode, parentOf } from './extract-root.ts';
 
-export class UnsafeEntryError extends Error {
-  readonly entryName: string;
-  constructor(entryName: string, reason: string) {
-    super(`${JSON.stringify(entryName)}: ${reason}`);
-    this.name = 'UnsafeEntryError';
-    this.entryName = entryName;
-  }
-}
-
-export class CorruptArchiveError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CorruptArchiveError';
-  }
-}
+export { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError };
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
+const O_DIR_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW;
 const UMASK = process.umask();
+/** Longest symlink target accepted (Linux PATH_MAX); checked before a target is decoded. */
+export const PATH_MAX = 4096;
 const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 
 /** Validates an archive name; returns the clean relative path ('' for the root itself). */
 export function cleanEntryName(name: string): string {
+  // A longer path could not be used by any other tool, and its depth would be unbounded.
+  if (Buffer.byteLength(name) > PATH_MAX) throw new UnsafeEntryError(`${name.slice(0, 100)}…`, `names longer than ${PATH_MAX} bytes are refused`);
   if (name.includes('\0')) throw new UnsafeEntryError(name, 'name contains a NUL byte');
   if (name.startsWith('/')) throw new UnsafeEntryError(name, 'absolute names are refused');
   const parts: string[] = [];
@@ -47,15 +44,6 @@ export function cleanEntryName(name: string): string {
     parts.push(part);
   }
   return parts.join('/');
-}
-
-function parentOf(rel: string): string {
-  const i = rel.lastIndexOf('/');
-  return i < 0 ? '' : rel.slice(0, i);
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
 }
 
 interface DirMeta {
@@ -89,13 +77,16 @@ export interface EntrySink {
   streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void>;
   /** After every entry: deferred links and directory metadata. */
   finish(): Promise<void>;
+  /** Releases what the sink holds (directory handles); called after finish() or a failure. */
+  close(): void;
 }
+
+
+const refusedReplace = 'it would replace a path that other entries of this archive went through as a directory';
 
 export class SafeWriter implements EntrySink {
   readonly root: string;
-  private readonly dirs = new Set<string>();
-  /** Directories this extraction created (mode 0777 & ~umask): no lstat needed at the end. */
-  private readonly createdDirs = new Set<string>();
+  private readonly fsRoot: ExtractRoot;
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly symlinks = new Map<string, LinkMeta>();
   private readonly hardlinks: LinkMeta[] = [];
@@ -103,24 +94,15 @@ export class SafeWriter implements EntrySink {
   private readonly knownSymlinks: Set<string>;
   private readonly now = Date.now() / 1000;
 
-  private constructor(root: string, knownSymlinks: Set<string>) {
-    this.root = root;
+  private constructor(fsRoot: ExtractRoot, knownSymlinks: Set<string>) {
+    this.fsRoot = fsRoot;
+    this.root = fsRoot.path;
     this.knownSymlinks = knownSymlinks;
   }
 
   /** `knownSymlinks`: every symlink name of the archive when known up front (zip central directory). */
   static async create(root: string, knownSymlinks: Iterable<string> = []): Promise<SafeWriter> {
-    await fs.promises.mkdir(root, { recursive: true });
-    const real = await fs.promises.realpath(root);
-    return new SafeWriter(real, new Set(knownSymlinks));
-  }
-
-  private abs(rel: string): string {
-    return rel === '' ? this.root : `${this.root}/${rel}`;
-  }
-
-  private inside(real: string): boolean {
-    return real === this.root || real.startsWith(this.root + path.sep);
+    return new SafeWriter(await ExtractRoot.open(root), new Set(knownSymlinks));
   }
 
   /** Throws when a proper prefix of `rel` is a symlink of the archive. */
@@ -142,47 +124,32 @@ export class SafeWriter implements EntrySink {
     return rel;
   }
 
-  /** Creates the directories of `rel` (synchronously: mkdir is rare and cheap, once per directory). */
-  private ensureDir(name: string, rel: string): void {
-    if (rel === '' || this.dirs.has(rel)) return;
-    this.ensureDir(name, parentOf(rel));
-    const abs = this.abs(rel);
-    try {
-      fs.mkdirSync(abs, 0o777);
-      this.dirs.add(rel);
-      this.createdDirs.add(rel);
-      return;
-    } catch (err) {
-      if (errCode(err) !== 'EEXIST') throw err;
-    }
-    const st = fs.lstatSync(abs);
-    if (st.isSymbolicLink()) {
-      let real: string;
-      try {
-        real = fs.realpathSync(abs);
-      } catch {
-        throw new UnsafeEntryError(name, `existing symlink ${JSON.stringify(rel)} does not resolve`);
-      }
-      if (!this.inside(real)) throw new UnsafeEntryError(name, `existing symlink ${JSON.stringify(rel)} points outside the working directory`);
-      if (!fs.statSync(abs).isDirectory()) throw new Error(`${rel}: not a directory`);
-    } else if (!st.isDirectory()) {
-      throw new Error(`${rel}: cannot create directory, a file is in the way`);
-    }
-    this.dirs.add(rel);
+  /** The handle of `rel`'s parent directory (created as needed) and the name to use in it. */
+  private parent(rel: string): { fd: number; p: string } {
+    const fd = this.fsRoot.dir(rel, parentOf(rel), true);
+    return { fd, p: at(fd, baseOf(rel)) };
+  }
+
+  /**
+   * Removes the non-directory at `p` so that a new entry can take its place; refuses to replace a
+   * directory or a path that entries went through.
+   */
+  private clearForReplace(rel: string, p: string, what: string): void {
+    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    if (fs.lstatSync(p).isDirectory()) throw new Error(`${rel}: cannot create ${what}, a directory is in the way`);
+    fs.unlinkSync(p);
   }
 
   /** Creates the file exclusively, replacing (never following) whatever is at the path; returns an fd. */
   private createFile(rel: string, mode: number): number {
-    this.ensureDir(rel, parentOf(rel));
-    const abs = this.abs(rel);
+    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    const { p } = this.parent(rel);
     for (let attempt = 0; ; attempt++) {
       try {
-        return fs.openSync(abs, CREATE_FLAGS, mode & 0o777);
+        return fs.openSync(p, CREATE_FLAGS, mode & 0o777);
       } catch (err) {
         if (errCode(err) !== 'EEXIST' || attempt > 0) throw err;
-        const st = fs.lstatSync(abs);
-        if (st.isDirectory()) throw new Error(`${rel}: cannot write file, a directory is in the way`);
-        fs.unlinkSync(abs);
+        this.clearForReplace(rel, p, 'file');
       }
     }
   }
@@ -192,6 +159,7 @@ export class SafeWriter implements EntrySink {
     fs.futimesSync(fd, this.now, mtimeMs / 1000);
   }
 
+  /** Closes and removes a file whose data failed. */
   private discard(fd: number, rel: string): void {
     try {
       fs.closeSync(fd);
@@ -199,9 +167,9 @@ export class SafeWriter implements EntrySink {
       // already closed
     }
     try {
-      fs.unlinkSync(this.abs(rel));
+      fs.unlinkSync(this.parent(rel).p);
     } catch {
-      // gone
+      // gone, or the extraction is over
     }
   }
 
@@ -250,7 +218,7 @@ export class SafeWriter implements EntrySink {
 
   dir(rel: string, mode: number, mtimeMs: number): void {
     if (rel === '') return;
-    this.ensureDir(rel, rel);
+    this.fsRoot.dir(rel, rel, true);
     this.dirMeta.set(rel, { rel, mode, mtimeMs });
   }
 
@@ -258,6 +226,7 @@ export class SafeWriter implements EntrySink {
   symlink(name: string, rel: string, target: string, mtimeMs: number): void {
     if (rel === '') throw new UnsafeEntryError(name, 'a symlink cannot replace the working directory');
     if (target.includes('\0')) throw new UnsafeEntryError(name, 'symlink target contains a NUL byte');
+    if (Buffer.byteLength(target) > PATH_MAX) throw new UnsafeEntryError(name, `symlink target longer than ${PATH_MAX} bytes`);
     this.symlinks.set(rel, { rel, target, mtimeMs });
   }
 
@@ -271,49 +240,74 @@ export class SafeWriter implements EntrySink {
 
   /** Call after every file task has settled: hard links, symlinks, then directory modes and mtimes. */
   async finish(): Promise<void> {
+    // The parents of every link first: each path they go through is then `used`, and no link of
+    // the archive may replace it (never replace a component that an entry still needs).
+    for (const l of [...this.hardlinks, ...this.symlinks.values()]) {
+      this.checkPrefixes(l.rel, l.rel);
+      this.fsRoot.dir(l.rel, parentOf(l.rel), true);
+    }
     for (const h of this.hardlinks) {
       if (!this.files.has(h.target) || this.symlinks.has(h.target)) {
         throw new UnsafeEntryError(h.rel, `hard link target ${JSON.stringify(h.target)} is not a file of this archive`);
       }
-      this.checkPrefixes(h.rel, h.rel);
-      this.ensureDir(h.rel, parentOf(h.rel));
-      const abs = this.abs(h.rel);
-      await fs.promises.unlink(abs).catch(() => {});
-      await fs.promises.link(this.abs(h.target), abs);
+      const src = this.fsRoot.openDir(h.rel, parentOf(h.target), false);
+      try {
+        const { p } = this.parent(h.rel);
+        try {
+          fs.linkSync(at(src, baseOf(h.target)), p); // link(2) does not follow a symlink at either name
+        } catch (err) {
+          if (errCode(err) !== 'EEXIST') throw err;
+          this.clearForReplace(h.rel, p, 'hard link');
+          fs.linkSync(at(src, baseOf(h.target)), p);
+        }
+      } finally {
+        fs.closeSync(src);
+      }
     }
     for (const l of this.symlinks.values()) {
-      this.checkPrefixes(l.rel, l.rel);
-      if (this.dirs.has(l.rel)) throw new UnsafeEntryError(l.rel, 'symlink would replace a directory that entries were extracted into');
-      this.ensureDir(l.rel, parentOf(l.rel));
-      const abs = this.abs(l.rel);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await fs.promises.symlink(l.target, abs);
-          break;
-        } catch (err) {
-          if (errCode(err) !== 'EEXIST' || attempt > 0) throw err;
-          const st = await fs.promises.lstat(abs);
-          if (st.isDirectory()) throw new Error(`${l.rel}: cannot create symlink, a directory is in the way`);
-          await fs.promises.unlink(abs);
-        }
+      if (this.fsRoot.used.has(l.rel)) throw new UnsafeEntryError(l.rel, `symlink refused: ${refusedReplace}`);
+      const { p } = this.parent(l.rel);
+      try {
+        fs.symlinkSync(l.target, p);
+      } catch (err) {
+        if (errCode(err) !== 'EEXIST') throw err;
+        this.clearForReplace(l.rel, p, 'symlink');
+        fs.symlinkSync(l.target, p);
       }
-      await fs.promises.lutimes(abs, this.now, l.mtimeMs / 1000).catch(() => {});
+      fs.lutimesSync(p, this.now, l.mtimeMs / 1000);
     }
-    // Synchronous: ~7,000 directories × (lstat, chmod, utimes) as promises were 21,000 threadpool
-    // round trips (seconds on the bench tree, found with strace); synchronously, and without the
-    // lstat and chmod where we created the directory ourselves, they take a fraction of that.
-    const dirs = [...this.dirMeta.values()].sort((a, b) => b.rel.split('/').length - a.rel.split('/').length);
+    // Paths in reverse order: every directory after all of its descendants (a mode without search
+    // permission cannot block them) and siblings together (their parent's handle stays cached).
+    // Synchronous: ~7,000 directories as promises were 21,000 threadpool round trips (seconds on the
+    // bench tree, found with strace). A directory we created with the default mode needs one call
+    // (lutimes: it is `used`, so still our directory); any other is opened without following a link
+    // and changed through its descriptor.
+    const dirs = [...this.dirMeta.values()].sort((a, b) => (a.rel < b.rel ? 1 : a.rel > b.rel ? -1 : 0));
     const defaultMode = 0o777 & ~UMASK;
     for (const d of dirs) {
-      const abs = this.abs(d.rel);
-      if (!this.createdDirs.has(d.rel)) {
-        const st = fs.lstatSync(abs);
-        if (!st.isDirectory()) continue; // an existing in-tree symlink we went through: leave its target alone
-        if ((st.mode & 0o7777) !== (d.mode & 0o7777)) fs.chmodSync(abs, d.mode & 0o7777);
-      } else if ((d.mode & 0o7777) !== defaultMode) {
-        fs.chmodSync(abs, d.mode & 0o7777);
+      const parent = this.fsRoot.dir(d.rel, parentOf(d.rel), false);
+      const p = at(parent, baseOf(d.rel));
+      if (this.fsRoot.created.has(d.rel) && (d.mode & 0o7777) === defaultMode) {
+        fs.lutimesSync(p, this.now, d.mtimeMs / 1000);
+        continue;
       }
-      fs.utimesSync(abs, this.now, d.mtimeMs / 1000);
+      let fd: number;
+      try {
+        fd = fs.openSync(p, O_DIR_NOFOLLOW);
+      } catch (err) {
+        if (errCode(err) === 'ENOTDIR' || errCode(err) === 'ELOOP') continue; // an existing in-tree symlink we went through: leave its target alone
+        throw err;
+      }
+      try {
+        if ((fs.fstatSync(fd).mode & 0o7777) !== (d.mode & 0o7777)) fs.fchmodSync(fd, d.mode & 0o7777);
+        fs.futimesSync(fd, this.now, d.mtimeMs / 1000);
+      } finally {
+        fs.closeSync(fd);
+      }
     }
+  }
+
+  close(): void {
+    this.fsRoot.close();
   }
 }

@@ -4,7 +4,8 @@
  * and our own writer. Entries are handed to an EntrySink (the SafeWriter when extracting).
  */
 import { StreamReader } from './stream-reader.ts';
-import { CorruptArchiveError, SafeWriter, type EntrySink } from './safe-writer.ts';
+import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, type EntrySink } from './safe-writer.ts';
+import { checkLimits, extractLimits } from './limits.ts';
 import { zstdDecodeFile } from './zstd.ts';
 import { BLOCK } from './compress.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
@@ -43,20 +44,44 @@ function checksumOk(h: Buffer): boolean {
   return stored === unsigned || stored === signed;
 }
 
-function parsePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * Extended headers of one entry (issue 14, item 4): consecutive `x`, `L` and `K` headers apply to
+ * the next real entry, so their total is bounded (MAX_EXTENDED_BYTES, MAX_PAX_RECORDS), and only
+ * the four keys we use are kept: memory and time stay linear in the archive, whatever it repeats.
+ */
+const MAX_EXTENDED_BYTES = 1 << 20;
+const MAX_PAX_RECORDS = 10_000;
+
+interface Extended {
+  path?: string;
+  linkpath?: string;
+  size?: string;
+  mtime?: string;
+  longName?: string;
+  longLink?: string;
+  bytes: number;
+  records: number;
+}
+
+const noExtended = (): Extended => ({ bytes: 0, records: 0 });
+
+/** Parses PAX records `<len> <key>=<value>\n` into `ext` in one pass. */
+function parsePax(data: Buffer, ext: Extended): void {
   let pos = 0;
   while (pos < data.length) {
-    const sp = data.indexOf(0x20, pos);
-    if (sp < 0) break;
-    const len = parseInt(data.toString('ascii', pos, sp), 10);
-    if (!(len > 0) || pos + len > data.length) throw corrupt('invalid PAX header record');
-    const rec = data.toString('utf8', sp + 1, pos + len - 1);
-    const eq = rec.indexOf('=');
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    if (data[pos] === 0) break; // NUL padding after the last record (some writers)
+    let len = 0;
+    let p = pos;
+    while (p < data.length && data[p] >= 0x30 && data[p] <= 0x39 && p - pos < 8) len = len * 10 + data[p++] - 0x30;
+    if (p === pos || data[p] !== 0x20 || len <= p - pos + 1 || pos + len > data.length || data[pos + len - 1] !== 0x0a) throw corrupt('invalid PAX header record');
+    if (++ext.records > MAX_PAX_RECORDS) throw corrupt(`more than ${MAX_PAX_RECORDS} PAX records for one entry`);
+    const eq = data.indexOf(0x3d, p + 1);
+    if (eq > p + 1 && eq < pos + len) {
+      const key = data.toString('utf8', p + 1, eq);
+      if (key === 'path' || key === 'linkpath' || key === 'size' || key === 'mtime') ext[key] = data.toString('utf8', eq + 1, pos + len - 1);
+    }
     pos += len;
   }
-  return out;
 }
 
 const pad512 = (n: number): number => (512 - (n % 512)) % 512;
@@ -76,9 +101,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
   const r = new StreamReader(source);
   let entries = 0;
   let bytes = 0;
-  let pax: Record<string, string> = {};
-  let longName: string | null = null;
-  let longLink: string | null = null;
+  let ext = noExtended();
   const readData = async (size: number): Promise<Buffer> => {
     const d = await r.read(size + pad512(size));
     if (d === null) throw corrupt('truncated entry data');
@@ -104,28 +127,33 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
         const prefix = cstring(h, 345, 155);
         if (prefix) name = `${prefix}/${name}`;
       }
-      if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
-        if (size > 16 << 20) throw corrupt('extended header too large');
-        const data = Buffer.from(await readData(size));
-        if (type === 'x') pax = { ...pax, ...parsePax(data) };
-        else if (type === 'L') longName = cstring(data, 0, data.length);
-        else if (type === 'K') longLink = cstring(data, 0, data.length);
+      if (type === 'g') {
+        await r.skip(size + pad512(size)); // global headers are ignored: streamed past, never kept
         continue;
       }
-      if (pax.path !== undefined) name = pax.path;
-      else if (longName !== null) name = longName;
-      let link = cstring(h, 157, 100);
-      if (pax.linkpath !== undefined) link = pax.linkpath;
-      else if (longLink !== null) link = longLink;
-      if (pax.size !== undefined) size = Number(pax.size);
+      if (type === 'x' || type === 'L' || type === 'K') {
+        // Bounded before anything is read or allocated.
+        if (type === 'K' && size > PATH_MAX + 1) throw new UnsafeEntryError(name, `link target longer than ${PATH_MAX} bytes`);
+        if (!Number.isSafeInteger(size) || size < 0 || ext.bytes + size > MAX_EXTENDED_BYTES) throw corrupt(`extended headers of more than ${MAX_EXTENDED_BYTES} bytes for one entry`);
+        ext.bytes += size;
+        const data = await readData(size);
+        if (type === 'x') parsePax(data, ext);
+        else if (type === 'L') ext.longName = cstring(data, 0, data.length);
+        else ext.longLink = cstring(data, 0, data.length);
+        continue;
+      }
+      name = ext.path ?? ext.longName ?? name;
+      const link = ext.linkpath ?? ext.longLink ?? cstring(h, 157, 100);
+      if (ext.size !== undefined) size = /^\d+$/.test(ext.size) ? Number(ext.size) : NaN;
       let mtimeMs = numeric(h, 136, 12) * 1000;
-      if (pax.mtime !== undefined) mtimeMs = Math.round(Number(pax.mtime) * 1000);
+      if (ext.mtime !== undefined) mtimeMs = Math.round(Number(ext.mtime) * 1000);
+      if (!Number.isFinite(mtimeMs)) mtimeMs = 0;
       const mode = numeric(h, 100, 8) & 0o7777;
-      pax = {};
-      longName = null;
-      longLink = null;
+      ext = noExtended();
       if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`${name}: invalid size`);
       entries++;
+      checkLimits(opts.limits, bytes, entries);
+      if ((type === '1' || type === '2') && Buffer.byteLength(link) > PATH_MAX) throw new UnsafeEntryError(name, `link target longer than ${PATH_MAX} bytes`);
       const isDir = type === '5' || ((type === '0' || type === '\0' || type === '7') && name.endsWith('/'));
       if (isDir) {
         safe.dir(safe.check(name), mode, mtimeMs);
@@ -149,6 +177,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
       }
       const rel = safe.check(name);
       bytes += size;
+      checkLimits(opts.limits, bytes, entries);
       if (size <= small) {
         safe.writeFileSync(rel, mode, mtimeMs, await readData(size));
         continue;
@@ -160,7 +189,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
     }
   } catch (err) {
     await r.close().catch(() => {});
-    if (err instanceof CorruptArchiveError || err instanceof Error && err.name === 'UnsafeEntryError') throw err;
+    if (err instanceof CorruptArchiveError || err instanceof Error && (err.name === 'UnsafeEntryError' || err.name === 'ArchiveLimitError')) throw err;
     const code = (err as NodeJS.ErrnoException | null)?.code;
     if (typeof code === 'string' && code.startsWith('ZSTD') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') {
       throw new CorruptArchiveError(`tar.zst archive is corrupt: ${(err as Error).message}`, { cause: err });
@@ -173,7 +202,12 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readTarZstd(file, await SafeWriter.create(dir), opts);
+  const safe = await SafeWriter.create(dir);
+  try {
+    return await readTarZstd(file, safe, { ...opts, limits: extractLimits(opts.limits) });
+  } finally {
+    safe.close();
+  }
 }
 
 /** Decodes a tar.zst file (zstd frame checksums are checked by libzstd) into `sink`. */

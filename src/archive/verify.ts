@@ -33,6 +33,8 @@ class VerifySink implements EntrySink {
   }
 
   async finish(): Promise<void> {}
+
+  close(): void {}
 }
 
 /** Throws CorruptArchiveError (or UnsafeEntryError for a name extraction would refuse). */

@@ -12,7 +12,8 @@ import { openInput, type GrowingFile } from './input.ts';
 import { BLOCK, SYNC_LIMIT, SmallDecoder, decompressWhole, decompressWholeSync } from './compress.ts';
 import { EntryWorkers } from './entry-workers.ts';
 import { Budget, TaskGroup, Yielder } from './pool.ts';
-import { CorruptArchiveError, SafeWriter, cleanEntryName, type EntrySink } from './safe-writer.ts';
+import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
+import { checkLimits, extractLimits, type ExtractLimits } from './limits.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
   SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
@@ -36,6 +37,11 @@ export interface ExtractOptions {
   smallEntryLimit?: number;
   /** The archive is still being written (verification during a download): reads wait for their bytes. */
   growing?: GrowingFile;
+  /**
+   * Total bytes and entries that may be extracted (limits.ts). extractArchive applies the defaults
+   * when this is not given; verification (nothing written) has none.
+   */
+  limits?: Partial<ExtractLimits>;
 }
 
 export interface ExtractResult {
@@ -154,8 +160,9 @@ function entryFromCentral(buf: Buffer, off: number): { entry: ZipEntry; next: nu
 }
 
 /** Reads the central directory: every entry, in central-directory order. */
-export async function readZipDirectory(src: FileSource): Promise<ZipEntry[]> {
+export async function readZipDirectory(src: FileSource, limits?: Partial<ExtractLimits>): Promise<ZipEntry[]> {
   const { count, cdOffset, cdSize } = await findEnd(src);
+  checkLimits(limits, 0, count); // before the directory is read into memory
   const entries: ZipEntry[] = [];
   // Parse the directory in windows so that a huge directory does not need one huge buffer.
   let pos = cdOffset;
@@ -231,7 +238,7 @@ function verified(e: ZipEntry, data: Buffer): Buffer {
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
 export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks), opts);
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks), { ...opts, limits: extractLimits(opts.limits) });
 }
 
 /**
@@ -244,16 +251,22 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   const { handle: fh, size } = await openInput(file, opts.growing);
   let closeLater: Promise<unknown> | undefined;
   let workers: EntryWorkers | undefined;
+  let safe: EntrySink | undefined;
   try {
     // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
     const window = opts.growing ? 128 * 1024 : undefined;
     const src = new FileSource(fh, size, { reuse: true, window });
-    const entries = await readZipDirectory(src);
+    const limits = opts.limits;
+    const entries = await readZipDirectory(src, limits);
+    // Every entry's data is verified to have its declared size, so the declared total is the truth:
+    // an archive over the limits is refused before anything is written.
+    checkLimits(limits, entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0), entries.length);
     // Validate every name before writing anything.
     const rels = new Map<ZipEntry, string>();
     for (const e of entries) rels.set(e, cleanEntryName(e.name));
-    const safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
-    for (const e of entries) safe.check(e.name);
+    safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
+    const sink = safe;
+    for (const e of entries) sink.check(e.name);
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
@@ -267,7 +280,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
       await largeSlots.acquire(0);
       try {
         if (tasks.error !== null) return;
-        await safe.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
+        await sink.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
           let r: { crc: number; size: number };
           try {
             r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
@@ -295,13 +308,16 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         if (e.type === 'dir') {
-          safe.dir(rel, e.mode, e.mtimeMs);
+          sink.dir(rel, e.mode, e.mtimeMs);
           continue;
         }
         checkMethod(e);
         if (e.type === 'symlink') {
+          // A target is a path: refused by its declared sizes before anything is read or decoded
+          // (issue 14, item 2); decoding is bounded by the declared size + 1 (a lying size fails).
+          if (e.size > PATH_MAX || e.csize > PATH_MAX + 1024) throw new UnsafeEntryError(e.name, `symlink target longer than ${PATH_MAX} bytes (declared ${e.size} bytes, ${e.csize} compressed)`);
           const target = await decodeSmall(e, await entryData(src, e));
-          safe.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
+          sink.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
           continue;
         }
         bytes += e.size;
@@ -313,7 +329,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           } catch (err) {
             throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }
-          safe.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
+          sink.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
           continue;
         }
         if (e.size <= small && e.csize <= small) {
@@ -329,7 +345,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           tasks.add(
             (async () => {
               try {
-                safe.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
               } finally {
                 budget.release(cost);
               }
@@ -357,11 +373,14 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
       throw err;
     }
     await tasks.wait();
-    await safe.finish();
+    await sink.finish();
     return { entries: entries.length, bytes };
   } finally {
-    if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()]));
-    else await Promise.all([workers?.close(), fh.close()]);
+    if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()])).finally(() => safe?.close());
+    else {
+      safe?.close();
+      await Promise.all([workers?.close(), fh.close()]);
+    }
   }
 }
 

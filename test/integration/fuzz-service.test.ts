@@ -8,22 +8,11 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestService, type TestService } from '../support/service.ts';
+import { rng } from '../support/rng.ts';
 
 const SEED = Number(process.env.CACHEGATE_FUZZ_SEED ?? Date.now() % 1e9);
 const COUNT = Number(process.env.CACHEGATE_FUZZ_COUNT ?? 10_000);
 const TOKEN = 'glrt-fuzzfuzzfuzz';
-
-// mulberry32: small, seedable.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['/', '//', '.', '..', '...', '\\', '%2e', '%2E', '%2f', '%2F', '%5c', '%', '%zz', ' ', '\t', '\r', '\n', '\0', '-protected', 'a', 'key', 'é', '✓', '\u202e', '\ud800', '😀', '?', '#', '&', '=', '"', "'", '<', '*', '~', '\x7f'];
 
