@@ -154,7 +154,11 @@ const expiryIso = lastIsoMemo();
 export function helperArgs(operation: PresignRequest['operation'], a: PresignAnswer): string[] | undefined {
   if (operation === 'head') return undefined;
   const remote = a.goCloudUrl ? ['--gocloud-url', a.goCloudUrl, '--env-file', 'cache.env'] : ['--url', a.url];
-  if (operation === 'download') return ['cache-extractor', '--file', 'cache.zip', ...remote];
+  if (operation === 'download') {
+    // The extractor's limit on what an archive may expand to defaults to 10 x this (src/archive/limits.ts).
+    const limit = a.maxUploadedArchiveSize > 0 ? ['--max-uploaded-archive-size', String(a.maxUploadedArchiveSize)] : [];
+    return ['cache-extractor', '--file', 'cache.zip', ...remote, ...limit];
+  }
   const args = ['cache-archiver', '--file', 'cache.zip', ...remote];
   if (!a.goCloudUrl) {
     for (const [k, v] of Object.entries(a.headers)) {
