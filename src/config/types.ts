@@ -70,6 +70,8 @@ export interface CacheProfile {
   /** Short token used in the object namespace (runner/<shortToken>/…). Not secret upstream, but not logged either. */
   shortToken: string;
   cache: CacheSettings;
+  /** Where it was configured, e.g. `runners[2]`: names apart runners that share a name (see runner-names.ts). */
+  entry?: string;
 }
 
 export type LogFormat = 'runner' | 'text' | 'json';

@@ -15,6 +15,6 @@ export function authenticate(authorization: string | undefined, state: ServiceSt
     principal = state.authenticate(m[1]);
     if (!principal) throw new CacheGateError('unauthorized', 401, 'unknown token', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
   }
-  state.limiter.take(principal.label);
+  state.limiter.take(principal.id, undefined, principal.label);
   return principal;
 }
