@@ -62,8 +62,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (method === 'PUT' && principal.readOnly) throw new CacheGateError('forbidden', 403, 'this token is read-only: it cannot upload');
     const projectId = c.req.param('projectId');
     if (!/^[0-9]{1,19}$/.test(projectId)) throw new CacheGateError('invalid_request', 400, 'projectId: must be a GitLab project id (digits)');
-    const rawKey = proxyKey(new URL(c.req.url).pathname, projectId);
-    const hashKeys = c.req.query('hashKeys') === 'true';
+    const url = new URL(c.req.url);
+    const rawKey = proxyKey(url.pathname, projectId);
+    const hashKeys = hashKeysParam(url.searchParams);
     const { profile } = principal;
     const resolved = resolveKey(rawKey, { path: profile.cache.path, shared: profile.cache.shared, shortToken: profile.shortToken, projectId }, hashKeys);
     if (resolved.changed) log.warn({}, `cache key ${goQuote(resolved.raw)} sanitized to ${goQuote(resolved.human)}`);
@@ -106,6 +107,14 @@ function header(c: Context<Env>, name: string): string | undefined {
   if (!incoming) return c.req.header(name);
   const v = incoming.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** ?hashKeys= of a proxy URL: absent, `true` or `false`, once; anything else is refused rather than guessed. */
+function hashKeysParam(query: URLSearchParams): boolean {
+  const all = query.getAll('hashKeys');
+  if (all.length === 0) return false;
+  if (all.length > 1 || (all[0] !== 'true' && all[0] !== 'false')) throw new CacheGateError('invalid_request', 400, 'hashKeys: give it once, as true or false');
+  return all[0] === 'true';
 }
 
 /** The key part of /v1/cache/<projectId>/<key…>, percent-decoded once (a key's own '/' may be sent as %2F). */

@@ -40,6 +40,8 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
     const route = routeOf(path);
+    // On every answer (objects, JSON, errors): never let a browser guess a type from the bytes.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     requestContext.run({ reqId }, () => {
       if (route === 'presign' && path === '/v1/presign') {
         // Answered whole by res.end(): logged then, without waiting for the socket's 'close'.
