@@ -9,6 +9,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
+import { connectionLimits } from './connection-limits.ts';
 import { parseListen } from './listen.ts';
 import { duplicateNames, entryOf, findRunner } from './runner-names.ts';
 import {
@@ -379,5 +380,6 @@ function serviceSettings(
     rateLimit: cg?.rate_limit ?? 0,
     rateLimitBurst: cg?.rate_limit_burst ?? Math.max(1, Math.ceil(2 * (cg?.rate_limit ?? 0))),
     backendTimeout: cg?.backend_timeout ?? DEFAULT_BACKEND_TIMEOUT,
+    limits: connectionLimits(cg),
   };
 }

@@ -3,6 +3,8 @@
  * derivation rules. Field names follow config.toml's exact keys, lower-camel-cased.
  */
 
+import type { ConnectionLimits } from './connection-limits.ts';
+
 export type CacheType = 'local' | 's3' | 'gcs' | 'azure';
 export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
 
@@ -110,6 +112,8 @@ export interface ServiceSettings {
   rateLimitBurst: number;
   /** Seconds a request waits for its backend calls before answering 503. */
   backendTimeout: number;
+  /** Timeouts and caps on connections and uploads (connection-limits.ts). */
+  limits: ConnectionLimits;
 }
 
 export type FindingLevel = 'error' | 'warning';

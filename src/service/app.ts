@@ -13,10 +13,11 @@ import type { Logger } from '../log.ts';
 import { authenticate } from './auth.ts';
 import { DEFAULT_RETRY_AFTER, errorAnswer } from './error-response.ts';
 import type { Metrics } from './metrics.ts';
-import { META_HEADER_PREFIX, getObject, headObject, putObject } from './objects.ts';
+import { META_HEADER_PREFIX, getObject, headObject, putObject, type PutRequest } from './objects.ts';
 import { openApiDocument } from './openapi.ts';
 import { Readiness } from './readiness.ts';
 import type { ServiceState } from './state.ts';
+import { UploadSlots, continueIfExpected } from './upload-slots.ts';
 
 export interface AppDeps {
   state: () => ServiceState;
@@ -30,6 +31,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { metrics, log } = deps;
   const app = new Hono<Env>();
   const readiness = new Readiness();
+  const uploads = new UploadSlots(() => deps.state().config.service.limits.maxUploads);
+
+  /** An authorized PUT: takes an upload slot (or 503) before inviting and reading the body. */
+  const upload = async (c: Context<Env>, req: PutRequest): Promise<Response> => {
+    const release = uploads.take();
+    try {
+      continueIfExpected(c.env.incoming, c.env.outgoing);
+      return await putObject(req);
+    } finally {
+      release();
+    }
+  };
 
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => errorResponse(new CacheGateError('not_found', 404, `no route for ${c.req.method} ${c.req.path}`), c, log));
@@ -72,7 +85,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const r = { adapter, objectName: resolved.objectName, metrics, timeoutMs: state.config.service.backendTimeout * 1000 };
     if (method === 'HEAD') return headObject(r);
     if (method === 'GET') return getObject(r, header(c, 'range'));
-    return putObject({ ...r, incoming: c.env.incoming, metadata: resolved.metadata, maxSize: profile.cache.maxUploadedArchiveSize, where: 'proxy' });
+    return upload(c, { ...r, incoming: c.env.incoming, metadata: resolved.metadata, maxSize: profile.cache.maxUploadedArchiveSize, where: 'proxy' });
   });
 
   // The local backend's presigned URLs: the signature is the authorization.
@@ -91,7 +104,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       const v = header(c, name);
       if (name.startsWith(META_HEADER_PREFIX) && v !== undefined) metadata[name.slice(META_HEADER_PREFIX.length)] = v;
     }
-    return putObject({ ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
+    return upload(c, { ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
   });
 
   return app;
