@@ -18,7 +18,10 @@ export type ErrorCode =
   | 'backend_unavailable'
   | 'backend_error'
   | 'unsupported'
-  | 'internal';
+  | 'internal'
+  | 'malformed_signature'
+  | 'too_many_uploads'
+  | 'request_timeout';
 
 export class CacheGateError extends Error {
   readonly code: ErrorCode;

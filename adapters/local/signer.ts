@@ -46,6 +46,43 @@ export function sign(key: KeyObject, input: SignInput): string {
 const HEADER_NAME = /^[a-z0-9-]+$/;
 
 const denied = (why: string): CacheGateError => new CacheGateError('forbidden', 403, `request signature is not valid: ${why}`);
+/** A query that is not exactly the form sign() writes: refused before any HMAC is computed. */
+const malformed = (why: string): CacheGateError => new CacheGateError('malformed_signature', 403, `request signature is not in its canonical form: ${why}`);
+
+const PARAMS = new Set([Q_EXPIRES, Q_MAX, Q_HEADERS, Q_SIGNATURE]);
+/** What sign() writes: lower-case hex of an HMAC-SHA256; unix seconds and byte counts without leading zeros. */
+const SIGNATURE = /^[0-9a-f]{64}$/;
+const EXPIRES = /^[1-9][0-9]{0,11}$/;
+const MAX_SIZE = /^[1-9][0-9]{0,15}$/;
+
+/**
+ * The signature parameters of a query, accepted in exactly one form (the one sign() writes): each at
+ * most once, nothing else in the query, values of the exact shape, signed header names sorted and
+ * unique. A verifier that takes the first of two values, or ignores junk after a signature, accepts
+ * URLs its signer never wrote.
+ */
+export function parseSignedQuery(query: URLSearchParams): { expires: number; maxSize: number; names: string[]; signature: string } {
+  const seen = new Set<string>();
+  for (const name of query.keys()) {
+    if (!PARAMS.has(name)) throw malformed('unexpected query parameter');
+    if (seen.has(name)) throw malformed(`${name} is given more than once`);
+    seen.add(name);
+  }
+  const signature = query.get(Q_SIGNATURE);
+  const expires = query.get(Q_EXPIRES);
+  if (signature === null || expires === null) throw malformed(`${Q_SIGNATURE} and ${Q_EXPIRES} are required`);
+  if (!SIGNATURE.test(signature)) throw malformed(`${Q_SIGNATURE} must be 64 lower-case hex digits`);
+  if (!EXPIRES.test(expires)) throw malformed(`${Q_EXPIRES} must be unix seconds`);
+  const max = query.get(Q_MAX);
+  if (max !== null && !MAX_SIZE.test(max)) throw malformed(`${Q_MAX} must be a positive number of bytes`);
+  const namesRaw = query.get(Q_HEADERS);
+  const names = namesRaw === null ? [] : namesRaw.split(';');
+  for (let i = 0; i < names.length; i++) {
+    if (!HEADER_NAME.test(names[i])) throw malformed(`${Q_HEADERS} holds a name that is not a lower-case header name`);
+    if (i > 0 && names[i] <= names[i - 1]) throw malformed(`${Q_HEADERS} must be sorted, without repeats`);
+  }
+  return { expires: Number(expires), maxSize: max === null ? 0 : Number(max), names, signature };
+}
 
 /** Verifies a signed request; returns the size cap it was signed with. */
 export function verify(
@@ -53,21 +90,12 @@ export function verify(
   req: { method: string; objectName: string; query: URLSearchParams; header: (n: string) => string | undefined },
   now: number,
 ): { maxSize: number; signedHeaders: string[] } {
-  const expiresRaw = req.query.get(Q_EXPIRES);
-  const sig = req.query.get(Q_SIGNATURE);
-  if (!expiresRaw || !sig) throw denied('missing signature');
-  if (!/^[0-9]{1,12}$/.test(expiresRaw)) throw denied('bad expiry');
-  const maxRaw = req.query.get(Q_MAX) ?? '0';
-  if (!/^[0-9]{1,16}$/.test(maxRaw)) throw denied('bad size cap');
-  const namesRaw = req.query.get(Q_HEADERS) ?? '';
-  const names = namesRaw === '' ? [] : namesRaw.split(';');
-  if (names.some((n) => !HEADER_NAME.test(n))) throw denied('bad signed headers');
-  const input: SignInput = { method: req.method, objectName: req.objectName, expires: Number(expiresRaw), maxSize: Number(maxRaw), headers: {} };
-  const expected = createHmac('sha256', key).update(canonical(input, names, (n) => req.header(n) ?? '')).digest();
-  const given = Buffer.from(sig, 'hex');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw denied('signature does not match');
+  const q = parseSignedQuery(req.query);
+  const input: SignInput = { method: req.method, objectName: req.objectName, expires: q.expires, maxSize: q.maxSize, headers: {} };
+  const expected = createHmac('sha256', key).update(canonical(input, q.names, (n) => req.header(n) ?? '')).digest();
+  if (!timingSafeEqual(Buffer.from(q.signature, 'hex'), expected)) throw denied('signature does not match');
   if (input.expires * 1000 < now) throw denied('URL expired');
-  return { maxSize: input.maxSize, signedHeaders: names };
+  return { maxSize: input.maxSize, signedHeaders: q.names };
 }
 
 /** Object name → URL path, each segment percent-encoded. */

@@ -75,9 +75,10 @@ export async function main(argv: string[]): Promise<number> {
   let principal: Principal | undefined;
   if (values.token !== undefined) principal = state.authenticate(values.token);
   else if (values.runner !== undefined) {
-    const profile = state.profiles.get(values.runner);
-    if (profile) principal = { profile, readOnly: false, label: `runner:${profile.name}` };
-  } else principal = state.anonymous ?? (config.profiles.length === 1 ? { profile: config.profiles[0], readOnly: false, label: 'cli' } : undefined);
+    const found = state.runner(values.runner);
+    if (!found.ok && found.reason === 'ambiguous') throw new CacheGateError('invalid_request', 400, `--runner: ${found.message}; use --token`);
+    if (found.ok) principal = { profile: found.profile, readOnly: false, label: `runner:${values.runner}`, id: 'cli' };
+  } else principal = state.anonymous ?? (config.profiles.length === 1 ? { profile: config.profiles[0], readOnly: false, label: 'cli', id: 'cli' } : undefined);
   if (!principal) throw new CacheGateError('unauthorized', 401, 'no such runner or token (give --runner NAME or --token TOKEN)');
   if (principal.profile.cache.type === 'local' && signingKey === undefined) {
     process.stderr.write('warning: local backend without [cachegate] local_signing_key: the URL is signed with a one-off key and a running service will refuse it\n');

@@ -10,7 +10,9 @@ import type { z } from 'zod';
 import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
 import { closest, didYouMean, issueMessage, knownKeysAt } from './did-you-mean.ts';
+import { connectionLimits } from './connection-limits.ts';
 import { parseListen } from './listen.ts';
+import { duplicateNames, entryOf, findRunner } from './runner-names.ts';
 import { s3ApiSettings } from './s3-api.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
@@ -77,7 +79,7 @@ export function parseConfigText(text: string, source: string, env: Env = process
 }
 
 function emptyConfig(source: string, env: Env, opts: LoadOptions, findings: Finding[]): Config {
-  const service = serviceSettings(undefined, undefined, env, opts, findings, new Set());
+  const service = serviceSettings(undefined, undefined, env, opts, findings, []);
   return { source, service, profiles: [], findings };
 }
 
@@ -169,7 +171,7 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
       if (token === '') {
         findings.push({ level: 'warning', field: `${field}.token`, message: 'no token: clients can reach this profile only through an API token that names it' });
       }
-      profiles.push({ name, token, shortToken: shortToken(token), cache: normalizeCache(runner.cache, `${field}.cache`, findings) });
+      profiles.push({ name, token, shortToken: shortToken(token), cache: normalizeCache(runner.cache, `${field}.cache`, findings), entry: field });
     });
   } else if (source === 'environment') {
     const { cache, issues } = cacheFromEnv(env);
@@ -181,8 +183,7 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
   }
 
   checkProfiles(profiles, findings);
-  const names = new Set(profiles.map((p) => p.name));
-  const service = serviceSettings(file, file?.cachegate, env, opts, findings, names);
+  const service = serviceSettings(file, file?.cachegate, env, opts, findings, profiles);
   const s3Api = s3ApiSettings(file?.cachegate?.s3_api, profiles, env, service.listen, findings);
   if (s3Api) service.s3Api = s3Api;
   return { source, service, profiles, findings };
@@ -190,9 +191,7 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
 
 function checkProfiles(profiles: CacheProfile[], findings: Finding[]): void {
   const byToken = new Map<string, string>();
-  const byName = new Map<string, number>();
   for (const p of profiles) {
-    byName.set(p.name, (byName.get(p.name) ?? 0) + 1);
     if (p.token === '') continue;
     const other = byToken.get(p.token);
     if (other !== undefined) {
@@ -200,8 +199,12 @@ function checkProfiles(profiles: CacheProfile[], findings: Finding[]): void {
     }
     byToken.set(p.token, p.name);
   }
-  for (const [name, n] of byName) {
-    if (n > 1) findings.push({ level: 'warning', field: `runners.${name}.name`, message: `${n} runners are named "${name}": API tokens cannot name them` });
+  for (const [name, group] of duplicateNames(profiles)) {
+    findings.push({
+      level: 'warning',
+      field: `runners.${name}.name`,
+      message: `${group.length} runners are named "${name}" (${group.map(entryOf).join(', ')}): each keeps its own token, storage and limits, but an API token or --runner cannot name them; give them distinct names`,
+    });
   }
   // Runners that point at the same place without Shared keep separate caches: probably not what was meant.
   const byLocation = new Map<string, CacheProfile[]>();
@@ -383,7 +386,7 @@ function checkUrl(value: string, field: string, findings: Finding[]): void {
 }
 
 function serviceSettings(
-  file: RawFile | undefined, cg: RawCachegate | undefined, env: Env, opts: LoadOptions, findings: Finding[], profileNames: Set<string>,
+  file: RawFile | undefined, cg: RawCachegate | undefined, env: Env, opts: LoadOptions, findings: Finding[], profiles: CacheProfile[],
 ): ServiceSettings {
   if (cg) unknownKeys(cg, cachegateSchema, 'cachegate', findings);
   // Not the global listen_address: that is the runner's own metrics listener (SPEC §1), and binding it
@@ -416,9 +419,8 @@ function serviceSettings(
     if (token !== '' && token.length < 16) {
       findings.push({ level: 'warning', field: `${field}.token`, message: 'shorter than 16 characters: easy to guess' });
     }
-    if (!profileNames.has(t.runner)) {
-      findings.push({ level: 'error', field: `${field}.runner`, message: `no runner named "${t.runner}" has a [runners.cache] section` });
-    }
+    const runner = findRunner(profiles, t.runner);
+    if (!runner.ok) findings.push({ level: 'error', field: `${field}.runner`, message: runner.message });
     if (token !== '') apiTokens.push({ token, profile: t.runner, readOnly: t.read_only ?? false, label: t.name ?? `api_tokens[${i}]` });
   });
 
@@ -436,5 +438,6 @@ function serviceSettings(
     rateLimit: cg?.rate_limit ?? 0,
     rateLimitBurst: cg?.rate_limit_burst ?? Math.max(1, Math.ceil(2 * (cg?.rate_limit ?? 0))),
     backendTimeout: cg?.backend_timeout ?? DEFAULT_BACKEND_TIMEOUT,
+    limits: connectionLimits(cg),
   };
 }

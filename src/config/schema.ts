@@ -86,6 +86,12 @@ export const cachegateSchema = z.strictObject({
   rate_limit: z.number().nonnegative().optional(),
   rate_limit_burst: int.min(1).optional(),
   backend_timeout: z.number().positive().optional(),
+  headers_timeout: z.number().positive().optional(),
+  request_timeout: z.number().nonnegative().optional(),
+  idle_timeout: z.number().positive().optional(),
+  keep_alive_timeout: z.number().positive().optional(),
+  max_uploads: int.min(1).optional(),
+  max_connections: int.min(0).optional(),
   s3_api: s3ApiSchema.optional(),
 });
 

@@ -2,6 +2,7 @@
  * Normalized configuration, after parsing config.toml / environment and applying GitLab Runner's
  * derivation rules. Field names follow config.toml's exact keys, lower-camel-cased.
  */
+import type { ConnectionLimits } from './connection-limits.ts';
 import type { S3ApiSettings } from './s3-api.ts';
 
 export type CacheType = 'local' | 's3' | 'gcs' | 'azure';
@@ -71,6 +72,8 @@ export interface CacheProfile {
   /** Short token used in the object namespace (runner/<shortToken>/…). Not secret upstream, but not logged either. */
   shortToken: string;
   cache: CacheSettings;
+  /** Where it was configured, e.g. `runners[2]`: names apart runners that share a name (see runner-names.ts). */
+  entry?: string;
 }
 
 export type LogFormat = 'runner' | 'text' | 'json';
@@ -109,6 +112,8 @@ export interface ServiceSettings {
   rateLimitBurst: number;
   /** Seconds a request waits for its backend calls before answering 503. */
   backendTimeout: number;
+  /** Timeouts and caps on connections and uploads (connection-limits.ts). */
+  limits: ConnectionLimits;
   /** [cachegate.s3_api], the S3-compatible front door; undefined = off. */
   s3Api?: S3ApiSettings;
 }

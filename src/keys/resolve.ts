@@ -25,23 +25,44 @@ export const MAX_OBJECT_NAME_BYTES = 1024;
 
 /**
  * Resolutions are pure, and CI asks for the same keys again and again (every job of a pipeline, every
- * pipeline of a branch): the last RESOLVED_CACHE_SIZE accepted ones are kept (about 0.5 KB each),
- * frozen so no caller can change a shared answer. Refusals are not kept.
+ * pipeline of a branch): recent accepted ones are kept, frozen so no caller can change a shared
+ * answer. Refusals are not kept. The cache is bounded by entries AND by bytes: a client with a valid
+ * token may send keys of up to 4,096 characters, and 10,000 such entries (about 30 KB each in hash
+ * mode with non-ASCII keys) took the service from 113 to 432 MB RSS. The oldest entries go first.
  */
-const RESOLVED_CACHE_SIZE = 10_000;
-const resolvedCache = new Map<string, ResolvedKey>();
+export const RESOLVED_CACHE_ENTRIES = 10_000;
+export const RESOLVED_CACHE_BYTES = 16 * 1024 * 1024;
+const resolvedCache = new Map<string, { r: ResolvedKey; bytes: number }>();
+let resolvedBytes = 0;
+
+/** An upper estimate of what an entry holds: V8 strings take at most 2 bytes per UTF-16 unit, plus the objects around them. */
+function entryBytes(id: string, r: ResolvedKey): number {
+  const strings = id.length + r.raw.length + r.human.length + r.stored.length + r.objectName.length + (r.metadata.cachekey?.length ?? 0);
+  return 2 * strings + 256;
+}
+
+/** Entries and estimated bytes held by the resolved-key cache (for tests and docs). */
+export function resolvedCacheStats(): { entries: number; bytes: number } {
+  return { entries: resolvedCache.size, bytes: resolvedBytes };
+}
 
 /** Throws CacheGateError invalid_key (400) when the key cannot be used. */
 export function resolveKey(raw: string, ns: NamespaceInput, hashKeys: boolean): ResolvedKey {
   const id = `${hashKeys ? 1 : 0}\0${ns.shared ? 1 : 0}\0${ns.path}\0${ns.shortToken}\0${ns.projectId}\0${raw}`;
-  let r = resolvedCache.get(id);
-  if (r === undefined) {
-    r = resolveUncached(raw, ns, hashKeys);
-    Object.freeze(r.metadata);
-    Object.freeze(r);
-    if (resolvedCache.size >= RESOLVED_CACHE_SIZE) resolvedCache.delete(resolvedCache.keys().next().value as string);
-    resolvedCache.set(id, r);
+  const hit = resolvedCache.get(id);
+  if (hit !== undefined) return hit.r;
+  const r = resolveUncached(raw, ns, hashKeys);
+  Object.freeze(r.metadata);
+  Object.freeze(r);
+  const bytes = entryBytes(id, r);
+  if (bytes > RESOLVED_CACHE_BYTES / 64) return r; // one huge answer would push out dozens of ordinary ones
+  while (resolvedCache.size > 0 && (resolvedCache.size >= RESOLVED_CACHE_ENTRIES || resolvedBytes + bytes > RESOLVED_CACHE_BYTES)) {
+    const [oldest, e] = resolvedCache.entries().next().value as [string, { bytes: number }];
+    resolvedCache.delete(oldest);
+    resolvedBytes -= e.bytes;
   }
+  resolvedCache.set(id, { r, bytes });
+  resolvedBytes += bytes;
   return r;
 }
 

@@ -27,8 +27,9 @@ export function principals(state: ServiceState): Map<string, S3Principal> {
   if (!index) {
     index = new Map();
     for (const k of state.config.service.s3Api?.keys ?? []) {
-      const profile = state.profiles.get(k.runner);
-      if (!profile) continue; // refused by check; a reload with such a key keeps the previous state
+      const found = state.runner(k.runner); // by name, refusing a name several runners share
+      if (!found.ok) continue; // refused by check; a reload with such a key keeps the previous state
+      const { profile } = found;
       index.set(k.accessKey, { accessKey: k.accessKey, secretKey: k.secretKey, profile, readOnly: k.readOnly, namespace: namespaceOf(profile), label: `s3:${k.accessKey}` });
     }
     indexes.set(state, index);

@@ -14,10 +14,11 @@ import { noteRequest } from '../request-context.ts';
 import { authenticate } from './auth.ts';
 import { DEFAULT_RETRY_AFTER, errorAnswer } from './error-response.ts';
 import type { Metrics } from './metrics.ts';
-import { META_HEADER_PREFIX, getObject, headObject, putObject } from './objects.ts';
+import { META_HEADER_PREFIX, getObject, headObject, putObject, type PutRequest } from './objects.ts';
 import { openApiDocument } from './openapi.ts';
 import { Readiness } from './readiness.ts';
 import type { ServiceState } from './state.ts';
+import { UploadSlots, continueIfExpected } from './upload-slots.ts';
 
 export interface AppDeps {
   state: () => ServiceState;
@@ -31,6 +32,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { metrics, log } = deps;
   const app = new Hono<Env>();
   const readiness = new Readiness();
+  const uploads = new UploadSlots(() => deps.state().config.service.limits.maxUploads);
+
+  /** An authorized PUT: takes an upload slot (or 503) before inviting and reading the body. */
+  const upload = async (c: Context<Env>, req: PutRequest): Promise<Response> => {
+    const release = uploads.take();
+    try {
+      continueIfExpected(c.env.incoming, c.env.outgoing);
+      return await putObject(req);
+    } finally {
+      release();
+    }
+  };
 
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => errorResponse(new CacheGateError('not_found', 404, `no route for ${c.req.method} ${c.req.path}`), c, log));
@@ -63,9 +76,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (method === 'PUT' && principal.readOnly) throw new CacheGateError('forbidden', 403, 'this token is read-only: it cannot upload');
     const projectId = c.req.param('projectId');
     if (!/^[0-9]{1,19}$/.test(projectId)) throw new CacheGateError('invalid_request', 400, 'projectId: must be a GitLab project id (digits)');
-    const rawKey = proxyKey(new URL(c.req.url).pathname, projectId);
+    const url = new URL(c.req.url);
+    const rawKey = proxyKey(url.pathname, projectId);
     noteRequest({ project: projectId, key: rawKey });
-    const hashKeys = hashKeysParam(c.req.query('hashKeys'));
+    const hashKeys = hashKeysParam(url.searchParams);
     const { profile } = principal;
     const resolved = resolveKey(rawKey, { path: profile.cache.path, shared: profile.cache.shared, shortToken: profile.shortToken, projectId }, hashKeys);
     if (resolved.changed) log.warn({}, `cache key ${goQuote(resolved.raw)} sanitized to ${goQuote(resolved.human)}`);
@@ -73,7 +87,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const r = { adapter, objectName: resolved.objectName, metrics, timeoutMs: state.config.service.backendTimeout * 1000 };
     if (method === 'HEAD') return headObject(r);
     if (method === 'GET') return getObject(r, header(c, 'range'));
-    return putObject({ ...r, incoming: c.env.incoming, metadata: resolved.metadata, maxSize: profile.cache.maxUploadedArchiveSize, where: 'proxy' });
+    return upload(c, { ...r, incoming: c.env.incoming, metadata: resolved.metadata, maxSize: profile.cache.maxUploadedArchiveSize, where: 'proxy' });
   });
 
   // The local backend's presigned URLs: the signature is the authorization.
@@ -92,7 +106,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       const v = header(c, name);
       if (name.startsWith(META_HEADER_PREFIX) && v !== undefined) metadata[name.slice(META_HEADER_PREFIX.length)] = v;
     }
-    return putObject({ ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
+    return upload(c, { ...r, incoming: c.env.incoming, metadata, maxSize, where: 'blob' });
   });
 
   return app;
@@ -110,11 +124,13 @@ function header(c: Context<Env>, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/** ?hashKeys= on the proxy: true/1 or false/0 (absent = false); anything else is refused, not ignored. */
-function hashKeysParam(v: string | undefined): boolean {
-  if (v === undefined || v === 'false' || v === '0' || v === '') return false;
-  if (v === 'true' || v === '1') return true;
-  throw new CacheGateError('invalid_request', 400, `hashKeys: "${v.slice(0, 20)}" is not true, false, 1 or 0`);
+/** ?hashKeys= of a proxy URL: absent, or once as true/1 or false/0; anything else is refused rather than guessed. */
+function hashKeysParam(query: URLSearchParams): boolean {
+  const all = query.getAll('hashKeys');
+  if (all.length === 0) return false;
+  const v = all[0];
+  if (all.length > 1 || !['true', '1', 'false', '0'].includes(v)) throw new CacheGateError('invalid_request', 400, `hashKeys: give it once, as true, false, 1 or 0 (got ${JSON.stringify(all.join(',').slice(0, 20))})`);
+  return v === 'true' || v === '1';
 }
 
 /** The key part of /v1/cache/<projectId>/<key…>, percent-decoded once (a key's own '/' may be sent as %2F). */

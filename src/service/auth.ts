@@ -27,6 +27,6 @@ export function authenticate(authorization: string | undefined, state: ServiceSt
     }
   }
   noteRequest({ runner: principal.profile.name, auth: principal === state.anonymous ? 'anonymous' : 'ok' });
-  state.limiter.take(principal.label);
+  state.limiter.take(principal.id, undefined, principal.label);
   return principal;
 }

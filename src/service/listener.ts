@@ -40,6 +40,8 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
     const route = routeOf(path);
+    // On every answer (objects, JSON, errors): never let a browser guess a type from the bytes.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const ctx: RequestContext = { reqId }; // the routes add what the access line says about the request
     requestContext.run(ctx, () => {
       if (route === 'presign' && path === '/v1/presign') {

@@ -54,9 +54,17 @@ function backendError(adapter: CacheAdapter, err: unknown): CacheGateError {
   return err instanceof CacheGateError ? err : backendUnavailable(`the ${adapter.kind} backend failed: ${(err as Error)?.name ?? 'error'}`, err);
 }
 
+/**
+ * A cache object leaves as inert bytes, whatever Content-Type its uploader sent: served from the
+ * service's own origin, an archive uploaded as text/html would otherwise be a page a browser renders
+ * (and, without nosniff, one it may guess into HTML). The listener adds nosniff to every response.
+ */
+export const OBJECT_CONTENT_TYPE = 'application/octet-stream';
+
 function infoHeaders(info: ObjectInfo): Headers {
   const h = new Headers();
-  h.set('Content-Type', info.contentType ?? 'application/octet-stream');
+  h.set('Content-Type', OBJECT_CONTENT_TYPE);
+  h.set('Content-Disposition', 'attachment');
   h.set('Last-Modified', info.lastModified.toUTCString());
   h.set('Accept-Ranges', 'bytes');
   if (info.etag) h.set('ETag', info.etag);

@@ -73,7 +73,7 @@ export function openApiDocument(version: string): object {
       '/v1/blob/{objectName}': {
         get: { summary: 'Local backend: presigned download (URLs from /v1/presign)', security: [], responses: { '200': { description: 'Archive' }, ...errors([403, 404]) } },
         head: { summary: 'Local backend: presigned head', security: [], responses: { '200': { description: 'Found' } } },
-        put: { summary: 'Local backend: presigned upload', security: [], responses: { '200': { description: 'Stored' }, ...errors([400, 403, 413]) } },
+        put: { summary: 'Local backend: presigned upload', security: [], responses: { '200': { description: 'Stored' }, ...errors([400, 403, 413, 503]) } },
       },
       '/healthz': { get: { summary: 'Process is up', security: [], responses: { '200': { description: 'OK' } } } },
       '/readyz': { get: { summary: 'Every backend is reachable', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'A backend is not reachable' } } } },

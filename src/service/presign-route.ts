@@ -15,6 +15,7 @@ import type { Metrics } from './metrics.ts';
 import { backendCall } from './objects.ts';
 import { parsePresignRequest, presign } from './presign.ts';
 import type { ServiceState } from './state.ts';
+import { continueIfExpected } from './upload-slots.ts';
 
 export const MAX_JSON_BODY = 64 * 1024;
 
@@ -28,10 +29,11 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
   const { metrics, log } = deps;
   const onSanitized = (raw: string, human: string): void => log.warn({}, `cache key ${goQuote(raw)} sanitized to ${goQuote(human)}`);
 
-  const answer = async (req: IncomingMessage): Promise<string> => {
+  const answer = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
     if (req.method !== 'POST') throw new CacheGateError('method_not_allowed', 405, 'use POST', { headers: { Allow: 'POST' } });
     const state = deps.state();
     const principal = authenticate(req.headers.authorization, state);
+    continueIfExpected(req, res);
     const body = await readJsonBody(req, MAX_JSON_BODY);
     const parsed = parsePresignRequest(body);
     noteRequest({ project: parsed.projectId, key: parsed.key });
@@ -61,7 +63,7 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
     let headers: Record<string, string> = { 'Content-Type': 'application/json' };
     let body: string | null;
     try {
-      body = await answer(req);
+      body = await answer(req, res);
     } catch (err) {
       ({ status, headers, body } = errorAnswer(err, req.method ?? 'POST', reqId, log));
     }

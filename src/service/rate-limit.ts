@@ -23,13 +23,17 @@ export class RateLimiter {
     this.burst = Math.max(1, burst);
   }
 
-  /** Takes one request from `who`'s bucket; throws 429 with Retry-After when it is empty. */
-  take(who: string, now = performance.now()): void {
+  /**
+   * Takes one request from the bucket of principal `id` (unique per token: two runners that share a
+   * name do not share a bucket); throws 429 with Retry-After when it is empty. `label` is what
+   * onLimited reports.
+   */
+  take(id: string, now = performance.now(), label = id): void {
     if (this.rate <= 0) return;
-    let b = this.buckets.get(who);
+    let b = this.buckets.get(id);
     if (!b) {
       b = { tokens: this.burst, at: now };
-      this.buckets.set(who, b);
+      this.buckets.set(id, b);
     }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
     b.at = now;
@@ -37,7 +41,7 @@ export class RateLimiter {
       b.tokens -= 1;
       return;
     }
-    this.onLimited?.(who);
+    this.onLimited?.(label);
     const wait = Math.max(1, Math.ceil((1 - b.tokens) / this.rate));
     throw new CacheGateError('rate_limited', 429, `too many requests for this token: the limit is ${this.rate} per second (burst ${this.burst}); retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
   }

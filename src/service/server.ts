@@ -13,10 +13,12 @@ import { watchConfigFile, type ConfigWatch } from '../config/watch.ts';
 import { isLoopback, parseListen } from '../config/listen.ts';
 import type { CacheAdapter } from '../adapter.ts';
 import type { Config } from '../config/types.ts';
+import { effectiveMaxConnections, type ConnectionLimits } from '../config/connection-limits.ts';
 import { CacheGateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { startS3Api } from '../s3api/server.ts';
+import { ConnectionGuard } from './connection-guard.ts';
 import { createListener } from './listener.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
@@ -72,7 +74,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   instrumentState(metrics, state);
-  const server: Server = createServer(createListener({ state: () => state as ServiceState, metrics, log, version: VERSION }));
+  const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION });
+  // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, listener);
+  server.on('checkContinue', listener); // "100 Continue" only once authorized (upload-slots.ts)
+  const guard = new ConnectionGuard(server, 0);
+  applyLimits(server, guard, config.service.limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -116,6 +123,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
+      applyLimits(server, guard, next.service.limits);
       instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
@@ -166,6 +174,15 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       await Promise.all([...(state as ServiceState).adapters.values()].map((a) => a.close?.()));
     },
   };
+}
+
+/** [cachegate] timeouts and connection cap onto the running server (at start and on reload). */
+function applyLimits(server: Server, guard: ConnectionGuard, limits: ConnectionLimits): void {
+  server.headersTimeout = limits.headersTimeout * 1000;
+  server.requestTimeout = limits.requestTimeout * 1000;
+  server.keepAliveTimeout = limits.keepAliveTimeout * 1000;
+  server.timeout = limits.idleTimeout * 1000; // a socket with no byte either way for this long is destroyed
+  guard.max = effectiveMaxConnections(limits);
 }
 
 function instrumentState(metrics: Metrics, state: ServiceState): void {

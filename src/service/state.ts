@@ -5,6 +5,7 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { AdapterContext, CacheAdapter, SelfServedAdapter } from '../adapter.ts';
+import { findRunner, profileLabels, type RunnerLookup } from '../config/runner-names.ts';
 import type { CacheProfile, Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { createAdapter } from './adapters.ts';
@@ -13,8 +14,10 @@ import { RateLimiter } from './rate-limit.ts';
 export interface Principal {
   profile: CacheProfile;
   readOnly: boolean;
-  /** For logs: 'runner:<name>', 'api:<label>' or 'anonymous'. Never the token. */
+  /** For logs and metrics: 'runner:<name>' (or 'runner:<name> (runners[i])' when names repeat), 'api:<label>' or 'anonymous'. Never the token. */
   label: string;
+  /** What per-principal state (the rate limiter) is keyed by: the token's digest, or 'anonymous'. Never logged. */
+  id: string;
 }
 
 interface IndexedToken {
@@ -33,10 +36,16 @@ export interface StateDeps {
   instrument?: (adapter: CacheAdapter) => void;
 }
 
+/**
+ * Everything per runner is keyed by the profile object itself (one per [[runners]] entry), never by
+ * its name: two runners may share a name, and each must keep its own adapter (bucket, credentials,
+ * caches such as AssumeRole's), size limit and rate-limit bucket.
+ */
 export class ServiceState {
   readonly config: Config;
-  readonly profiles: Map<string, CacheProfile>;
-  readonly adapters: Map<string, CacheAdapter>;
+  readonly adapters: Map<CacheProfile, CacheAdapter>;
+  /** A label per profile that tells apart runners sharing a name (logs, metrics, /readyz). */
+  readonly labels: Map<CacheProfile, string>;
   /** The adapter that verifies /v1/blob/ URLs (the local backend), if any profile uses it. */
   readonly blobAdapter: SelfServedAdapter | undefined;
   /** Set when no token is configured at all: every request acts as this principal (loopback only). */
@@ -46,65 +55,66 @@ export class ServiceState {
   /** Per-token request limits ([cachegate] rate_limit); buckets start full again after a reload. */
   readonly limiter: RateLimiter;
   private readonly tokens: Map<string, IndexedToken>;
-  private readonly fingerprints: Map<string, string>;
+  /** Adapter by fingerprint of everything it was built from, for reuse by the next state. */
+  private readonly reusable: Map<string, CacheAdapter>;
 
-  private constructor(config: Config, adapters: Map<string, CacheAdapter>, fingerprints: Map<string, string>, blobAdapter: SelfServedAdapter | undefined) {
+  private constructor(config: Config, adapters: Map<CacheProfile, CacheAdapter>, reusable: Map<string, CacheAdapter>, blobAdapter: SelfServedAdapter | undefined) {
     this.config = config;
-    this.profiles = new Map(config.profiles.map((p) => [p.name, p]));
     this.adapters = adapters;
-    this.fingerprints = fingerprints;
+    this.labels = profileLabels(config.profiles);
+    this.reusable = reusable;
     this.blobAdapter = blobAdapter;
     const groups = new Map<string, { adapter: CacheAdapter; profiles: string[] }>();
     for (const p of config.profiles) {
       const key = JSON.stringify(p.cache);
       const g = groups.get(key);
-      if (g) g.profiles.push(p.name);
-      else groups.set(key, { adapter: adapters.get(p.name) as CacheAdapter, profiles: [p.name] });
+      if (g) g.profiles.push(this.label(p));
+      else groups.set(key, { adapter: this.adapterFor(p), profiles: [this.label(p)] });
     }
     this.backendGroups = [...groups.values()];
     this.limiter = new RateLimiter(config.service.rateLimit, config.service.rateLimitBurst);
     this.tokens = new Map();
     for (const p of config.profiles) {
-      if (p.token !== '') this.addToken(p.token, { profile: p, readOnly: false, label: `runner:${p.name}` });
+      if (p.token !== '') this.addToken(p.token, (id) => ({ profile: p, readOnly: false, label: `runner:${this.label(p)}`, id }));
     }
     for (const t of config.service.apiTokens) {
-      const profile = this.profiles.get(t.profile);
-      if (profile) this.addToken(t.token, { profile, readOnly: t.readOnly, label: `api:${t.label}` });
+      const found = findRunner(config.profiles, t.profile);
+      if (found.ok) this.addToken(t.token, (id) => ({ profile: found.profile, readOnly: t.readOnly, label: `api:${t.label}`, id }));
     }
     this.anonymous = this.tokens.size === 0 && config.profiles.length > 0
-      ? { profile: config.profiles[0], readOnly: false, label: 'anonymous' }
+      ? { profile: config.profiles[0], readOnly: false, label: 'anonymous', id: 'anonymous' }
       : undefined;
   }
 
   static async build(config: Config, deps: StateDeps): Promise<ServiceState> {
-    const adapters = new Map<string, CacheAdapter>();
-    const fingerprints = new Map<string, string>();
+    const adapters = new Map<CacheProfile, CacheAdapter>();
+    const reusable = new Map<string, CacheAdapter>();
+    const labels = profileLabels(config.profiles);
     let blobAdapter: SelfServedAdapter | undefined;
     for (const profile of config.profiles) {
       const fp = fingerprint(profile);
-      const old = deps.previous;
-      let adapter = old && old.fingerprints.get(profile.name) === fp ? old.adapters.get(profile.name) : undefined;
-      if (!adapter) {
+      let adapter = deps.previous?.reusable.get(fp);
+      if (!adapter || reusable.has(fp)) {
         const ctx: AdapterContext = {
           profile,
           dataDir: config.service.dataDir,
           publicUrl: deps.publicUrl,
           signingKey: deps.signingKey,
-          log: deps.log.child({ profile: profile.name, backend: profile.cache.type }),
+          log: deps.log.child({ profile: labels.get(profile), backend: profile.cache.type }),
         };
         adapter = await createAdapter(ctx);
         deps.instrument?.(adapter);
       }
-      adapters.set(profile.name, adapter);
-      fingerprints.set(profile.name, fp);
+      adapters.set(profile, adapter);
+      if (!reusable.has(fp)) reusable.set(fp, adapter);
       if (!blobAdapter && isSelfServed(adapter)) blobAdapter = adapter;
     }
-    return new ServiceState(config, adapters, fingerprints, blobAdapter);
+    return new ServiceState(config, adapters, reusable, blobAdapter);
   }
 
-  private addToken(token: string, principal: Principal): void {
+  private addToken(token: string, principal: (id: string) => Principal): void {
     const hex = sha256Hex(token);
-    this.tokens.set(hex, { digest: Buffer.from(hex, 'latin1'), principal });
+    this.tokens.set(hex, { digest: Buffer.from(hex, 'latin1'), principal: principal(hex) });
   }
 
   /**
@@ -119,16 +129,25 @@ export class ServiceState {
     return entry.principal;
   }
 
+  /** The one profile named `name`; refuses an unknown or ambiguous name (see runner-names.ts). */
+  runner(name: string): RunnerLookup {
+    return findRunner(this.config.profiles, name);
+  }
+
   adapterFor(profile: CacheProfile): CacheAdapter {
-    const a = this.adapters.get(profile.name);
-    if (!a) throw new Error(`no adapter for profile ${profile.name}`);
+    const a = this.adapters.get(profile);
+    if (!a) throw new Error(`no adapter for profile ${this.label(profile)}`);
     return a;
+  }
+
+  label(profile: CacheProfile): string {
+    return this.labels.get(profile) ?? profile.name;
   }
 
   /** Adapters no longer used by `next`, to close after a reload. */
   retiredBy(next: ServiceState): CacheAdapter[] {
     const kept = new Set(next.adapters.values());
-    return [...this.adapters.values()].filter((a) => !kept.has(a));
+    return [...new Set(this.adapters.values())].filter((a) => !kept.has(a));
   }
 }
 
@@ -137,8 +156,12 @@ function sha256Hex(s: string): string {
   return hash('sha256', s, 'hex');
 }
 
+/**
+ * Everything an adapter is built from. Equal fingerprints make interchangeable adapters: the token's
+ * digest is part of it, so two runners never share one unless they are the same runner.
+ */
 function fingerprint(p: CacheProfile): string {
-  return JSON.stringify(p.cache) + '|' + p.shortToken;
+  return JSON.stringify([p.cache, p.shortToken, sha256Hex(p.token), p.name]);
 }
 
 function isSelfServed(a: CacheAdapter): a is SelfServedAdapter {

@@ -207,6 +207,14 @@ Type = "local"
     const c2 = parse('[cachegate]\nlisen = "x"\n');
     assert.match(errors(c2).join("\n"), /cachegate: unknown field lisen \(did you mean listen\?\)/);
   });
+
+  it('an API token for a name that several runners share is refused (it cannot say which), naming the entries', () => {
+    const ci = (t: string): string => `[[runners]]\nname = "ci"\ntoken = "${t}"\n[runners.cache]\nType = "local"\n`;
+    const c = parse(`${ci('glrt-one')}${ci('glrt-two')}[[cachegate.api_tokens]]\ntoken = "${'x'.repeat(32)}"\nrunner = "ci"\n`);
+    assert.match(errors(c).join('\n'), /cachegate\.api_tokens\[0\]\.runner: 2 runners are named "ci" \(runners\[0\], runners\[1\]\)/);
+    assert.equal(c.profiles.length, 2, 'both runners stay profiles');
+    assert.match(warnings(c).join('\n'), /runners\.ci\.name: 2 runners are named "ci" \(runners\[0\], runners\[1\]\): each keeps its own token/);
+  });
 });
 
 describe('environment (CACHE_*) and defaults', () => {
