@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'backend_unavailable'
   | 'backend_error'
   | 'unsupported'
+  | 'insufficient_storage'
   | 'internal';
 
 export class CacheGateError extends Error {
@@ -45,3 +46,5 @@ export const tooLarge = (size: number | string, max: number): CacheGateError =>
   new CacheGateError('payload_too_large', 413, `archive size (${size}) is too big (limit is set to ${max})`);
 export const backendUnavailable = (message: string, cause?: unknown): CacheGateError =>
   new CacheGateError('backend_unavailable', 503, message, { cause, headers: { 'Retry-After': '5' } });
+export const insufficientStorage = (message: string, cause?: unknown): CacheGateError =>
+  new CacheGateError('insufficient_storage', 507, message, { cause, headers: { 'Retry-After': '60' } });

@@ -7,13 +7,16 @@ import { createSecretKey } from 'node:crypto';
 import type { AdapterContext, ByteRange, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { decodePath, encodePath, sign, verify } from './signer.ts';
+import { openRetained } from './retention.ts';
 import { FileStore } from './store.ts';
 
 export const URL_PREFIX = '/v1/blob/';
 export const META_PREFIX = 'x-amz-meta-';
 
-export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
-  const store = new FileStore(ctx.dataDir);
+export async function createLocalAdapter(ctx: AdapterContext): Promise<SelfServedAdapter> {
+  // With [cachegate.retention], one size-bounded store per data directory, shared by the profiles.
+  const retained = ctx.retention ? await openRetained(ctx.dataDir, ctx.retention) : undefined;
+  const store = retained?.store ?? new FileStore(ctx.dataDir);
   const key = createSecretKey(ctx.signingKey);
   const maxSize = ctx.profile.cache.maxUploadedArchiveSize;
 
@@ -49,6 +52,10 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
     head: (objectName: string) => store.head(objectName).then((h) => (h ? { size: h.size, lastModified: h.lastModified, etag: h.etag, contentType: h.contentType, metadata: h.metadata } : null)),
     get: (objectName: string, range?: ByteRange) => store.get(objectName, range),
     put: (objectName: string, input: PutInput) => store.put(objectName, input),
+
+    retained: retained?.store,
+
+    close: async () => retained?.release(),
 
     async ready(): Promise<void> {
       try {

@@ -10,13 +10,13 @@
  * temporary file and stores nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapter.ts';
-import { CacheGateError, tooLarge } from '../../src/errors.ts';
+import { CacheGateError, insufficientStorage, tooLarge } from '../../src/errors.ts';
 
 const MAGIC = Buffer.from('CGB1');
 const PREFIX = 8;
@@ -42,10 +42,40 @@ export class FileStore {
     this.root = join(dataDir, 'objects');
   }
 
+  /** The file's key: the hex SHA-256 of the object name (also its file name). */
+  keyOf(objectName: string): string {
+    return createHash('sha256').update(objectName, 'utf8').digest('hex');
+  }
+
+  fileOf(key: string): string {
+    return join(this.root, key.slice(0, 2), key);
+  }
+
   private pathOf(objectName: string): { dir: string; file: string } {
-    const h = createHash('sha256').update(objectName, 'utf8').digest('hex');
+    const h = this.keyOf(objectName);
     const dir = join(this.root, h.slice(0, 2));
     return { dir, file: join(dir, h) };
+  }
+
+  /**
+   * The object name in a file's header, or undefined when the file is gone or not an object. Opened
+   * with O_NOATIME: reading a header for a report is not a use, and must not move the atime that
+   * stands for the last use (retention.ts).
+   */
+  async nameOf(key: string): Promise<string | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.fileOf(key), constants.O_RDONLY | (constants.O_NOATIME ?? 0));
+    } catch {
+      return undefined;
+    }
+    try {
+      return (await readHeader(fh))?.header.objectName;
+    } catch {
+      return undefined;
+    } finally {
+      await fh.close();
+    }
   }
 
   async ready(): Promise<void> {
@@ -75,21 +105,12 @@ export class FileStore {
     }
     try {
       const st = await fh.stat();
-      const pre = Buffer.alloc(PREFIX);
-      await fh.read(pre, 0, PREFIX, 0);
-      if (!pre.subarray(0, 4).equals(MAGIC)) {
-        await fh.close();
+      const read = await readHeader(fh);
+      if (!read || read.header.objectName !== objectName) {
+        await fh.close(); // not an object, or a hash collision: practically impossible, but never serve another object
         return null;
       }
-      const hlen = pre.readUInt32BE(4);
-      const hbuf = Buffer.alloc(hlen);
-      await fh.read(hbuf, 0, hlen, PREFIX);
-      const header = JSON.parse(hbuf.toString('utf8')) as Header;
-      if (header.objectName !== objectName) {
-        await fh.close(); // hash collision: practically impossible, but never serve another object
-        return null;
-      }
-      const dataOffset = PREFIX + hlen;
+      const { header, dataOffset } = read;
       const info = {
         size: st.size - dataOffset,
         lastModified: st.mtime,
@@ -127,13 +148,28 @@ export class FileStore {
     };
   }
 
-  async put(objectName: string, input: PutInput): Promise<ObjectInfo> {
+  /**
+   * Writes the object to a temporary file and renames it into place. `beforeRename` runs once the
+   * bytes are all written (retention.ts waits there for an unlink of the same name in progress).
+   * A full disk (ENOSPC, EDQUOT) answers 507 with the temporary file removed.
+   */
+  async put(objectName: string, input: PutInput, beforeRename?: () => Promise<void>): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
+    try {
+      return await this.write(objectName, input, beforeRename);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw insufficientStorage(`the local data directory is full (${code}): nothing was stored`, err);
+      throw err;
+    }
+  }
+
+  private async write(objectName: string, input: PutInput, beforeRename?: () => Promise<void>): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
     if (input.maxSize > 0 && input.contentLength !== undefined && input.contentLength > input.maxSize) {
       throw tooLarge(input.contentLength, input.maxSize);
     }
     const { dir, file } = this.pathOf(objectName);
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = join(dir, tempName());
     const header: Header = { objectName, metadata: input.metadata, ...(input.contentType ? { contentType: input.contentType } : {}) };
     const hjson = Buffer.from(JSON.stringify(header), 'utf8');
     const pre = Buffer.alloc(PREFIX);
@@ -147,14 +183,40 @@ export class FileStore {
       if (input.contentLength !== undefined && counter.bytes !== input.contentLength) {
         throw new CacheGateError('length_mismatch', 400, `received ${counter.bytes} bytes, Content-Length said ${input.contentLength}`);
       }
+      await beforeRename?.();
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
     const st = await stat(file);
-    return { size: counter.bytes, lastModified: st.mtime, metadata: input.metadata, contentType: input.contentType };
+    return { size: counter.bytes, lastModified: st.mtime, metadata: input.metadata, contentType: input.contentType, fileBytes: st.size, mtimeMs: st.mtimeMs };
   }
+}
+
+/**
+ * Temporary files carry the writer's pid (`.tmp-<pid>-<random>`), so that a start-up can remove
+ * those a crashed process left (retention.ts) without touching a live writer's.
+ */
+export const TEMP_PREFIX = '.tmp-';
+function tempName(): string {
+  return `${TEMP_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
+}
+
+/** The pid in a temporary file's name; undefined for names of the older `.tmp-<random>` form. */
+export function tempOwner(name: string): number | undefined {
+  const m = /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function readHeader(fh: FileHandle): Promise<{ header: Header; dataOffset: number } | undefined> {
+  const pre = Buffer.alloc(PREFIX);
+  await fh.read(pre, 0, PREFIX, 0);
+  if (!pre.subarray(0, 4).equals(MAGIC)) return undefined;
+  const hlen = pre.readUInt32BE(4);
+  const hbuf = Buffer.alloc(hlen);
+  await fh.read(hbuf, 0, hlen, PREFIX);
+  return { header: JSON.parse(hbuf.toString('utf8')) as Header, dataOffset: PREFIX + hlen };
 }
 
 /** Counts bytes and fails with 413 as soon as the cap is passed (works for chunked bodies). */

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
 import { parseListen } from './listen.ts';
+import { storageBounds } from './retention.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
   type RawAzure, type RawCache, type RawCachegate, type RawFile, type RawGcs, type RawS3,
@@ -130,6 +131,7 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
   checkProfiles(profiles, findings);
   const names = new Set(profiles.map((p) => p.name));
   const service = serviceSettings(file, file?.cachegate, env, opts, findings, names);
+  Object.assign(service, storageBounds(file?.cachegate, env, service.dataDir, profiles, source, findings));
   return { source, service, profiles, findings };
 }
 

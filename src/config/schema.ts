@@ -85,6 +85,10 @@ export const cachegateSchema = z.strictObject({
   rate_limit: z.number().nonnegative().optional(),
   rate_limit_burst: int.min(1).optional(),
   backend_timeout: z.number().positive().optional(),
+  retention: z.strictObject({ max_size: int.min(1), max_age: int.min(1).optional() }).optional(),
+  disk_cache: z.strictObject({ dir: str.min(1), max_size: int.min(1) }).optional(),
+  admin_token: str.min(1).optional(),
+  admin_token_env: str.min(1).optional(),
 });
 
 export const fileSchema = z.looseObject({

@@ -163,6 +163,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
 
 function instrumentState(metrics: Metrics, state: ServiceState): void {
   state.limiter.onLimited = (principal) => metrics.rateLimited.inc({ principal });
+  metrics.retainedStores = () => state.retainedStores().map((s) => s.stats());
   metrics.profiles.reset();
   for (const p of state.config.profiles) metrics.profiles.inc({ backend: p.cache.type });
 }

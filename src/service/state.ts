@@ -4,7 +4,7 @@
  * configuration or the new one.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { AdapterContext, CacheAdapter, SelfServedAdapter } from '../adapter.ts';
+import type { AdapterContext, CacheAdapter, RetainedView, SelfServedAdapter } from '../adapter.ts';
 import type { CacheProfile, Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { createAdapter } from './adapters.ts';
@@ -81,7 +81,7 @@ export class ServiceState {
     const fingerprints = new Map<string, string>();
     let blobAdapter: SelfServedAdapter | undefined;
     for (const profile of config.profiles) {
-      const fp = fingerprint(profile);
+      const fp = fingerprint(profile) + storeFingerprint(profile, config);
       const old = deps.previous;
       let adapter = old && old.fingerprints.get(profile.name) === fp ? old.adapters.get(profile.name) : undefined;
       if (!adapter) {
@@ -91,6 +91,8 @@ export class ServiceState {
           publicUrl: deps.publicUrl,
           signingKey: deps.signingKey,
           log: deps.log.child({ profile: profile.name, backend: profile.cache.type }),
+          ...(config.service.retention ? { retention: config.service.retention } : {}),
+          ...(config.service.diskCache ? { diskCache: config.service.diskCache } : {}),
         };
         adapter = await createAdapter(ctx);
         deps.instrument?.(adapter);
@@ -125,6 +127,15 @@ export class ServiceState {
     return a;
   }
 
+  /** The size-bounded stores behind the adapters, each once (profiles share a store per directory). */
+  retainedStores(): RetainedView[] {
+    const seen = new Map<string, RetainedView>();
+    for (const a of this.adapters.values()) {
+      if (a.retained) seen.set(a.retained.stats().dir, a.retained);
+    }
+    return [...seen.values()];
+  }
+
   /** Adapters no longer used by `next`, to close after a reload. */
   retiredBy(next: ServiceState): CacheAdapter[] {
     const kept = new Set(next.adapters.values());
@@ -139,6 +150,11 @@ function sha256Hex(s: string): string {
 
 function fingerprint(p: CacheProfile): string {
   return JSON.stringify(p.cache) + '|' + p.shortToken;
+}
+
+/** The store settings an adapter was built with: a reload that changes them builds it again. */
+function storeFingerprint(p: CacheProfile, config: Config): string {
+  return '|' + JSON.stringify(p.cache.type === 'local' ? config.service.retention ?? null : config.service.diskCache ?? null);
 }
 
 function isSelfServed(a: CacheAdapter): a is SelfServedAdapter {
