@@ -163,13 +163,8 @@ export class RetainedStore implements RetainedView {
   }
 
   /** Entries with their object names (read from the file headers the first time they are asked for). */
-  async entries(): Promise<LruEntry[]> {
-    const all = [...this.index.values()];
-    await eachLimited(all.filter((e) => e.name === undefined), IO_PARALLEL, async (e) => {
-      const name = await this.files.nameOf(e.key);
-      if (name !== undefined) e.name = name;
-    });
-    return all;
+  entries(): Promise<LruEntry[]> {
+    return withNames(this.files, [...this.index.values()]);
   }
 
   /** Writes the last uses changed since the previous flush as atimes (mtime unchanged: it is the ETag). */
@@ -226,7 +221,7 @@ export class RetainedStore implements RetainedView {
  * Synchronous on purpose: it runs once, before the service listens, and 100k statSync() calls take
  * a fraction of the time of 100k promise-based stat() (docs/retention.md: measured start-up).
  */
-export async function scanStore(root: string): Promise<LruEntry[]> {
+export async function scanStore(root: string, opts: { removeStale?: boolean } = {}): Promise<LruEntry[]> {
   let shards: string[];
   try {
     shards = readdirSync(root).filter((d) => /^[0-9a-f]{2}$/.test(d));
@@ -247,7 +242,7 @@ export async function scanStore(root: string): Promise<LruEntry[]> {
     for (const name of names) {
       const file = join(dir, name);
       if (name.startsWith(TEMP_PREFIX)) {
-        if (!liveWriter(tempOwner(name))) stale.push(file);
+        if (opts.removeStale !== false && !liveWriter(tempOwner(name))) stale.push(file);
         continue;
       }
       if (name.length !== 64 || !/^[0-9a-f]{64}$/.test(name)) continue;
@@ -258,6 +253,28 @@ export async function scanStore(root: string): Promise<LruEntry[]> {
   }
   await Promise.all(stale.map((f) => rm(f, { force: true })));
   return out;
+}
+
+async function withNames(files: FileStore, all: LruEntry[]): Promise<LruEntry[]> {
+  await eachLimited(all.filter((e) => e.name === undefined), IO_PARALLEL, async (e) => {
+    const name = await files.nameOf(e.key);
+    if (name !== undefined) e.name = name;
+  });
+  return all;
+}
+
+/**
+ * A look at a store's directory without opening it for service (`cachegate usage` beside a running
+ * service): nothing is removed, nothing evicted, no timer started.
+ */
+export async function inspectStore(dataDir: string, label: string, maxSize: number): Promise<RetainedView> {
+  const files = new FileStore(dataDir);
+  const entries = await scanStore(files.root, { removeStale: false });
+  const storedBytes = entries.reduce((n, e) => n + e.size, 0);
+  return {
+    stats: () => ({ store: label, dir: files.root, maxSize, storedBytes, usedBytes: storedBytes, objects: entries.length, evictions: { size: 0, age: 0 } }),
+    entries: () => withNames(files, entries),
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RetainedStoreStats } from '../adapter.ts';
+import { LookupCounts } from './usage.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -86,6 +87,9 @@ export class Metrics {
     labelNames: ['backend'] as const,
     registers: [this.registry],
   });
+
+  /** Hits and misses by runner namespace and project, for the usage report (not a Prometheus metric: unbounded labels). */
+  readonly lookups = new LookupCounts();
 
   /** Size-bounded stores (local retention, disk tier) of the active configuration; set by the server. */
   retainedStores: () => RetainedStoreStats[] = () => [];

@@ -67,6 +67,7 @@ function infoHeaders(info: ObjectInfo): Headers {
 export async function headObject(r: ObjectRequest): Promise<Response> {
   const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName), r.timeoutMs);
   r.metrics.cacheLookups.inc({ method: 'HEAD', result: info ? 'hit' : 'miss' });
+  if (!info) r.metrics.lookups.record(r.objectName, false);
   if (!info) return new Response(null, { status: 404 });
   const h = infoHeaders(info);
   h.set('Content-Length', String(info.size));
@@ -98,6 +99,8 @@ export async function getObject(r: ObjectRequest, rangeHeader: string | undefine
   const got = await backendCall(r.adapter, () => r.adapter.get(r.objectName, range as ByteRange | undefined), r.timeoutMs);
   if (!got) return miss(r);
   r.metrics.cacheLookups.inc({ method: 'GET', result: 'hit' });
+  // One hit per download: not per ranged part, nor for a parallel download's `bytes=0-0` probe.
+  if (!got.range || (got.range.start === 0 && got.range.end > 0)) r.metrics.lookups.record(r.objectName, true);
   const h = infoHeaders(got.info);
   let status = 200;
   let length = got.info.size;
@@ -117,6 +120,7 @@ export async function getObject(r: ObjectRequest, rangeHeader: string | undefine
 
 function miss(r: ObjectRequest): never {
   r.metrics.cacheLookups.inc({ method: 'GET', result: 'miss' });
+  r.metrics.lookups.record(r.objectName, false);
   throw new CacheGateError('not_found', 404, 'no cache archive under this key');
 }
 
