@@ -153,6 +153,8 @@ export interface RetainedStoreStats {
   usedBytes: number;
   objects: number;
   evictions: { size: number; age: number };
+  /** The disk tier's answers: hit (validated), stale (backend unreachable), miss; bytes served from disk. */
+  tier?: { hit: number; stale: number; miss: number; bytesFromDisk: number };
 }
 
 export interface AdapterLogger {

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ByteRange, GetResult, ObjectInfo, PutInput, RetainedStoreStats, RetainedView } from '../../src/adapter.ts';
 import { tooLarge } from '../../src/errors.ts';
 import { LruIndex, type EvictionReason, type LruEntry } from './lru.ts';
-import { FileStore, TEMP_PREFIX, tempOwner } from './store.ts';
+import { FileStore, TEMP_PREFIX, tempOwner, type PutOptions } from './store.ts';
 
 export interface RetentionLimits {
   /** Bytes on disk the store may hold. */
@@ -118,7 +118,7 @@ export class RetainedStore implements RetainedView {
   }
 
   /** An upload: room is made first when its length is known; the store is evicted down after it. */
-  async put(objectName: string, input: PutInput): Promise<ObjectInfo> {
+  async put(objectName: string, input: PutInput, origin?: PutOptions['origin']): Promise<ObjectInfo> {
     const key = this.files.keyOf(objectName);
     const cap = input.maxSize > 0 ? Math.min(input.maxSize, this.limits.maxSize) : this.limits.maxSize;
     // An object that cannot fit is refused before anything is evicted for it.
@@ -132,7 +132,7 @@ export class RetainedStore implements RetainedView {
         await this.unlinking.get(key);
         this.index.remove(key);
       };
-      const stored = await this.files.put(objectName, { ...input, maxSize: cap }, beforeRename);
+      const stored = await this.files.put(objectName, { ...input, maxSize: cap }, { beforeRename, ...(origin ? { origin } : {}) });
       unreserve();
       this.index.add(key, stored.fileBytes, this.now(), stored.mtimeMs, objectName);
       this.evictForSize(key);
@@ -141,6 +141,13 @@ export class RetainedStore implements RetainedView {
     } finally {
       unreserve();
     }
+  }
+
+  /** Removes an object (not an eviction: the disk tier drops a copy the backend changed or lost). */
+  remove(objectName: string): void {
+    const key = this.files.keyOf(objectName);
+    const e = this.index.remove(key);
+    this.unlinkAll([e ?? { key, size: 0, lastUse: 0, mtimeMs: 0, readers: 0, gone: true }], undefined);
   }
 
   /** Removes objects not used for max_age seconds. */
@@ -199,8 +206,8 @@ export class RetainedStore implements RetainedView {
     if (this.index.get(key) && !this.unlinking.has(key)) this.index.remove(key);
   }
 
-  private unlinkAll(victims: LruEntry[], reason: EvictionReason): void {
-    this.evictions[reason] += victims.length;
+  private unlinkAll(victims: LruEntry[], reason: EvictionReason | undefined): void {
+    if (reason) this.evictions[reason] += victims.length;
     for (const e of victims) {
       const prev = this.unlinking.get(e.key) ?? Promise.resolve();
       const done: Promise<void> = prev

@@ -25,7 +25,30 @@ interface Header {
   objectName: string;
   metadata: Record<string, string>;
   contentType?: string;
+  /** The disk tier's copy of a backend object: the backend's validators, served as its own. */
+  origin?: Origin;
 }
+
+/** What the backend said of the object a disk-tier copy holds (adapters/tier). */
+export interface Origin {
+  etag?: string;
+  /** ISO time */
+  lastModified: string;
+}
+
+export interface PutOptions {
+  /** Runs once the bytes are all written, before the rename. */
+  beforeRename?: () => Promise<void>;
+  /**
+   * Origin known only once the bytes are written (a write-through upload learns the backend's ETag at
+   * its end): awaited before the rename and written into room kept in the header; a rejection
+   * removes the temporary file and stores nothing.
+   */
+  origin?: () => Promise<Origin | undefined>;
+}
+
+/** Room kept in a header for an origin written after the bytes. */
+const ORIGIN_ROOM = 512;
 
 /**
  * Read size of object bodies. 256 KiB rather than 1 MiB: with 200 downloads in flight, glibc keeps the
@@ -113,8 +136,8 @@ export class FileStore {
       const { header, dataOffset } = read;
       const info = {
         size: st.size - dataOffset,
-        lastModified: st.mtime,
-        etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
+        lastModified: header.origin ? new Date(header.origin.lastModified) : st.mtime,
+        etag: header.origin ? header.origin.etag : `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
         contentType: header.contentType,
         metadata: header.metadata,
         dataOffset,
@@ -153,9 +176,9 @@ export class FileStore {
    * bytes are all written (retention.ts waits there for an unlink of the same name in progress).
    * A full disk (ENOSPC, EDQUOT) answers 507 with the temporary file removed.
    */
-  async put(objectName: string, input: PutInput, beforeRename?: () => Promise<void>): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
+  async put(objectName: string, input: PutInput, opts: PutOptions = {}): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
     try {
-      return await this.write(objectName, input, beforeRename);
+      return await this.write(objectName, input, opts);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') throw insufficientStorage(`the local data directory is full (${code}): nothing was stored`, err);
@@ -163,7 +186,7 @@ export class FileStore {
     }
   }
 
-  private async write(objectName: string, input: PutInput, beforeRename?: () => Promise<void>): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
+  private async write(objectName: string, input: PutInput, opts: PutOptions): Promise<ObjectInfo & { fileBytes: number; mtimeMs: number }> {
     if (input.maxSize > 0 && input.contentLength !== undefined && input.contentLength > input.maxSize) {
       throw tooLarge(input.contentLength, input.maxSize);
     }
@@ -171,7 +194,9 @@ export class FileStore {
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, tempName());
     const header: Header = { objectName, metadata: input.metadata, ...(input.contentType ? { contentType: input.contentType } : {}) };
-    const hjson = Buffer.from(JSON.stringify(header), 'utf8');
+    // JSON.parse ignores trailing spaces: the room for a later origin is spaces.
+    const json = JSON.stringify(header);
+    const hjson = Buffer.from(opts.origin ? json.padEnd(json.length + ORIGIN_ROOM) : json, 'utf8');
     const pre = Buffer.alloc(PREFIX);
     MAGIC.copy(pre);
     pre.writeUInt32BE(hjson.length, 4);
@@ -183,7 +208,9 @@ export class FileStore {
       if (input.contentLength !== undefined && counter.bytes !== input.contentLength) {
         throw new CacheGateError('length_mismatch', 400, `received ${counter.bytes} bytes, Content-Length said ${input.contentLength}`);
       }
-      await beforeRename?.();
+      const origin = await opts.origin?.();
+      if (origin) await patchHeader(tmp, { ...header, origin }, hjson.length);
+      await opts.beforeRename?.();
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -207,6 +234,20 @@ function tempName(): string {
 export function tempOwner(name: string): number | undefined {
   const m = /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+/** Rewrites a header in its place, within its length (the room kept for it). */
+async function patchHeader(file: string, header: Header, length: number): Promise<void> {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (json.length > length) return; // an origin too long to keep: the copy has none, and is fetched again when asked for
+  const buf = Buffer.alloc(length, 0x20);
+  json.copy(buf);
+  const fh = await open(file, 'r+');
+  try {
+    await fh.write(buf, 0, length, PREFIX);
+  } finally {
+    await fh.close();
+  }
 }
 
 async function readHeader(fh: FileHandle): Promise<{ header: Header; dataOffset: number } | undefined> {

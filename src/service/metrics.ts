@@ -118,6 +118,24 @@ export class Metrics {
     return gauge;
   }
 
+  readonly diskCacheRequests: Counter<'result'> = new Counter({
+    name: 'cachegate_disk_cache_requests_total',
+    help: 'Proxy GETs through the disk tier by result (hit: served from disk, validated; stale: served from disk, backend unreachable; miss: fetched from the backend)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () =>
+      this.collectStores((s) => {
+        for (const result of ['hit', 'stale', 'miss'] as const) if (s.tier) this.diskCacheRequests.inc({ result }, s.tier[result]);
+      }, this.diskCacheRequests),
+  });
+
+  readonly diskCacheBytes: Counter = new Counter({
+    name: 'cachegate_disk_cache_bytes_total',
+    help: 'Bytes served from the disk tier',
+    registers: [this.registry],
+    collect: () => this.collectStores((s) => s.tier && this.diskCacheBytes.inc(s.tier.bytesFromDisk), this.diskCacheBytes),
+  });
+
   /** Sets a store metric from the stores' own counts (they live across reloads; these are read at scrape time). */
   private collectStores(set: (s: RetainedStoreStats) => void, metric: { reset(): void }): void {
     metric.reset();
