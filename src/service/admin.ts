@@ -26,5 +26,12 @@ export function authenticateAdmin(authorization: string | undefined, state: Serv
 
 export async function adminUsage(authorization: string | undefined, state: ServiceState, metrics: Metrics): Promise<UsageReport> {
   authenticateAdmin(authorization, state);
-  return usageReport(state.retainedStores(), state.config.profiles, metrics.lookups);
+  const stores = state.retainedStores();
+  const { config } = state;
+  if (config.profiles.some((p) => p.cache.type === 'local') && !stores.some((s) => s.stats().store === 'local')) {
+    // The local backend without [cachegate.retention] keeps no index: its directory is read for the report.
+    const { inspectStore } = await import('../../adapters/local/retention.ts');
+    stores.push(await inspectStore(config.service.dataDir, 'local', 0));
+  }
+  return usageReport(stores, config.profiles, metrics.lookups);
 }

@@ -89,6 +89,19 @@ describe('usage', () => {
     assert.equal(JSON.parse(json.stdout).namespaces.find((n: any) => n.runner === 'a' && n.project === '1').hits, 2);
   });
 
+  it('the local backend without [cachegate.retention] is reported from its directory', async () => {
+    const plain = await startTestService({ toml: `[cachegate]\nadmin_token = "${ADMIN}"\n[[runners]]\nname = "x"\ntoken = "${A}"\n[runners.cache]\nType = "local"\n` });
+    try {
+      assert.equal((await fetch(`${plain.url}/v1/cache/3/k`, { method: 'PUT', headers: { authorization: `Bearer ${A}` }, body: Buffer.alloc(100) })).status, 200);
+      const report = (await (await fetch(`${plain.url}/v1/admin/usage`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
+      assert.equal(report.stores[0].objects, 1);
+      assert.equal(report.namespaces[0].runner, 'x');
+      assert.equal(report.namespaces[0].project, '3');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('without an admin token configured the endpoint is off (404)', async () => {
     const plain = await startTestService({ toml: `[[runners]]\nname = "x"\ntoken = "${A}"\n[runners.cache]\nType = "local"\n` });
     try {
