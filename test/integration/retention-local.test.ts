@@ -115,6 +115,25 @@ describe('retention: the local store under max_size, LRU by last use', () => {
   });
 });
 
+describe('retention: a reload with a smaller max_size', () => {
+  it('evicts down to the new bound at once, keeping the most recently used', async () => {
+    const svc = await startTestService({ toml: toml(1024 * KB) });
+    try {
+      for (const k of ['r1', 'r2', 'r3', 'r4']) assert.equal((await put(svc, k, Buffer.alloc(100 * KB))).status, 200);
+      await (await get(svc, 'r1')).arrayBuffer();
+      await (await import('node:fs/promises')).writeFile(svc.configFile as string, toml(210 * KB));
+      assert.equal(await svc.reload(), true);
+      await sleep(50);
+      const files = await objectFiles(join(svc.dataDir, 'data', 'objects'));
+      assert.equal(files.length, 2);
+      assert.equal((await fetch(`${svc.url}/v1/cache/42/r1`, { method: 'HEAD' })).status, 200, 'r1 was used last');
+      assert.equal((await fetch(`${svc.url}/v1/cache/42/r4`, { method: 'HEAD' })).status, 200);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('retention: eviction under a reader', () => {
   let big: TestService;
   before(async () => {
