@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -170,5 +171,44 @@ describe('disk tier: concurrent misses fetch once', () => {
     const hook = (): void => undefined;
     tier.onAssumeRole = hook;
     assert.equal(tier.onAssumeRole, hook);
+  });
+});
+
+describe('disk tier on a full disk (tmpfs)', () => {
+  let mnt: string;
+  let mounted = false;
+  let s3: Rgw;
+  let bucket: string;
+  let svc: TestService | undefined;
+  before(async () => {
+    s3 = await rgw();
+    bucket = await s3.bucket('tierfull');
+    mnt = await mkdtemp(join(tmpdir(), 'cachegate-tierfull-'));
+    mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).status === 0;
+  });
+  after(async () => {
+    await svc?.stop();
+    if (mounted) spawnSync('umount', [mnt]);
+    await rm(mnt, { recursive: true, force: true });
+  });
+
+  it('a tier that cannot write never fails an upload or a download', async (t) => {
+    if (!mounted) {
+      t.skip('cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)');
+      return;
+    }
+    svc = await startTestService({
+      toml: `[cachegate.disk_cache]\ndir = "${mnt}"\nmax_size = 50000000\n[[runners]]\nname = "cloud"\ntoken = "${TOKEN}"\n[runners.cache]\nType = "s3"\n${s3.toml(bucket)}`,
+    });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const body = randomBytes(2_000_000); // twice the tmpfs
+    assert.equal((await fetch(`${svc.url}/v1/cache/7/big`, { method: 'PUT', headers: auth, body })).status, 200);
+    const inRgw = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: 'runner/tiertiert/project/7/big' }));
+    assert.equal(sha(await inRgw.Body!.transformToByteArray()), sha(body));
+    const got = await fetch(`${svc.url}/v1/cache/7/big`, { headers: auth });
+    assert.equal(got.status, 200);
+    assert.equal(sha(Buffer.from(await got.arrayBuffer())), sha(body));
+    const left = (await readdir(mnt, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+    assert.deepEqual(left.map((d) => d.name), [], 'no partial copy left in the tier');
   });
 });
