@@ -58,7 +58,7 @@ export async function withDiskTier(inner: CacheAdapter, cache: CacheSettings, se
   // name in two buckets are two copies.
   const scoped = (name: string): string => `${scopeOf(cache)}${SCOPE_END}${name}`;
   const own: Partial<CacheAdapter> & Record<string, unknown> = {
-    head: (name: string) => inner.head(name),
+    head: (name: string) => tier.head(name, scoped(name)),
     get: (name: string, range?: ByteRange) => tier.get(name, scoped(name), range),
     put: (name: string, input: PutInput) => tier.put(name, scoped(name), input),
     retained: tier.view,
@@ -106,6 +106,21 @@ class DiskTier {
       // Usage reports read the object name without its bucket scope.
       entries: async () => (await store.entries()).map((e) => (e.name === undefined ? e : { ...e, name: e.name.slice(e.name.indexOf(SCOPE_END) + 1) })),
     };
+  }
+
+  /**
+   * HEAD goes to the backend; when the backend cannot be reached, a held copy answers (the helper
+   * asks HEAD before its GET: without this, a cut-off backend would fail downloads the tier can serve).
+   */
+  async head(name: string, copy: string): Promise<ObjectInfo | null> {
+    try {
+      return await this.inner.head(name);
+    } catch (err) {
+      const held = await this.store.head(copy);
+      if (!held) throw err;
+      const { dataOffset: _d, ...info } = held;
+      return info;
+    }
   }
 
   /** `name` is the backend's object name, `copy` the tier's name for it. */

@@ -77,7 +77,7 @@ describe('disk tier in front of RGW (service, proxy mode)', () => {
     assert.equal(tierStats()?.tier?.hit, before + 1);
   });
 
-  it('RGW cut off: held objects are served from disk as they are; others answer 503', async () => {
+  it('RGW cut off: held objects are served from disk as they are (GET, ranges, HEAD); others answer 503', async () => {
     const body = randomBytes(100_000);
     assert.equal((await fetch(url('offline'), { method: 'PUT', headers: auth, body })).status, 200);
     await proxy.setMode('refuse');
@@ -90,6 +90,10 @@ describe('disk tier in front of RGW (service, proxy mode)', () => {
       assert.equal(ranged.status, 206);
       assert.equal(sha(Buffer.from(await ranged.arrayBuffer())), sha(body.subarray(0, 10)));
       assert.equal((await fetch(url('never-held'), { headers: auth })).status, 503);
+      const head = await fetch(url('offline'), { method: 'HEAD', headers: auth });
+      assert.equal(head.status, 200, 'HEAD answered by the held copy');
+      assert.equal(head.headers.get('content-length'), String(body.length));
+      assert.equal((await fetch(url('never-held'), { method: 'HEAD', headers: auth })).status, 503);
     } finally {
       await proxy.setMode('pass');
     }
