@@ -151,7 +151,9 @@ export async function putObject(r: PutRequest): Promise<Response> {
   } catch (err) {
     if (err instanceof CacheGateError && err.status === 413) r.metrics.sizeRefusals.inc({ where: r.where });
     // The client went away mid-upload: its fault, whatever the backend made of the cut stream.
-    const serverSide = !(err instanceof CacheGateError) || err.status >= 500;
+    // A full disk (507) is never the client's doing, though the store's failed pipeline destroyed the
+    // request stream before its end, which looks the same here.
+    const serverSide = !(err instanceof CacheGateError) || (err.status >= 500 && err.code !== 'insufficient_storage');
     if (serverSide && (r.incoming.readableAborted || (r.incoming.destroyed && !r.incoming.complete))) {
       throw new CacheGateError('invalid_request', 400, 'the upload was cut off by the client before its end', { cause: err });
     }
