@@ -37,7 +37,8 @@ ${maxAge ? `  max_age = ${maxAge}` : ''}
 async function objectFiles(root: string): Promise<Array<{ name: string; size: number }>> {
   const out: Array<{ name: string; size: number }> = [];
   for (const d of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
-    if (d.isFile()) out.push({ name: d.name, size: (await stat(join(d.parentPath, d.name))).size });
+    const st = d.isFile() ? await stat(join(d.parentPath, d.name)).catch(() => undefined) : undefined; // unlinked meanwhile: gone
+    if (st) out.push({ name: d.name, size: st.size });
   }
   return out;
 }
@@ -46,6 +47,10 @@ const put = (svc: { url: string }, key: string, body: Buffer): Promise<Response>
   fetch(`${svc.url}/v1/cache/42/${key}`, { method: 'PUT', body, headers: { 'content-length': String(body.length) } });
 const get = (svc: { url: string }, key: string): Promise<Response> => fetch(`${svc.url}/v1/cache/42/${key}`);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** Waits (up to 2 s) for what follows an answer asynchronously: an eviction's unlink, a failed upload's cleanup. */
+async function until(cond: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 100 && !(await cond()); i++) await sleep(20);
+}
 
 describe('retention: the local store under max_size, LRU by last use', () => {
   let svc: TestService;
@@ -68,6 +73,7 @@ describe('retention: the local store under max_size, LRU by last use', () => {
     for (const k of ['a', 'b', 'd', 'e', 'f']) assert.equal(await head(k), 200, k); // HEAD is not a use
     assert.equal((await put(svc, 'g', body(3))).status, 200); // d is now the oldest use
     assert.equal((await get(svc, 'd')).status, 404);
+    await until(async () => (await objectFiles(root())).length === 5);
     const files = await objectFiles(root());
     assert.equal(files.length, 5);
     assert.ok(files.reduce((n, f) => n + f.size, 0) <= 520 * KB);
@@ -76,7 +82,8 @@ describe('retention: the local store under max_size, LRU by last use', () => {
   it('many concurrent writers: the bound holds and the index matches the disk', async () => {
     const uploads = Array.from({ length: 24 }, (_, i) => put(svc, `w${i}`, body(i)));
     for (const r of await Promise.all(uploads)) assert.equal(r.status, 200);
-    await sleep(50); // unlinks of the last evictions
+    const stats0 = () => svc.state().adapters.get('main')?.retained?.stats();
+    await until(async () => (await objectFiles(root())).length === stats0()?.objects); // unlinks of the last evictions
     const files = await objectFiles(root());
     const onDisk = files.reduce((n, f) => n + f.size, 0);
     assert.ok(onDisk <= 520 * KB, `${onDisk} bytes on disk`);
@@ -109,7 +116,7 @@ describe('retention: the local store under max_size, LRU by last use', () => {
     assert.equal((await get(svc, 'half')).status, 404);
     assert.equal(svc.state().adapters.get('main')?.retained?.stats().storedBytes, statsBefore?.storedBytes);
     req.destroy();
-    await sleep(100);
+    await until(async () => (await objectFiles(root())).every((f) => !f.name.startsWith('.tmp-')));
     assert.equal((await get(svc, 'half')).status, 404);
     assert.ok((await objectFiles(root())).every((f) => !f.name.startsWith('.tmp-')), 'the cut upload left no temporary file');
   });
@@ -123,7 +130,7 @@ describe('retention: a reload with a smaller max_size', () => {
       await (await get(svc, 'r1')).arrayBuffer();
       await (await import('node:fs/promises')).writeFile(svc.configFile as string, toml(210 * KB));
       assert.equal(await svc.reload(), true);
-      await sleep(50);
+      await until(async () => (await objectFiles(join(svc.dataDir, 'data', 'objects'))).length === 2);
       const files = await objectFiles(join(svc.dataDir, 'data', 'objects'));
       assert.equal(files.length, 2);
       assert.equal((await fetch(`${svc.url}/v1/cache/42/r1`, { method: 'HEAD' })).status, 200, 'r1 was used last');
@@ -159,8 +166,10 @@ describe('retention: eviction under a reader', () => {
     res.resume();
     for await (const c of res) received.push(c as Buffer);
     assert.equal(sha(Buffer.concat(received)), sha(data));
-    await sleep(20);
-    const after = big.state().adapters.get('main')?.retained?.stats();
+    // The service closes its descriptor after its last write: poll rather than guess how long that takes.
+    const statsNow = () => big.state().adapters.get('main')?.retained?.stats();
+    for (let i = 0; i < 100 && statsNow()?.usedBytes !== statsNow()?.storedBytes; i++) await sleep(20);
+    const after = statsNow();
     assert.equal(after?.usedBytes, after?.storedBytes, 'draining bytes released when the reader closed');
   });
 });
@@ -183,7 +192,7 @@ describe('retention: max_age, restart, crash', () => {
     await putTo(s, 'young', Buffer.alloc(KB));
     now += 31_000; // 'old' unused for 61 s, 'young' for 31 s
     s.sweep();
-    await sleep(20);
+    await until(async () => (await s.head('old')) === null);
     assert.equal(await s.head('old'), null);
     (await s.get('young'))?.body.destroy(); // a use at 61 s
     now += 39_000; // 'young' last used 39 s ago (70 s after its upload)
