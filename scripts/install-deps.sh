@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # command → Debian package; a command already on PATH (e.g. a pyenv python3) counts as installed.
 TOOLS=(zip:zip unzip:unzip zstd:zstd tar:tar openssl:openssl curl:curl python3:python3 diff:diffutils)
+# The AWS CLI: test/integration/lifecycle-rgw.test.ts runs the command `cachegate lifecycle` prints.
+TOOLS+=(aws:awscli)
 missing=()
 for t in "${TOOLS[@]}"; do
   command -v "${t%%:*}" > /dev/null 2>&1 || missing+=("${t#*:}")
