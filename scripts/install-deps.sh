@@ -21,7 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Real S3 clients for the S3 front door tests (docs/s3-api.md), checked by path: a pyenv `aws` on PATH
+# Real S3 clients for the S3 front door tests (docs/s3-api.md) and the command `cachegate lifecycle`
+# prints (lifecycle-rgw.test.ts), checked by path: a pyenv `aws` on PATH
 # is the v1 CLI, the tests use Debian's v2 at /usr/bin/aws and its /usr/bin/python3 for boto3.
 S3_CLIENTS=(/usr/bin/aws:awscli /usr/lib/python3/dist-packages/boto3:python3-boto3 /usr/bin/go:golang-go
   /usr/share/gocode/src/github.com/minio/minio-go/v7:golang-github-minio-minio-go-v7-dev)

@@ -7,7 +7,7 @@
  * bucket/container/data directory.
  */
 import type { Readable } from 'node:stream';
-import type { CacheProfile } from './config/types.ts';
+import type { CacheProfile, DiskCacheSettings, RetentionSettings } from './config/types.ts';
 
 export type PresignMethod = 'GET' | 'HEAD' | 'PUT';
 export type Direction = 'download' | 'upload';
@@ -101,6 +101,15 @@ export interface CacheAdapter {
   list?(prefix: string, opts: ListOptions): Promise<ListPage>;
 
   close?(): Promise<void>;
+
+  /** A size-bounded store behind this adapter (local backend with retention, disk tier): for /metrics and usage. */
+  readonly retained?: RetainedView | undefined;
+}
+
+export interface RetainedView {
+  stats(): RetainedStoreStats;
+  /** Every object held: name (when readable), bytes on disk, last use (ms since the epoch). */
+  entries(): Promise<Array<{ name?: string; size: number; lastUse: number }>>;
 }
 
 /**
@@ -153,6 +162,24 @@ export interface AdapterContext {
   /** Secret for URLs this service signs itself (local backend). */
   signingKey: Buffer;
   log: AdapterLogger;
+  /** [cachegate.retention] for the embedded local backend (docs/retention.md); undefined = unbounded. */
+  retention?: RetentionSettings;
+  /** [cachegate.disk_cache]: the disk tier the service puts in front of cloud adapters. */
+  diskCache?: DiskCacheSettings;
+}
+
+/** What a size-bounded store reports (the local backend with retention, the disk tier): for /metrics and usage. */
+export interface RetainedStoreStats {
+  /** 'local' | 'disk_cache' */
+  store: string;
+  dir: string;
+  maxSize: number;
+  storedBytes: number;
+  usedBytes: number;
+  objects: number;
+  evictions: { size: number; age: number };
+  /** The disk tier's answers: hit (validated), stale (backend unreachable), miss; bytes served from disk. */
+  tier?: { hit: number; stale: number; miss: number; bytesFromDisk: number };
 }
 
 export interface AdapterLogger {

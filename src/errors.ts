@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'internal'
   | 'malformed_signature'
   | 'too_many_uploads'
-  | 'request_timeout';
+  | 'request_timeout'
+  | 'insufficient_storage';
 
 export class CacheGateError extends Error {
   readonly code: ErrorCode;
@@ -48,3 +49,5 @@ export const tooLarge = (size: number | string, max: number): CacheGateError =>
   new CacheGateError('payload_too_large', 413, `archive size (${size}) is too big (limit is set to ${max})`);
 export const backendUnavailable = (message: string, cause?: unknown): CacheGateError =>
   new CacheGateError('backend_unavailable', 503, message, { cause, headers: { 'Retry-After': '5' } });
+export const insufficientStorage = (message: string, cause?: unknown): CacheGateError =>
+  new CacheGateError('insufficient_storage', 507, message, { cause, headers: { 'Retry-After': '60' } });

@@ -7,6 +7,7 @@ import { createSecretKey } from 'node:crypto';
 import type { AdapterContext, ByteRange, ListOptions, PresignInput, PresignedRequest, PutInput, SelfServedAdapter, SignedRequest } from '../../src/adapter.ts';
 import { CacheGateError, backendUnavailable, tooLarge } from '../../src/errors.ts';
 import { decodePath, encodePath, sign, verify } from './signer.ts';
+import { openRetained } from './retention.ts';
 import { FileStore } from './store.ts';
 import { misconfigured } from '../backend-fault.ts';
 
@@ -29,8 +30,10 @@ function fail(root: string): (err: unknown) => never {
   };
 }
 
-export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
-  const store = new FileStore(ctx.dataDir);
+export async function createLocalAdapter(ctx: AdapterContext): Promise<SelfServedAdapter> {
+  // With [cachegate.retention], one size-bounded store per data directory, shared by the profiles.
+  const retained = ctx.retention ? await openRetained(ctx.dataDir, ctx.retention) : undefined;
+  const store = retained?.store ?? new FileStore(ctx.dataDir);
   const key = createSecretKey(ctx.signingKey);
   const maxSize = ctx.profile.cache.maxUploadedArchiveSize;
 
@@ -71,5 +74,9 @@ export function createLocalAdapter(ctx: AdapterContext): SelfServedAdapter {
     list: (prefix: string, opts: ListOptions) => store.list(prefix, opts).catch(fail(store.root)),
 
     ready: () => store.ready().catch(fail(store.root)),
+
+    retained: retained?.store,
+
+    close: async () => retained?.release(),
   };
 }

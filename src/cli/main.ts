@@ -9,6 +9,8 @@ Usage:
   cachegate presign --config FILE (--runner NAME | --token TOKEN) --operation download|upload|head
                     --key KEY --project ID [--hash-keys] [--timeout SECONDS] [--content-length BYTES]
                     [--fallback-key KEY]... [--cache-fallback-key KEY]
+  cachegate usage [--config FILE] [--json] [--url URL]
+  cachegate lifecycle [--config FILE] [--runner NAME]
   cachegate cache-archiver  ...   (GitLab Runner helper compatible; --help for flags)
   cachegate cache-extractor ...
   cachegate version
@@ -30,6 +32,8 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).main,
   check: async () => (await import('./check.ts')).main,
   presign: async () => (await import('./presign.ts')).main,
+  usage: async () => (await import('./usage.ts')).main,
+  lifecycle: async () => (await import('./lifecycle.ts')).main,
   'cache-archiver': async () => (await import('./helper.ts')).archiver,
   'cache-extractor': async () => (await import('./helper.ts')).extractor,
 };

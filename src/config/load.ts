@@ -14,6 +14,7 @@ import { connectionLimits } from './connection-limits.ts';
 import { parseListen } from './listen.ts';
 import { duplicateNames, entryOf, findRunner } from './runner-names.ts';
 import { s3ApiSettings } from './s3-api.ts';
+import { storageBounds } from './retention.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
   type RawAzure, type RawCache, type RawCachegate, type RawFile, type RawGcs, type RawS3,
@@ -186,6 +187,7 @@ function buildConfig(file: RawFile | undefined, source: string, env: Env, opts: 
   const service = serviceSettings(file, file?.cachegate, env, opts, findings, profiles);
   const s3Api = s3ApiSettings(file?.cachegate?.s3_api, profiles, env, service.listen, findings);
   if (s3Api) service.s3Api = s3Api;
+  Object.assign(service, storageBounds(file?.cachegate, env, service.dataDir, profiles, source, findings));
   return { source, service, profiles, findings };
 }
 

@@ -93,6 +93,10 @@ export const cachegateSchema = z.strictObject({
   max_uploads: int.min(1).optional(),
   max_connections: int.min(0).optional(),
   s3_api: s3ApiSchema.optional(),
+  retention: z.strictObject({ max_size: int.min(1), max_age: int.min(1).optional() }).optional(),
+  disk_cache: z.strictObject({ dir: str.min(1), max_size: int.min(1) }).optional(),
+  admin_token: str.min(1).optional(),
+  admin_token_env: str.min(1).optional(),
 });
 
 export const fileSchema = z.looseObject({

@@ -116,6 +116,26 @@ export interface ServiceSettings {
   limits: ConnectionLimits;
   /** [cachegate.s3_api], the S3-compatible front door; undefined = off. */
   s3Api?: S3ApiSettings;
+  /** [cachegate.retention]: bounds of the embedded local backend's store; undefined = unbounded. */
+  retention?: RetentionSettings;
+  /** [cachegate.disk_cache]: a disk tier in front of every cloud-backed profile; undefined = none. */
+  diskCache?: DiskCacheSettings;
+  /** [cachegate] admin_token / admin_token_env: the token of GET /v1/admin/usage; '' = that endpoint is off. Secret. */
+  adminToken?: string;
+}
+
+export interface RetentionSettings {
+  /** Bytes on disk; least recently used objects go first once over it. */
+  maxSize: number;
+  /** Seconds since last use after which an object is removed; 0 = no age limit. */
+  maxAge: number;
+}
+
+export interface DiskCacheSettings {
+  /** Absolute directory of the tier's files. */
+  dir: string;
+  /** Bytes on disk; least recently used objects go first once over it. */
+  maxSize: number;
 }
 
 export type FindingLevel = 'error' | 'warning';

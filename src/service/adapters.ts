@@ -14,5 +14,9 @@ const loaders: Record<CacheType, () => Promise<AdapterFactory>> = {
 
 export async function createAdapter(ctx: AdapterContext): Promise<CacheAdapter> {
   const factory = await loaders[ctx.profile.cache.type]();
-  return factory(ctx);
+  const adapter = await factory(ctx);
+  if (!ctx.diskCache || ctx.profile.cache.type === 'local') return adapter;
+  // [cachegate.disk_cache]: a disk tier in front of every cloud adapter (docs/retention.md).
+  const { withDiskTier } = await import('../../adapters/tier/index.ts');
+  return withDiskTier(adapter, ctx.profile.cache, ctx.diskCache, ctx.log);
 }

@@ -10,6 +10,7 @@ import { CacheGateError } from '../errors.ts';
 import { goQuote } from '../keys/go-quote.ts';
 import { resolveKey } from '../keys/resolve.ts';
 import type { Logger } from '../log.ts';
+import { adminUsage } from './admin.ts';
 import { noteRequest } from '../request-context.ts';
 import { authenticate } from './auth.ts';
 import { DEFAULT_RETRY_AFTER, errorAnswer } from './error-response.ts';
@@ -66,6 +67,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/openapi.json', (c) => {
     return c.json(openApiDocument(deps.version));
   });
+
+  // Usage by runner and project (admin token only): docs/retention.md.
+  app.get('/v1/admin/usage', async (c) => c.json(await adminUsage(header(c, 'authorization'), deps.state(), metrics)));
 
   // Proxy mode: the service streams the bytes itself.
   app.on(['GET', 'HEAD', 'PUT'], '/v1/cache/:projectId/*', async (c) => {

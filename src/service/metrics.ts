@@ -3,6 +3,8 @@
  * docs/metrics.md.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RetainedStoreStats } from '../adapter.ts';
+import { LookupCounts } from './usage.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -86,6 +88,60 @@ export class Metrics {
     labelNames: ['backend'] as const,
     registers: [this.registry],
   });
+
+  /** Hits and misses by runner namespace and project, for the usage report (not a Prometheus metric: unbounded labels). */
+  readonly lookups = new LookupCounts();
+
+  /** Size-bounded stores (local retention, disk tier) of the active configuration; set by the server. */
+  retainedStores: () => RetainedStoreStats[] = () => [];
+
+  readonly storeBytes = this.storeGauge('cachegate_store_bytes', 'Bytes held by a size-bounded store (store = local, disk_cache)', (s) => s.storedBytes);
+  readonly storeObjects = this.storeGauge('cachegate_store_objects', 'Objects held by a size-bounded store', (s) => s.objects);
+  readonly storeMaxBytes = this.storeGauge('cachegate_store_max_bytes', 'The max_size of a size-bounded store', (s) => s.maxSize);
+
+  readonly storeEvictions: Counter<'store' | 'reason'> = new Counter({
+    name: 'cachegate_store_evictions_total',
+    help: 'Objects removed by a size-bounded store, by reason (size: over max_size; age: over max_age)',
+    labelNames: ['store', 'reason'] as const,
+    registers: [this.registry],
+    collect: () =>
+      this.collectStores((s) => {
+        this.storeEvictions.inc({ store: s.store, reason: 'size' }, s.evictions.size);
+        this.storeEvictions.inc({ store: s.store, reason: 'age' }, s.evictions.age);
+      }, this.storeEvictions),
+  });
+
+  private storeGauge(name: string, help: string, value: (s: RetainedStoreStats) => number): Gauge<'store'> {
+    const gauge: Gauge<'store'> = new Gauge({
+      name, help, labelNames: ['store'] as const, registers: [this.registry],
+      collect: () => this.collectStores((s) => gauge.set({ store: s.store }, value(s)), gauge),
+    });
+    return gauge;
+  }
+
+  readonly diskCacheRequests: Counter<'result'> = new Counter({
+    name: 'cachegate_disk_cache_requests_total',
+    help: 'Proxy GETs through the disk tier by result (hit: served from disk, validated; stale: served from disk, backend unreachable; miss: fetched from the backend)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () =>
+      this.collectStores((s) => {
+        for (const result of ['hit', 'stale', 'miss'] as const) if (s.tier) this.diskCacheRequests.inc({ result }, s.tier[result]);
+      }, this.diskCacheRequests),
+  });
+
+  readonly diskCacheBytes: Counter = new Counter({
+    name: 'cachegate_disk_cache_bytes_total',
+    help: 'Bytes served from the disk tier',
+    registers: [this.registry],
+    collect: () => this.collectStores((s) => s.tier && this.diskCacheBytes.inc(s.tier.bytesFromDisk), this.diskCacheBytes),
+  });
+
+  /** Sets a store metric from the stores' own counts (they live across reloads; these are read at scrape time). */
+  private collectStores(set: (s: RetainedStoreStats) => void, metric: { reset(): void }): void {
+    metric.reset();
+    for (const s of this.retainedStores()) set(s);
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'cachegate_' });

@@ -75,6 +75,7 @@ function infoHeaders(info: ObjectInfo): Headers {
 export async function headObject(r: ObjectRequest): Promise<Response> {
   const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName), r.timeoutMs);
   r.metrics.cacheLookups.inc({ method: 'HEAD', result: info ? 'hit' : 'miss' });
+  if (!info) r.metrics.lookups.record(r.objectName, false);
   if (!info) return new Response(null, { status: 404 });
   const h = infoHeaders(info);
   h.set('Content-Length', String(info.size));
@@ -106,6 +107,8 @@ export async function getObject(r: ObjectRequest, rangeHeader: string | undefine
   const got = await backendCall(r.adapter, () => r.adapter.get(r.objectName, range as ByteRange | undefined), r.timeoutMs);
   if (!got) return miss(r);
   r.metrics.cacheLookups.inc({ method: 'GET', result: 'hit' });
+  // One hit per download: not per ranged part, nor for a parallel download's `bytes=0-0` probe.
+  if (!got.range || (got.range.start === 0 && got.range.end > 0)) r.metrics.lookups.record(r.objectName, true);
   const h = infoHeaders(got.info);
   let status = 200;
   let length = got.info.size;
@@ -125,6 +128,7 @@ export async function getObject(r: ObjectRequest, rangeHeader: string | undefine
 
 function miss(r: ObjectRequest): never {
   r.metrics.cacheLookups.inc({ method: 'GET', result: 'miss' });
+  r.metrics.lookups.record(r.objectName, false);
   throw new CacheGateError('not_found', 404, 'no cache archive under this key');
 }
 
@@ -155,7 +159,9 @@ export async function putObject(r: PutRequest): Promise<Response> {
   } catch (err) {
     if (err instanceof CacheGateError && err.status === 413) r.metrics.sizeRefusals.inc({ where: r.where });
     // The client went away mid-upload: its fault, whatever the backend made of the cut stream.
-    const serverSide = !(err instanceof CacheGateError) || err.status >= 500;
+    // A full disk (507) is never the client's doing, though the store's failed pipeline destroyed the
+    // request stream before its end, which looks the same here.
+    const serverSide = !(err instanceof CacheGateError) || (err.status >= 500 && err.code !== 'insufficient_storage');
     if (serverSide && (r.incoming.readableAborted || (r.incoming.destroyed && !r.incoming.complete))) {
       throw new CacheGateError('invalid_request', 400, 'the upload was cut off by the client before its end', { cause: err });
     }

@@ -68,16 +68,22 @@ export function openApiDocument(version: string): object {
         ...objectPath,
         get: { summary: 'Download a cache archive through the service (Range supported)', responses: { '200': { description: 'Archive' }, '206': { description: 'Part' }, ...errors([400, 401, 404, 416, 429, 502, 503]) } },
         head: { summary: 'Size, Last-Modified and metadata of a cache archive', responses: { '200': { description: 'Found' }, '404': { description: 'Not found' }, '502': { description: 'The storage refused: a configuration fault (no body on HEAD)' }, '503': { description: 'The storage cannot be reached' } } },
-        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 429, 502, 503]) } },
+        put: { summary: 'Upload a cache archive through the service', responses: { '200': { description: 'Stored' }, ...errors([400, 401, 403, 413, 429, 502, 503, 507]) } },
       },
       '/v1/blob/{objectName}': {
         get: { summary: 'Local backend: presigned download (URLs from /v1/presign)', security: [], responses: { '200': { description: 'Archive' }, ...errors([403, 404]) } },
         head: { summary: 'Local backend: presigned head', security: [], responses: { '200': { description: 'Found' } } },
-        put: { summary: 'Local backend: presigned upload', security: [], responses: { '200': { description: 'Stored' }, ...errors([400, 403, 413, 503]) } },
+        put: { summary: 'Local backend: presigned upload', security: [], responses: { '200': { description: 'Stored' }, ...errors([400, 403, 413, 503, 507]) } },
       },
       '/healthz': { get: { summary: 'Process is up', security: [], responses: { '200': { description: 'OK' } } } },
       '/readyz': { get: { summary: 'Every backend is reachable', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'A backend is not reachable' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Metrics' } } } },
+      '/v1/admin/usage': {
+        get: {
+          summary: 'Usage by runner and project: bytes, objects, oldest and newest use, hits and misses (the admin token only: [cachegate] admin_token)',
+          responses: { '200': { description: 'Usage report (docs/retention.md)' }, ...errors([401, 404]) },
+        },
+      },
     },
   };
 }

@@ -187,6 +187,7 @@ function applyLimits(server: Server, guard: ConnectionGuard, limits: ConnectionL
 
 function instrumentState(metrics: Metrics, state: ServiceState): void {
   state.limiter.onLimited = (principal) => metrics.rateLimited.inc({ principal });
+  metrics.retainedStores = () => state.retainedStores().map((s) => s.stats());
   metrics.profiles.reset();
   for (const p of state.config.profiles) metrics.profiles.inc({ backend: p.cache.type });
 }

@@ -4,7 +4,7 @@
  * configuration or the new one.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { AdapterContext, CacheAdapter, SelfServedAdapter } from '../adapter.ts';
+import type { AdapterContext, CacheAdapter, RetainedView, SelfServedAdapter } from '../adapter.ts';
 import { findRunner, profileLabels, type RunnerLookup } from '../config/runner-names.ts';
 import type { CacheProfile, Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -92,7 +92,7 @@ export class ServiceState {
     const labels = profileLabels(config.profiles);
     let blobAdapter: SelfServedAdapter | undefined;
     for (const profile of config.profiles) {
-      const fp = fingerprint(profile);
+      const fp = fingerprint(profile) + storeFingerprint(profile, config);
       let adapter = deps.previous?.reusable.get(fp);
       if (!adapter || reusable.has(fp)) {
         const ctx: AdapterContext = {
@@ -101,6 +101,8 @@ export class ServiceState {
           publicUrl: deps.publicUrl,
           signingKey: deps.signingKey,
           log: deps.log.child({ profile: labels.get(profile), backend: profile.cache.type }),
+          ...(config.service.retention ? { retention: config.service.retention } : {}),
+          ...(config.service.diskCache ? { diskCache: config.service.diskCache } : {}),
         };
         adapter = await createAdapter(ctx);
         deps.instrument?.(adapter);
@@ -144,6 +146,15 @@ export class ServiceState {
     return this.labels.get(profile) ?? profile.name;
   }
 
+  /** The size-bounded stores behind the adapters, each once (profiles share a store per directory). */
+  retainedStores(): RetainedView[] {
+    const seen = new Map<string, RetainedView>();
+    for (const a of this.adapters.values()) {
+      if (a.retained) seen.set(a.retained.stats().dir, a.retained);
+    }
+    return [...seen.values()];
+  }
+
   /** Adapters no longer used by `next`, to close after a reload. */
   retiredBy(next: ServiceState): CacheAdapter[] {
     const kept = new Set(next.adapters.values());
@@ -162,6 +173,11 @@ function sha256Hex(s: string): string {
  */
 function fingerprint(p: CacheProfile): string {
   return JSON.stringify([p.cache, p.shortToken, sha256Hex(p.token), p.name]);
+}
+
+/** The store settings an adapter was built with: a reload that changes them builds it again. */
+function storeFingerprint(p: CacheProfile, config: Config): string {
+  return '|' + JSON.stringify(p.cache.type === 'local' ? config.service.retention ?? null : config.service.diskCache ?? null);
 }
 
 function isSelfServed(a: CacheAdapter): a is SelfServedAdapter {

@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import { loadConfig, parseConfigText } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
 import { startService, type RunningService } from '../../src/service/server.ts';
+import type { ServiceState } from '../../src/service/state.ts';
+import type { CacheAdapter } from '../../src/adapter.ts';
 
 export interface TestService extends RunningService {
   dataDir: string;
@@ -53,4 +55,10 @@ export async function presign(svc: { url: string }, body: unknown, token?: strin
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
+}
+
+/** The adapter of the one runner named `name` (tests name their runners uniquely). */
+export function adapterNamed(state: ServiceState, name: string): CacheAdapter | undefined {
+  const found = state.runner(name);
+  return found.ok ? state.adapterFor(found.profile) : undefined;
 }
