@@ -133,7 +133,8 @@ function hashKeysParam(query: URLSearchParams): boolean {
   const all = query.getAll('hashKeys');
   if (all.length === 0) return false;
   const v = all[0];
-  if (all.length > 1 || !['true', '1', 'false', '0'].includes(v)) throw new CacheGateError('invalid_request', 400, `hashKeys: give it once, as true, false, 1 or 0 (got ${JSON.stringify(all.join(',').slice(0, 20))})`);
+  if (all.length > 1) throw new CacheGateError('invalid_request', 400, 'hashKeys: give it once');
+  if (!['true', '1', 'false', '0'].includes(v)) throw new CacheGateError('invalid_request', 400, `hashKeys: ${JSON.stringify(v.slice(0, 20))} is not true, false, 1 or 0`);
   return v === 'true' || v === '1';
 }
 

@@ -21,6 +21,7 @@ const OWN_SDK: Record<string, RegExp> = {
   azure: /^@azure\//,
   gcs: /^@google-cloud\//,
   local: /^$/,
+  tier: /^$/, // the disk tier wraps the others through the CacheAdapter interface only
 };
 
 function tsFiles(dir: string): string[] {
