@@ -27,6 +27,7 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { rng } from '../test/support/rng.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TOKEN = 'glrt-loadloadload0001';
@@ -254,17 +255,6 @@ class KeyStates {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;

@@ -1,4 +1,4 @@
-/** mulberry32: a small, seeded, reproducible random number generator for the fuzz tests. */
+/** mulberry32: a small, seeded, reproducible random number generator for the fuzz tests and bench/load. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
