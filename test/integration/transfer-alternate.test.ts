@@ -106,40 +106,21 @@ ${server.toml(bucket)}`,
         [older, newer, missing] = await Promise.all([urls(token, 'older'), urls(token, 'newer'), urls(token, 'never-uploaded')]);
       });
 
-      it('the alternate is newer → the alternate', async () => {
-        const r = await extract(presigned(older, newer));
-        assert.equal(r.status, 0, r.out);
-        assert.equal(r.marker, 'newer');
-        assert.match(r.out, /Selecting alternate cache URL: newer timestamp/);
-      });
-
-      it('the primary is newer → the primary', async () => {
-        const r = await extract(presigned(newer, older));
-        assert.equal(r.status, 0, r.out);
-        assert.equal(r.marker, 'newer');
-        assert.match(r.out, /Selecting primary cache URL/);
-      });
-
-      it('the primary is missing → the alternate', async () => {
-        const r = await extract(presigned(missing, older));
-        assert.equal(r.status, 0, r.out);
-        assert.equal(r.marker, 'older');
-        assert.match(r.out, /Selecting alternate cache URL: primary not available/);
-      });
-
-      it('the alternate is missing → the primary', async () => {
-        const r = await extract(presigned(older, missing));
-        assert.equal(r.status, 0, r.out);
-        assert.equal(r.marker, 'older');
-        assert.match(r.out, /Selecting primary cache URL/);
-      });
-
-      it('both are missing → exit 1, cache not found', async () => {
-        const r = await extract(presigned(missing, missing));
-        assert.equal(r.status, 1, r.out);
-        assert.equal(r.marker, null);
-        assert.match(r.out, /cache not found/);
-      });
+      const cases: Array<[string, () => [Urls, Urls], RegExp, string | null]> = [
+        ['the alternate is newer → the alternate', () => [older, newer], /Selecting alternate cache URL: newer timestamp/, 'newer'],
+        ['the primary is newer → the primary', () => [newer, older], /Selecting primary cache URL/, 'newer'],
+        ['the primary is missing → the alternate', () => [missing, older], /Selecting alternate cache URL: primary not available/, 'older'],
+        ['the alternate is missing → the primary', () => [older, missing], /Selecting primary cache URL/, 'older'],
+        ['both are missing → exit 1, cache not found', () => [missing, missing], /cache not found/, null],
+      ];
+      for (const [title, pair, reason, marker] of cases) {
+        it(title, async () => {
+          const r = await extract(presigned(...pair()));
+          assert.equal(r.status, marker === null ? 1 : 0, r.out);
+          assert.equal(r.marker, marker);
+          assert.match(r.out, reason);
+        });
+      }
     });
   }
 
