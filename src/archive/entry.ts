@@ -16,6 +16,11 @@ export interface SourceEntry {
   size: number;
   uid: number;
   gid: number;
+  /**
+   * `<st_dev>:<st_ino>` of a regular file with more than one link (st_nlink > 1), else undefined:
+   * the tar writer stores later names of the same inode as hard links (hard-links.ts).
+   */
+  inode?: string;
 }
 
 /** An entry as read back from an archive. */

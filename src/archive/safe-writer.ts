@@ -89,7 +89,8 @@ export class SafeWriter implements EntrySink {
   private readonly fsRoot: ExtractRoot;
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly symlinks = new Map<string, LinkMeta>();
-  private readonly hardlinks: LinkMeta[] = [];
+  /** Hard links by name → the name they link to (the last entry of a name wins, as in GNU tar). */
+  private readonly hardlinks = new Map<string, string>();
   private readonly files = new Set<string>();
   private readonly knownSymlinks: Set<string>;
   private readonly now = Date.now() / 1000;
@@ -188,7 +189,7 @@ export class SafeWriter implements EntrySink {
       throw err;
     }
     fs.closeSync(fd);
-    this.files.add(rel);
+    this.wroteFile(rel);
   }
 
   /**
@@ -213,7 +214,13 @@ export class SafeWriter implements EntrySink {
       throw err;
     }
     fs.closeSync(fd);
+    this.wroteFile(rel);
+  }
+
+  /** A file entry replaces an earlier hard link of the same name. */
+  private wroteFile(rel: string): void {
     this.files.add(rel);
+    this.hardlinks.delete(rel);
   }
 
   dir(rel: string, mode: number, mtimeMs: number): void {
@@ -230,35 +237,51 @@ export class SafeWriter implements EntrySink {
     this.symlinks.set(rel, { rel, target, mtimeMs });
   }
 
-  /** Records a hard link (tar); its target must be a file extracted by this run. */
+  /**
+   * Records a hard link (tar), created in finish(): its target must be a file this extraction wrote,
+   * or another hard link of this archive that leads to one (a chain), in any order.
+   */
   hardlink(name: string, rel: string, targetName: string): void {
     const target = cleanEntryName(targetName);
     this.checkPrefixes(targetName, target);
     if (rel === '' || target === '') throw new UnsafeEntryError(name, 'invalid hard link');
-    this.hardlinks.push({ rel, target, mtimeMs: 0 });
+    this.hardlinks.set(rel, target);
+    this.files.delete(rel); // it replaces a file written earlier under its name
+  }
+
+  /** The file a hard link leads to, following chains of links; refuses anything else. */
+  private linkedFile(rel: string, target: string): string {
+    let file = target;
+    for (let hops = 0; this.hardlinks.has(file); hops++) {
+      if (hops >= this.hardlinks.size) throw new UnsafeEntryError(rel, `hard link ${JSON.stringify(target)} is part of a loop of hard links`);
+      file = this.hardlinks.get(file)!;
+    }
+    if (!this.files.has(file) || this.symlinks.has(file)) {
+      throw new UnsafeEntryError(rel, `hard link target ${JSON.stringify(target)} is not a file of this archive`);
+    }
+    return file;
   }
 
   /** Call after every file task has settled: hard links, symlinks, then directory modes and mtimes. */
   async finish(): Promise<void> {
     // The parents of every link first: each path they go through is then `used`, and no link of
     // the archive may replace it (never replace a component that an entry still needs).
-    for (const l of [...this.hardlinks, ...this.symlinks.values()]) {
-      this.checkPrefixes(l.rel, l.rel);
-      this.fsRoot.dir(l.rel, parentOf(l.rel), true);
+    for (const rel of [...this.hardlinks.keys(), ...this.symlinks.keys()]) {
+      this.checkPrefixes(rel, rel);
+      this.fsRoot.dir(rel, parentOf(rel), true);
     }
-    for (const h of this.hardlinks) {
-      if (!this.files.has(h.target) || this.symlinks.has(h.target)) {
-        throw new UnsafeEntryError(h.rel, `hard link target ${JSON.stringify(h.target)} is not a file of this archive`);
-      }
-      const src = this.fsRoot.openDir(h.rel, parentOf(h.target), false);
+    // Every link of a chain is made to the file itself: the order of the entries does not matter.
+    const links = [...this.hardlinks].map(([rel, target]) => ({ rel, file: this.linkedFile(rel, target) }));
+    for (const h of links) {
+      const src = this.fsRoot.openDir(h.rel, parentOf(h.file), false);
       try {
         const { p } = this.parent(h.rel);
         try {
-          fs.linkSync(at(src, baseOf(h.target)), p); // link(2) does not follow a symlink at either name
+          fs.linkSync(at(src, baseOf(h.file)), p); // link(2) does not follow a symlink at either name
         } catch (err) {
           if (errCode(err) !== 'EEXIST') throw err;
           this.clearForReplace(h.rel, p, 'hard link');
-          fs.linkSync(at(src, baseOf(h.target)), p);
+          fs.linkSync(at(src, baseOf(h.file)), p);
         }
       } finally {
         fs.closeSync(src);

@@ -203,6 +203,7 @@ export async function selectFiles(opts: SelectOptions): Promise<Selection> {
       size: st.isFile() ? st.size : 0,
       uid: st.uid,
       gid: st.gid,
+      ...(st.isFile() && st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}),
     };
   });
   return { entries, newestMtimeMs: newest, excluded, skippedSpecial };

@@ -2,7 +2,8 @@
  * Streaming tar writer (POSIX ustar, with PAX extended headers for what ustar cannot hold: names or
  * link targets over 100 bytes, sizes from 8 GiB, ids over 2,097,151, times before 1970 or after 2242).
  * GNU tar, bsdtar and Python's tarfile read it. Small files are read ahead within a Budget (like the
- * zip writer); large files are streamed in 1 MiB blocks.
+ * zip writer); large files are streamed in 1 MiB blocks. A later name of a hard-linked file is a
+ * link entry naming the first (hard-links.ts).
  */
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -12,6 +13,7 @@ import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readSmallFile } from './fsread.ts';
 import { BLOCK, SYNC_LIMIT } from './compress.ts';
 import type { WriteResult } from './zip-writer.ts';
+import { HardLinks } from './hard-links.ts';
 
 export interface TarWriteOptions {
   smallFileLimit?: number;
@@ -79,7 +81,7 @@ function fitsUstar(name: string, size: number, uid: number, gid: number, mtimeMs
  * Writes the header block(s) of an entry into the sink without allocating in the common case
  * (per-entry Buffers from the 8 KiB pool showed up as tens of MB of resident set on 20,000 files).
  */
-async function writeHeader(sink: Sink, name: string, type: '0' | '5' | '2', size: number, mode: number, uid: number, gid: number, mtimeMs: number, linkName = '', extra = 0): Promise<Buffer> {
+async function writeHeader(sink: Sink, name: string, type: '0' | '5' | '2' | '1', size: number, mode: number, uid: number, gid: number, mtimeMs: number, linkName = '', extra = 0): Promise<Buffer> {
   if (fitsUstar(name, size, uid, gid, mtimeMs, linkName)) {
     await sink.reserve(512 + extra);
     const region = sink.region(512 + extra);
@@ -120,6 +122,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
   const warn = opts.onWarning ?? ((): void => {});
   const sink = new Sink(out);
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
+  const links = new HardLinks(entries);
   let count = 0;
 
   const vanished = (e: SourceEntry, err: unknown): null => {
@@ -186,15 +189,16 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     }
   };
 
-  const readAhead = new ReadAhead(entries, budget, (i) => isStreamed(entries[i]) || isInline(entries[i]), (i) => prepare(entries[i]));
+  const readAhead = new ReadAhead(entries, budget, (i) => isStreamed(entries[i]) || isInline(entries[i]) || links.mayLink(i), (i) => prepare(entries[i]));
 
-  const writeStreamed = async (e: SourceEntry): Promise<void> => {
+  /** Streams a file of any size from the disk into the sink; false when it vanished. */
+  const writeStreamed = async (e: SourceEntry): Promise<boolean> => {
     let fh;
     try {
       fh = await openForRead(e.absPath);
     } catch (err) {
       vanished(e, err);
-      return;
+      return false;
     }
     try {
       await writeHeader(sink, e.name, '0', e.size, e.mode, e.uid, e.gid, e.mtimeMs);
@@ -219,28 +223,40 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
       }
       const pad = (512 - (n % 512)) % 512;
       await sink.write(ZEROS.subarray(0, pad));
-      count++;
+      return true;
     } finally {
       await fh.close();
     }
+  };
+
+  /**
+   * A later name of an inode already in the archive: a hard-link entry naming the first (size 0, as
+   * GNU tar writes it). When the first name vanished before it was written, this one takes its bytes.
+   */
+  const writeLaterName = async (e: SourceEntry): Promise<boolean> => {
+    const target = links.targetOf(e);
+    if (target !== undefined) {
+      await writeHeader(sink, e.name, '1', 0, e.mode, e.uid, e.gid, e.mtimeMs, target);
+      return true;
+    }
+    return e.size <= SYNC_LIMIT ? writeInlineFile(e) : writeStreamed(e);
   };
 
   try {
     for (let i = 0; i < entries.length; i++) {
       readAhead.fill(i);
       const e = entries[i];
-      if (isStreamed(e)) {
-        await writeStreamed(e);
-        continue;
+      let written: boolean;
+      if (links.mayLink(i)) written = await writeLaterName(e);
+      else if (isStreamed(e)) written = await writeStreamed(e);
+      else if (isInline(e)) written = await (e.type === 'file' ? writeInlineFile(e) : writeInlineOther(e));
+      else {
+        const buf = await readAhead.take(i);
+        written = buf !== null;
+        if (buf !== null) await sink.write(buf);
       }
-      let buf: Buffer | null;
-      if (isInline(e)) {
-        if (await (e.type === 'file' ? writeInlineFile(e) : writeInlineOther(e))) count++;
-        continue;
-      }
-      buf = await readAhead.take(i);
-      if (buf === null) continue;
-      await sink.write(buf);
+      if (!written) continue;
+      links.wrote(e);
       count++;
     }
     await sink.write(ZEROS);

@@ -11,6 +11,7 @@ import {
   type CommonOptions,
 } from '../transfer/index.ts';
 import { presignUpload } from '../transfer/ask-server.ts';
+import { pickNewer } from '../transfer/newer.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
@@ -150,10 +151,15 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
   return async (file, values) => {
     try {
       const { opts, done } = await common(values, io, 'Downloading cache');
-      const attempts = [
-        { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] },
-        { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] },
-      ].filter((a) => a.url || a.goCloudUrl);
+      const primary = { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] };
+      const alternate = { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] };
+      let attempts = [primary, alternate].filter((a) => a.url || a.goCloudUrl);
+      if (attempts.length === 2) {
+        // The newer of the two (GitLab Runner's rule, newer.ts); the other stays as a fallback for a 404.
+        const choice = await pickNewer(primary, alternate, { env: opts.env, timeoutMs: opts.timeoutMs });
+        io.stdout.write(`${choice.reason}\n`);
+        if (choice.pick === 'alternate') attempts = [alternate, primary];
+      }
       for (const a of attempts) {
         const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: verifyDownload });
         if (r.status === 'not-found') continue;
