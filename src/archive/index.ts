@@ -41,6 +41,11 @@ export interface CreateOptions {
    * (zstd-frames.ts); n > 0 = one zstd-napi stream with n zstd worker threads.
    */
   zstdWorkers?: number;
+  /**
+   * tarzstd: write later names of a hard-linked file as link entries (default true). GitLab's own
+   * helper extracts those as empty files (docs/archive.md): false stores every name's bytes.
+   */
+  hardLinks?: boolean;
   /** Tuning knobs, mainly for tests. */
   zip?: Partial<ZipWriteOptions>;
 }
@@ -64,7 +69,7 @@ async function writeTarFrames(entries: readonly SourceEntry[], out: Writable, le
   const { ZstdFrameWriter } = await import('./zstd-frames.ts');
   const zstd = new ZstdFrameWriter(out, level);
   try {
-    return await writeTar(entries, zstd, { onWarning: opts.onWarning });
+    return await writeTar(entries, zstd, { onWarning: opts.onWarning, ...(opts.hardLinks === false ? { hardLinks: false } : {}) });
   } catch (err) {
     zstd.destroy(err as Error);
     throw err;
@@ -77,7 +82,7 @@ async function writeTarStream(entries: readonly SourceEntry[], out: Writable, le
   const zstd = createZstdCompressor(level, { workers: opts.zstdWorkers });
   const done = pipeline(zstd, out);
   try {
-    const result = await writeTar(entries, zstd, { onWarning: opts.onWarning });
+    const result = await writeTar(entries, zstd, { onWarning: opts.onWarning, ...(opts.hardLinks === false ? { hardLinks: false } : {}) });
     await done;
     return result;
   } catch (err) {

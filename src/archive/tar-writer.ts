@@ -16,6 +16,8 @@ import type { WriteResult } from './zip-writer.ts';
 import { HardLinks } from './hard-links.ts';
 
 export interface TarWriteOptions {
+  /** false: every name of a hard-linked file carries its bytes (for readers that restore type `1` badly). */
+  hardLinks?: boolean;
   smallFileLimit?: number;
   maxInFlight?: number;
   budgetBytes?: number;
@@ -122,7 +124,7 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
   const warn = opts.onWarning ?? ((): void => {});
   const sink = new Sink(out);
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > small;
-  const links = new HardLinks(entries);
+  const links = new HardLinks(opts.hardLinks === false ? [] : entries);
   let count = 0;
 
   const vanished = (e: SourceEntry, err: unknown): null => {

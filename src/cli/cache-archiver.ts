@@ -42,6 +42,11 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   if (format.warning) warn(format.warning);
   const level = parseCompressionLevel(values['compression-level'] ?? env.CACHE_COMPRESSION_LEVEL);
   if (level.warning) warn(level.warning);
+  const hardLinksRaw = values['tar-hard-links'] ?? env.CACHE_TAR_HARD_LINKS;
+  if (hardLinksRaw !== undefined && !['true', '1', 'false', '0', ''].includes(hardLinksRaw)) {
+    return fail(`--tar-hard-links (or CACHE_TAR_HARD_LINKS) must be true or false, got ${JSON.stringify(hardLinksRaw)}`);
+  }
+  const hardLinks = hardLinksRaw !== 'false' && hardLinksRaw !== '0';
 
   const sel = await selectFiles({
     cwd,
@@ -67,7 +72,7 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   }
   if (changed) {
     try {
-      const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn });
+      const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn, hardLinks });
       info(`Created cache archive ${values.file} (${format.value}, ${res.entries} entries, ${res.bytes} bytes)`);
     } catch (e) {
       return fail(`creating ${values.file}: ${(e as Error).message}`);

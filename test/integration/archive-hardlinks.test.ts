@@ -257,3 +257,24 @@ for (const c of bad) {
     }
   });
 }
+
+test('cache-archiver --tar-hard-links false / CACHE_TAR_HARD_LINKS=false: every name carries its bytes (for GitLab\'s own extractor); a bad value is refused', async () => {
+  const { main: archiver } = await import('../../src/cli/cache-archiver.ts');
+  const { PassThrough } = await import('node:stream');
+  await withDirs(async (tmp, src) => {
+    const quiet = (): InstanceType<typeof PassThrough> => new PassThrough().resume();
+    const make = (name: string, argv: string[], env: Record<string, string>) =>
+      archiver(['--file', path.join(tmp, name), '--path', '.', '--compression-format', 'tarzstd', ...argv], { cwd: src, env, stdout: quiet(), stderr: quiet() });
+    assert.equal(await make('default.tar.zst', [], {}), 0);
+    assert.equal(await make('flag.tar.zst', ['--tar-hard-links', 'false'], {}), 0);
+    assert.equal(await make('env.tar.zst', [], { CACHE_TAR_HARD_LINKS: 'false' }), 0);
+    assert.equal(await make('bad.tar.zst', ['--tar-hard-links', 'maybe'], {}), 1);
+    const linksIn = (f: string): string[] => Object.entries(tarMembers(path.join(tmp, f))).filter(([, m]) => m.type === '1').map(([n]) => n).sort();
+    assert.deepEqual(linksIn('default.tar.zst'), ['./sub/big-again.bin', './sub/b.txt', './sub/deeper/c.txt'].map((n) => n.replace(/^\.\//, '')).sort());
+    for (const f of ['flag.tar.zst', 'env.tar.zst']) {
+      assert.deepEqual(linksIn(f), [], `${f}: no link entries`);
+      const m = tarMembers(path.join(tmp, f));
+      assert.equal(m['sub/big-again.bin']?.size, BIG.length, `${f}: the second name carries the bytes`);
+    }
+  });
+});
