@@ -43,6 +43,8 @@ interface UploadMeta {
 }
 
 const xml = (body: string): Answer => ({ status: 200, headers: { 'Content-Type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n${body}` });
+/** A staging file vanished under a request: the upload was aborted or completed meanwhile (by another request). */
+const goneMeanwhile = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || ((err as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code === 'ENOENT');
 const noSuchUpload = (): S3Error => new S3Error('NoSuchUpload', 404, 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
 
 export function stagingRoot(dataDir: string): string {
@@ -278,6 +280,7 @@ async function uploadPart(op: OperationInput, root: string, id: string): Promise
     await rm(tmp, { force: true });
     h.bytes -= cap.counted;
     if (err instanceof S3Error && err.s3Code === 'EntityTooLarge') op.object.metrics.sizeRefusals.inc({ where: 's3api' });
+    if (goneMeanwhile(err)) throw noSuchUpload();
     throw err;
   } finally {
     const left = (h.writing.get(num) ?? 1) - 1;
@@ -339,7 +342,9 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     body.end();
   })().catch((err: unknown) => body.destroy(err as Error));
   const { adapter } = op.object;
-  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) }));
+  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch((err: unknown) => {
+    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  });
   await rm(dir, { recursive: true, force: true });
   held.delete(id);
   const md5s = createHash('md5');

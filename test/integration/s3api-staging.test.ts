@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { MAX_OPEN_UPLOADS, stagingRoot } from '../../src/s3api/multipart.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
@@ -77,6 +77,19 @@ describe('S3 front door: the multipart staging area is bounded', () => {
     assert.ok(outcomes.includes('EntityTooLarge'), outcomes.join(','));
     assert.deepEqual(outcomes.filter((o) => o === 'ok').length, 2, outcomes.join(','));
     assert.equal(bytes, 800_000);
+  });
+
+  it('a part still arriving when its upload is aborted is NoSuchUpload (not a 500) and leaves no file', async () => {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: KEY }));
+    const dir = join(root, UploadId as string);
+    const Body = new PassThrough();
+    const send = s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: KEY, UploadId, PartNumber: 1, Body, ContentLength: 200_000 })).then(() => 'ok', (e: Error) => e.name);
+    Body.write(randomBytes(100_000));
+    for (let t = 0; t < 500 && !(await readdir(dir)).some((f) => f.startsWith('.tmp-')); t++) await sleep(10);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: KEY, UploadId }));
+    Body.end(randomBytes(100_000));
+    assert.equal(await send, 'NoSuchUpload');
+    assert.equal((await readdir(root)).includes(UploadId as string), false);
   });
 
   it(`a runner holds at most ${MAX_OPEN_UPLOADS} unfinished uploads`, async () => {
