@@ -6,6 +6,7 @@ import { parseListen } from '../config/listen.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
+import type { UploadSlots } from '../service/upload-slots.ts';
 import { DEFAULT_MULTIPART_MAX_AGE } from '../config/s3-api.ts';
 import { createS3Listener, type OperationInput } from './listener.ts';
 import { multipartOperation, sweepAbandoned } from './multipart.ts';
@@ -20,7 +21,7 @@ export interface RunningS3Api {
   close: () => Promise<void>;
 }
 
-export async function startS3Api(listen: string, deps: { state: () => ServiceState; metrics: Metrics; log: Logger }): Promise<RunningS3Api> {
+export async function startS3Api(listen: string, deps: { state: () => ServiceState; metrics: Metrics; log: Logger; uploads?: UploadSlots }): Promise<RunningS3Api> {
   const addr = parseListen(listen);
   if (!addr) throw new CacheGateError('invalid_config', 400, `[cachegate.s3_api] listen "${listen}" is not HOST:PORT`);
   const s3Metrics = new S3ApiMetrics(deps.metrics.registry);

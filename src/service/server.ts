@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { startS3Api } from '../s3api/server.ts';
 import { ConnectionGuard } from './connection-guard.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { createListener } from './listener.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
@@ -74,7 +75,9 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   instrumentState(metrics, state);
-  const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION });
+  // One max_uploads for both listeners: their uploads share the process's descriptors and memory.
+  const uploads = new UploadSlots(() => (state as ServiceState).config.service.limits.maxUploads);
+  const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION, uploads });
   // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, listener);
   server.on('checkContinue', listener); // "100 Continue" only once authorized (upload-slots.ts)
@@ -88,7 +91,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log }) : undefined;
+  const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log, uploads }) : undefined;
   // The front door's connections get the same timeouts and count against the same connection cap.
   const servers = s3api ? [server, s3api.server] : [server];
   if (s3api) guard.attach(s3api.server);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -36,6 +37,7 @@ describe('S3 front door: connection limits', () => {
 [cachegate]
   idle_timeout = 1
   max_connections = 4
+  max_uploads = 1
 [[runners]]
   name = "r1"
   token = "glrt-connlimits1"
@@ -52,6 +54,28 @@ describe('S3 front door: connection limits', () => {
   });
   after(async () => {
     await svc.stop();
+  });
+
+  it('max_uploads counts front door uploads: one more is 503 ServiceUnavailable before its body is read', async () => {
+    const s3 = client();
+    try {
+      const Body = new PassThrough();
+      const first = s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/first', Body, ContentLength: 20 }));
+      Body.write('0123456789');
+      let second: string | undefined;
+      // Until the first upload holds its slot, a second may still get in: ask until it is refused.
+      for (let t = 0; t < 100 && second !== 'ServiceUnavailable'; t++) {
+        second = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' })).then(() => 'ok', (e: Error) => e.name);
+        if (second !== 'ServiceUnavailable') await sleep(20);
+      }
+      assert.equal(second, 'ServiceUnavailable');
+      Body.end('0123456789');
+      assert.equal((await first).$metadata.httpStatusCode, 200);
+      const after = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' }));
+      assert.equal(after.$metadata.httpStatusCode, 200, 'the slot is given back');
+    } finally {
+      s3.destroy();
+    }
   });
 
   it('a connection that stops sending is cut after idle_timeout', async () => {
