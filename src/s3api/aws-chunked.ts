@@ -7,8 +7,8 @@
  * With signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) each chunk's signature is checked
  * against the chain that starts at the request's seed signature, before the next chunk is read; a
  * trailer block (STREAMING-…-TRAILER) is collected into `trailers`, and its own signature checked when
- * the payload is signed. Memory: one chunk header line (at most 4 KiB) and the running hash; data is
- * passed on as it arrives.
+ * the payload is signed. Memory: one chunk header line (at most 4 KiB), the trailer block (at most
+ * 16 KiB) and the running hash; data is passed on as it arrives.
  */
 import { createHash, hash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -17,6 +17,8 @@ import { S3Error } from './errors.ts';
 import { sameHex, type VerifiedSignature } from './sigv4-verify.ts';
 
 const MAX_LINE = 4096;
+/** The whole trailer block (its lines are kept until the body ends): as much as request headers get. */
+const MAX_TRAILER = 16 * 1024;
 const EMPTY_SHA256 = hash('sha256', '', 'hex');
 const CHUNK_HEADER = /^([0-9a-fA-F]{1,16})(?:;chunk-signature=([0-9a-f]{64}))?$/;
 
@@ -32,6 +34,7 @@ export class AwsChunkedDecoder extends Transform {
   private previous: string;
   private state: 'header' | 'data' | 'data-crlf' | 'trailer' | 'done' = 'header';
   private line = '';
+  private trailerBytes = 0;
   private remaining = 0;
   private chunkSignature = '';
   private chunkHash: Hash | undefined;
@@ -98,6 +101,8 @@ export class AwsChunkedDecoder extends Transform {
         return;
       }
       if (!this.expectTrailer) throw incomplete('trailer lines in a body that announced none');
+      this.trailerBytes += line.length + 2;
+      if (this.trailerBytes > MAX_TRAILER) throw incomplete(`the trailer is over ${MAX_TRAILER} bytes`);
       const colon = line.indexOf(':');
       if (colon <= 0) throw incomplete('a trailer line is not name:value');
       this.trailers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());

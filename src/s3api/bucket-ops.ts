@@ -9,6 +9,8 @@ import { S3Error, xmlEscape } from './errors.ts';
 import type { Answer } from './object-ops.ts';
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+/** Names asked of the backend per list call. */
+const LIST_PAGE = 1000;
 const xml = (body: string): Answer => ({ status: 200, headers: { 'Content-Type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n${body}` });
 
 /** Empty LocationConstraint = us-east-1: what runners sign with when they ask (any region is accepted). */
@@ -77,10 +79,21 @@ export async function listObjects(r: ListRequest): Promise<Answer> {
   let last = '';
   const count = (): number => objects.length + prefixes.length;
   let more = true;
+  let under = ''; // the last common prefix: names under it are skipped
   while (more && count() < r.maxKeys) {
-    const page = await backendCall(adapter, () => list(r.prefix, { ...(cursor !== '' ? { startAfter: cursor } : {}), max: r.maxKeys - count() }), r.timeoutMs);
+    // Whole pages, read through (a backend list may cost a scan: the local one reads every header),
+    // rather than one call per common prefix.
+    const page = await backendCall(adapter, () => list(r.prefix, { ...(cursor !== '' ? { startAfter: cursor } : {}), max: LIST_PAGE }), r.timeoutMs);
     more = page.truncated;
     for (const o of page.objects) {
+      if (count() >= r.maxKeys) {
+        more = true;
+        break;
+      }
+      if (under !== '' && o.name.startsWith(under)) {
+        if (o.name > cursor) cursor = o.name;
+        continue;
+      }
       const cut = r.delimiter === '' ? -1 : o.name.indexOf(r.delimiter, r.prefix.length);
       if (cut === -1) {
         objects.push(o);
@@ -89,10 +102,8 @@ export async function listObjects(r: ListRequest): Promise<Answer> {
       }
       const p = o.name.slice(0, cut + r.delimiter.length);
       prefixes.push(p);
-      last = p;
+      last = under = p;
       cursor = p + '\u{10ffff}'; // past every name under this common prefix: ask again from there
-      more = true;
-      break;
     }
     if (page.objects.length === 0) more = false;
   }

@@ -11,6 +11,7 @@ import { accessLogger, type Logger } from '../log.ts';
 import { requestContext } from '../request-context.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
+import type { UploadSlots } from '../service/upload-slots.ts';
 import { checkListPrefix, checkObjectName, principals, type S3Principal } from './access-keys.ts';
 import { addressOf } from './address.ts';
 import { bucketLocation, headBucket, listBuckets, listObjects, listRequest } from './bucket-ops.ts';
@@ -25,6 +26,8 @@ export interface S3ListenerDeps {
   metrics: Metrics;
   s3Metrics: S3ApiMetrics;
   log: Logger;
+  /** [cachegate] max_uploads, shared with the service's own uploads: a PUT (object or part) or a Complete takes a slot. */
+  uploads?: UploadSlots;
   /** Extra operations (multipart), tried before the plain object ones; undefined = not theirs. */
   extra?: (op: OperationInput, state: ServiceState) => Promise<Answer> | undefined;
 }
@@ -63,7 +66,7 @@ export function createS3Listener(deps: S3ListenerDeps): (req: IncomingMessage, r
       access({ reqId, method: req.method ?? '', path, status, ms: Math.round(seconds * 1e4) / 10 });
     });
     requestContext.run({ reqId }, () => {
-      handle(deps, req, path, q === -1 ? '' : url.slice(q + 1), (name) => (operation = name)).then(
+      handle(deps, req, res, path, q === -1 ? '' : url.slice(q + 1), (name) => (operation = name)).then(
         (answer) => {
           deps.s3Metrics.operations.inc({ operation, outcome: 'ok' });
           send(req, res, answer);
@@ -122,7 +125,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, e: S3Error, path: 
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-async function handle(deps: S3ListenerDeps, req: IncomingMessage, rawPath: string, rawQuery: string, setOperation: (n: string) => void): Promise<Answer> {
+async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerResponse, rawPath: string, rawQuery: string, setOperation: (n: string) => void): Promise<Answer> {
   const state = deps.state();
   const settings = state.config.service.s3Api;
   if (!settings) throw new S3Error('ServiceUnavailable', 503, 'the S3 front door was turned off by a configuration reload', { 'Retry-After': '60' });
@@ -169,6 +172,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, rawPath: strin
   const object: ObjectContext = { adapter, objectName: addr.key, metrics: deps.metrics, timeoutMs };
   const writes = method !== 'GET' && method !== 'HEAD';
   if (writes && principal.readOnly) throw accessDenied('this access key is read-only');
+  if ((method === 'PUT' || method === 'POST') && deps.uploads) res.once('close', deps.uploads.take()); // 503 ServiceUnavailable when all are taken
   const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;
   switch (method) {

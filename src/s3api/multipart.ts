@@ -30,6 +30,8 @@ const MIN_PART = 5 * 1024 * 1024;
 const MAX_PART = 5 * 1024 * 1024 * 1024;
 /** A CompleteMultipartUpload body lists at most 10,000 parts: ~1 MiB of XML. */
 const MAX_COMPLETE_BODY = 2 * 1024 * 1024;
+/** Unfinished uploads one runner may hold: each may stage up to its MaxUploadedArchiveSize on disk. */
+export const MAX_OPEN_UPLOADS = 100;
 
 interface UploadMeta {
   objectName: string;
@@ -41,6 +43,8 @@ interface UploadMeta {
 }
 
 const xml = (body: string): Answer => ({ status: 200, headers: { 'Content-Type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?>\n${body}` });
+/** A staging file vanished under a request: the upload was aborted or completed meanwhile (by another request). */
+const goneMeanwhile = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || ((err as { cause?: NodeJS.ErrnoException } | undefined)?.cause?.code === 'ENOENT');
 const noSuchUpload = (): S3Error => new S3Error('NoSuchUpload', 404, 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
 
 export function stagingRoot(dataDir: string): string {
@@ -79,7 +83,35 @@ export function multipartOperation(op: OperationInput, dataDir: string): Promise
   }
 }
 
+/** Creates in progress per runner: counted with the uploads on disk, so that a burst of creates cannot pass the cap together. */
+const creating = new Map<string, number>();
+
+async function openUploadsOf(root: string, profile: string): Promise<number> {
+  let n = 0;
+  for (const id of await readdir(root).catch(() => [] as string[])) {
+    if (!UPLOAD_ID.test(id)) continue;
+    const meta = await readFile(join(root, id, 'upload.json'), 'utf8').then((t) => JSON.parse(t) as UploadMeta, () => undefined);
+    if (meta?.profile === profile) n++;
+  }
+  return n;
+}
+
 async function create(op: OperationInput, root: string): Promise<Answer> {
+  const runner = op.principal.profile.name;
+  creating.set(runner, (creating.get(runner) ?? 0) + 1);
+  try {
+    if ((await openUploadsOf(root, runner)) + (creating.get(runner) ?? 1) - 1 >= MAX_OPEN_UPLOADS) {
+      throw new S3Error('SlowDown', 503, `this runner has ${MAX_OPEN_UPLOADS} unfinished multipart uploads: complete or abort some`, { 'Retry-After': '60' });
+    }
+    return await createUpload(op, root);
+  } finally {
+    const left = (creating.get(runner) ?? 1) - 1;
+    if (left > 0) creating.set(runner, left);
+    else creating.delete(runner);
+  }
+}
+
+async function createUpload(op: OperationInput, root: string): Promise<Answer> {
   const id = randomBytes(16).toString('hex');
   const metadata: Record<string, string> = {};
   for (const name of op.sig.signedHeaders) {
@@ -91,6 +123,7 @@ async function create(op: OperationInput, root: string): Promise<Answer> {
   const dir = join(root, id);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(join(dir, 'upload.json'), JSON.stringify(meta), { mode: 0o600 });
+  held.set(id, Promise.resolve({ bytes: 0, writing: new Map() }));
   return xml(`<InitiateMultipartUploadResult xmlns="${XMLNS}"><Bucket>${xmlEscape(op.bucket)}</Bucket><Key>${xmlEscape(meta.objectName)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`);
 }
 
@@ -102,6 +135,7 @@ async function openUpload(op: OperationInput, root: string, id: string): Promise
   try {
     meta = JSON.parse(await readFile(join(dir, 'upload.json'), 'utf8')) as UploadMeta;
   } catch {
+    held.delete(id);
     throw noSuchUpload();
   }
   if (meta.objectName !== op.object.objectName || meta.profile !== op.principal.profile.name) throw noSuchUpload();
@@ -132,17 +166,73 @@ function partFile(dir: string, p: { number: number; etag: string }): string {
   return join(dir, `part-${String(p.number).padStart(5, '0')}.${p.etag.replace(/"/g, '')}`);
 }
 
-/** Fails past `max` bytes (0 = unlimited) with EntityTooLarge. */
+/**
+ * What an upload holds in its staging folder, as this process counts it: every part file, a part
+ * being replaced until its successor is stored, and the parts being written right now. Parts sent at
+ * the same time all count against the one cap, and a part sent again replaces the earlier file.
+ * Loaded from the folder on first use (after a restart), dropped when the upload ends.
+ */
+interface Holding {
+  bytes: number;
+  /** Part numbers being written now (how many of each). */
+  writing: Map<number, number>;
+}
+const held = new Map<string, Promise<Holding>>();
+
+function holding(id: string, dir: string): Promise<Holding> {
+  let h = held.get(id);
+  if (!h) {
+    h = (async () => {
+      let bytes = 0;
+      for (const f of await readdir(dir).catch(() => [] as string[])) if (f !== 'upload.json') bytes += (await stat(join(dir, f)).catch(() => undefined))?.size ?? 0;
+      return { bytes, writing: new Map<number, number>() };
+    })();
+    held.set(id, h);
+  }
+  return h;
+}
+
+/** The files of part `n` other than `keep`, with their sizes. */
+async function filesOfPart(dir: string, n: number, keep?: string): Promise<Array<{ file: string; size: number }>> {
+  const prefix = `part-${String(n).padStart(5, '0')}.`;
+  const out: Array<{ file: string; size: number }> = [];
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (!f.startsWith(prefix) || f === keep) continue;
+    const st = await stat(join(dir, f)).catch(() => undefined);
+    if (st) out.push({ file: f, size: st.size });
+  }
+  return out;
+}
+
+const tooLarge = (max: number): S3Error => new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size (${max > 0 ? `MaxUploadedArchiveSize ${max}` : '5 GiB per part'})`);
+
+/**
+ * Counts a part's bytes into its upload's holding (a declared length is counted from the start);
+ * fails with EntityTooLarge past 5 GiB or when the upload would hold more than `limit`.
+ */
 class Cap extends Transform {
   bytes = 0;
+  private readonly h: Holding;
+  private readonly declared: number;
+  private readonly limit: number;
   private readonly max: number;
-  constructor(max: number) {
+  constructor(h: Holding, declared: number, limit: number, max: number) {
     super();
+    this.h = h;
+    this.declared = declared;
+    this.limit = limit;
     this.max = max;
+    h.bytes += declared;
+  }
+  /** What this part adds to its upload's holding now. */
+  get counted(): number {
+    return Math.max(this.bytes, this.declared);
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    const before = this.counted;
     this.bytes += chunk.length;
-    if (this.max > 0 && this.bytes > this.max) cb(new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size (${this.max} bytes)`));
+    this.h.bytes += this.counted - before;
+    if (this.bytes > MAX_PART || this.h.bytes > this.limit) cb(tooLarge(this.max));
     else cb(null, chunk);
   }
 }
@@ -154,30 +244,48 @@ function profileMax(p: S3Principal): number {
 async function uploadPart(op: OperationInput, root: string, id: string): Promise<Answer> {
   const n = op.query.get('partNumber') ?? '';
   if (!/^[0-9]{1,5}$/.test(n) || Number(n) < 1 || Number(n) > MAX_PARTS) throw new S3Error('InvalidArgument', 400, `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);
+  const num = Number(n);
   const { dir } = await openUpload(op, root, id);
   const { body, length } = objectBody(op.req, op.sig);
   const max = profileMax(op.principal);
-  const staged = (await stagedParts(dir)).filter((p) => p.number !== Number(n)).reduce((s, p) => s + p.size, 0);
-  // Each part, and what is staged with it, stays under the cap: a runaway upload fills no disk.
-  const room = max > 0 ? max - staged : MAX_PART;
-  if (length !== undefined && length > Math.min(room, MAX_PART)) {
+  const h = await holding(id, dir);
+  // The part this one replaces is removed once it is stored, so it does not count against it, unless
+  // the same part number is being written at the same time (then both count: never more than the cap on disk).
+  const replaced = h.writing.has(num) ? 0 : (await filesOfPart(dir, num)).reduce((s, f) => s + f.size, 0);
+  const limit = max > 0 ? max + replaced : Infinity;
+  if (length !== undefined && (length > MAX_PART || h.bytes + length > limit)) {
     body.destroy();
-    throw new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size (${max > 0 ? `MaxUploadedArchiveSize ${max}` : '5 GiB per part'})`);
+    throw tooLarge(max);
   }
+  // Checked and counted in one step (no await between): parts that arrive together cannot all pass.
+  const cap = new Cap(h, length ?? 0, limit, max);
+  h.writing.set(num, (h.writing.get(num) ?? 0) + 1);
   const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
   const md5 = createHash('md5');
-  const cap = new Cap(Math.max(0, Math.min(room, MAX_PART)));
   const hash = new Transform({ transform(chunk: Buffer, _e, cb) { md5.update(chunk); cb(null, chunk); } });
   try {
     await pipeline(body, cap, hash, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
     const etag = `"${md5.digest('hex')}"`;
-    await rename(tmp, partFile(dir, { number: Number(n), etag }));
+    const file = partFile(dir, { number: num, etag });
+    const older = await filesOfPart(dir, num);
+    await rename(tmp, file);
+    h.bytes -= cap.counted - cap.bytes;
+    for (const f of older) {
+      if (f.file !== file.slice(dir.length + 1)) await rm(join(dir, f.file), { force: true });
+      h.bytes -= f.size;
+    }
     op.object.metrics.bytes.inc({ direction: 'in' }, cap.bytes);
     return { status: 200, headers: { ETag: etag } };
   } catch (err) {
     await rm(tmp, { force: true });
+    h.bytes -= cap.counted;
     if (err instanceof S3Error && err.s3Code === 'EntityTooLarge') op.object.metrics.sizeRefusals.inc({ where: 's3api' });
+    if (goneMeanwhile(err)) throw noSuchUpload();
     throw err;
+  } finally {
+    const left = (h.writing.get(num) ?? 1) - 1;
+    if (left > 0) h.writing.set(num, left);
+    else h.writing.delete(num);
   }
 }
 
@@ -234,8 +342,11 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     body.end();
   })().catch((err: unknown) => body.destroy(err as Error));
   const { adapter } = op.object;
-  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) }));
+  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch((err: unknown) => {
+    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  });
   await rm(dir, { recursive: true, force: true });
+  held.delete(id);
   const md5s = createHash('md5');
   for (const p of chosen) md5s.update(Buffer.from(p.etag.replace(/"/g, ''), 'hex'));
   const etag = info.etag ?? `"${md5s.digest('hex')}-${chosen.length}"`;
@@ -245,6 +356,7 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
 async function abort(op: OperationInput, root: string, id: string): Promise<Answer> {
   const { dir } = await openUpload(op, root, id);
   await rm(dir, { recursive: true, force: true });
+  held.delete(id);
   return { status: 204, headers: {} };
 }
 
@@ -266,6 +378,7 @@ export async function sweepAbandoned(dataDir: string, maxAgeSeconds: number, now
     const born = st?.mtimeMs ?? (await stat(join(root, id)).catch(() => undefined))?.mtimeMs;
     if (born !== undefined && now - born > maxAgeSeconds * 1000) {
       await rm(join(root, id), { recursive: true, force: true });
+      held.delete(id);
       removed++;
     }
   }

@@ -1,11 +1,12 @@
 /** Binds the S3 front door ([cachegate.s3_api] listen) beside the service's own listener. */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CacheGateError } from '../errors.ts';
 import { parseListen } from '../config/listen.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
+import type { UploadSlots } from '../service/upload-slots.ts';
 import { DEFAULT_MULTIPART_MAX_AGE } from '../config/s3-api.ts';
 import { createS3Listener, type OperationInput } from './listener.ts';
 import { multipartOperation, sweepAbandoned } from './multipart.ts';
@@ -15,15 +16,24 @@ import { S3ApiMetrics } from './metrics.ts';
 export interface RunningS3Api {
   url: string;
   port: number;
+  /** The listener, for the service's connection cap and timeouts ([cachegate] headers_timeout … max_connections). */
+  server: Server;
   close: () => Promise<void>;
 }
 
-export async function startS3Api(listen: string, deps: { state: () => ServiceState; metrics: Metrics; log: Logger }): Promise<RunningS3Api> {
+export async function startS3Api(listen: string, deps: { state: () => ServiceState; metrics: Metrics; log: Logger; uploads?: UploadSlots }): Promise<RunningS3Api> {
   const addr = parseListen(listen);
   if (!addr) throw new CacheGateError('invalid_config', 400, `[cachegate.s3_api] listen "${listen}" is not HOST:PORT`);
   const s3Metrics = new S3ApiMetrics(deps.metrics.registry);
   const extra = (op: OperationInput, state: ServiceState): Promise<Answer> | undefined => multipartOperation(op, state.config.service.dataDir);
-  const server = createServer(createS3Listener({ ...deps, s3Metrics, extra }));
+  const listener = createS3Listener({ ...deps, s3Metrics, extra });
+  // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, listener);
+  // The connection cap listens for 'checkContinue', which turns off Node's automatic 100 Continue: answer it here.
+  server.on('checkContinue', (req, res) => {
+    res.writeContinue();
+    listener(req, res);
+  });
   // Unfinished multipart uploads: swept at start and then every quarter of their lifetime (at most hourly).
   const sweep = (): void => {
     const s = deps.state().config.service;
@@ -48,6 +58,7 @@ export async function startS3Api(listen: string, deps: { state: () => ServiceSta
   return {
     url,
     port,
+    server,
     close: () => new Promise<void>((resolve) => {
       clearInterval(timer);
       server.close(() => resolve());

@@ -26,6 +26,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   version: string;
+  /** [cachegate] max_uploads, shared with the S3 front door; one of its own when not given. */
+  uploads?: UploadSlots;
 }
 
 type Env = { Bindings: HttpBindings };
@@ -33,7 +35,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { metrics, log } = deps;
   const app = new Hono<Env>();
   const readiness = new Readiness();
-  const uploads = new UploadSlots(() => deps.state().config.service.limits.maxUploads);
+  const uploads = deps.uploads ?? new UploadSlots(() => deps.state().config.service.limits.maxUploads);
 
   /** An authorized PUT: takes an upload slot (or 503) before inviting and reading the body. */
   const upload = async (c: Context<Env>, req: PutRequest): Promise<Response> => {

@@ -19,6 +19,11 @@ export class ConnectionGuard {
 
   constructor(server: Server, max: number) {
     this.#max = max;
+    this.attach(server);
+  }
+
+  /** Counts another listener's connections (the S3 front door's) against the same cap: they share the process's descriptors. */
+  attach(server: Server): void {
     server.on('connection', (socket: Socket) => this.#opened(socket));
     const busy = (req: IncomingMessage, res: ServerResponse): void => this.#busy(req.socket, res);
     server.on('request', busy);

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { startS3Api } from '../s3api/server.ts';
 import { ConnectionGuard } from './connection-guard.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { createListener } from './listener.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
@@ -74,12 +75,14 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   instrumentState(metrics, state);
-  const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION });
+  // One max_uploads for both listeners: their uploads share the process's descriptors and memory.
+  const uploads = new UploadSlots(() => (state as ServiceState).config.service.limits.maxUploads);
+  const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION, uploads });
   // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, listener);
   server.on('checkContinue', listener); // "100 Continue" only once authorized (upload-slots.ts)
   const guard = new ConnectionGuard(server, 0);
-  applyLimits(server, guard, config.service.limits);
+  applyLimits([server], guard, config.service.limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -88,7 +91,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log }) : undefined;
+  const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log, uploads }) : undefined;
+  // The front door's connections get the same timeouts and count against the same connection cap.
+  const servers = s3api ? [server, s3api.server] : [server];
+  if (s3api) guard.attach(s3api.server);
+  applyLimits(servers, guard, config.service.limits);
   const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const url = `http://${shownHost}:${port}`;
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
@@ -123,7 +130,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
-      applyLimits(server, guard, next.service.limits);
+      applyLimits(servers, guard, next.service.limits);
       instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
@@ -177,11 +184,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
 }
 
 /** [cachegate] timeouts and connection cap onto the running server (at start and on reload). */
-function applyLimits(server: Server, guard: ConnectionGuard, limits: ConnectionLimits): void {
-  server.headersTimeout = limits.headersTimeout * 1000;
-  server.requestTimeout = limits.requestTimeout * 1000;
-  server.keepAliveTimeout = limits.keepAliveTimeout * 1000;
-  server.timeout = limits.idleTimeout * 1000; // a socket with no byte either way for this long is destroyed
+function applyLimits(servers: Server[], guard: ConnectionGuard, limits: ConnectionLimits): void {
+  for (const server of servers) {
+    server.headersTimeout = limits.headersTimeout * 1000;
+    server.requestTimeout = limits.requestTimeout * 1000;
+    server.keepAliveTimeout = limits.keepAliveTimeout * 1000;
+    server.timeout = limits.idleTimeout * 1000; // a socket with no byte either way for this long is destroyed
+  }
   guard.max = effectiveMaxConnections(limits);
 }
 

@@ -187,3 +187,13 @@ describe('body checksums', () => {
     await assert.rejects(pipeline(Readable.from([Buffer.from(body.toString().replace(check.crc32, check.crc32c))]), d, v), (e: S3Error) => e.s3Code === 'BadDigest');
   });
 });
+
+describe('aws-chunked trailer', () => {
+  it('a trailer block over 16 KiB is IncompleteBody (its lines are kept until the body ends: an endless trailer would grow memory)', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => `x-amz-junk-${i}:${'v'.repeat(20)}\r\n`).join('');
+    const body = Buffer.from(`5\r\nhello\r\n0\r\n${lines}\r\n`);
+    await assert.rejects(decode(body, new AwsChunkedDecoder(undefined, true)), (e: S3Error) => e.s3Code === 'IncompleteBody' && /trailer is over/.test(e.message));
+    const small = Buffer.from('5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n');
+    assert.equal(await decode(small, new AwsChunkedDecoder(undefined, true)), 'hello');
+  });
+});

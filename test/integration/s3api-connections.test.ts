@@ -1,0 +1,105 @@
+/**
+ * The S3 front door's connections are bounded like the service's own: `[cachegate] idle_timeout` cuts a
+ * stalled upload, and `max_connections` counts both listeners (idle connections are closed to make
+ * room), so clients that open connections and send nothing cannot take every descriptor.
+ */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { startTestService, type TestService } from '../support/service.ts';
+
+function open(url: string): Promise<Socket> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Whether the socket is closed by the server within `ms` (a bound for the test, not a timing claim). */
+async function closedWithin(s: Socket, ms: number): Promise<boolean> {
+  s.on('error', () => undefined);
+  s.resume();
+  for (let t = 0; t < ms / 20 && !s.closed && !s.readableEnded; t++) await sleep(20);
+  return s.closed || s.readableEnded;
+}
+
+describe('S3 front door: connection limits', () => {
+  let svc: TestService;
+  const client = (): S3Client => new S3Client({ endpoint: svc.s3ApiUrl, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'CONNKEY000000001', secretAccessKey: 'conn-secret-0001' }, maxAttempts: 1 });
+  before(async () => {
+    svc = await startTestService({
+      toml: `
+[cachegate]
+  idle_timeout = 1
+  max_connections = 4
+  max_uploads = 1
+[[runners]]
+  name = "r1"
+  token = "glrt-connlimits1"
+  [runners.cache]
+    Type = "local"
+[cachegate.s3_api]
+  listen = "127.0.0.1:0"
+  [[cachegate.s3_api.keys]]
+    access_key = "CONNKEY000000001"
+    secret_key = "conn-secret-0001"
+    runner = "r1"
+`,
+    });
+  });
+  after(async () => {
+    await svc.stop();
+  });
+
+  it('max_uploads counts front door uploads: one more is 503 ServiceUnavailable before its body is read', async () => {
+    const s3 = client();
+    try {
+      const Body = new PassThrough();
+      const first = s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/first', Body, ContentLength: 20 }));
+      Body.write('0123456789');
+      let second: string | undefined;
+      // Until the first upload holds its slot, a second may still get in: ask until it is refused.
+      for (let t = 0; t < 100 && second !== 'ServiceUnavailable'; t++) {
+        second = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' })).then(() => 'ok', (e: Error) => e.name);
+        if (second !== 'ServiceUnavailable') await sleep(20);
+      }
+      assert.equal(second, 'ServiceUnavailable');
+      Body.end('0123456789');
+      assert.equal((await first).$metadata.httpStatusCode, 200);
+      const after = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' }));
+      assert.equal(after.$metadata.httpStatusCode, 200, 'the slot is given back');
+    } finally {
+      s3.destroy();
+    }
+  });
+
+  it('a connection that stops sending is cut after idle_timeout', async () => {
+    const s3 = client();
+    const url = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/stalled' }), { expiresIn: 600 }));
+    s3.destroy();
+    const s = await open(svc.s3ApiUrl as string);
+    // A signed upload that stops after 10 of its 100 bytes.
+    s.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 100\r\n\r\n0123456789`);
+    assert.ok(await closedWithin(s, 15_000), 'the stalled upload is still open');
+    const got = await client().send(new HeadBucketCommand({ Bucket: 'runner-cache' }));
+    assert.equal(got.$metadata.httpStatusCode, 200);
+  });
+
+  it('over max_connections, the longest-idle front door connection is closed and a new client gets in', async () => {
+    const idle = [];
+    for (let i = 0; i < 4; i++) idle.push(await open(svc.s3ApiUrl as string));
+    const s3 = client();
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: 'runner-cache' }));
+    } finally {
+      s3.destroy();
+    }
+    assert.ok(await closedWithin(idle[0], 2_000), 'the oldest idle connection is still open: the front door has no connection cap');
+    for (const s of idle) s.destroy();
+  });
+});
