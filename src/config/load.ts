@@ -14,6 +14,7 @@ import { connectionLimits } from './connection-limits.ts';
 import { parseListen } from './listen.ts';
 import { duplicateNames, entryOf, findRunner } from './runner-names.ts';
 import { s3ApiSettings } from './s3-api.ts';
+import { secretSetting } from './secret-setting.ts';
 import { storageBounds } from './retention.ts';
 import {
   azureSchema, cacheSchema, cachegateSchema, fileSchema, gcsSchema, knownKeys, s3Schema,
@@ -411,16 +412,7 @@ function serviceSettings(
   const apiTokens: ApiToken[] = [];
   (cg?.api_tokens ?? []).forEach((t, i) => {
     const field = `cachegate.api_tokens[${i}]`;
-    let token = t.token ?? '';
-    if (t.token_env !== undefined) {
-      token = env[t.token_env] ?? '';
-      if (token === '') findings.push({ level: 'error', field: `${field}.token_env`, message: `environment variable ${t.token_env} is not set` });
-    } else if (token === '') {
-      findings.push({ level: 'error', field: `${field}.token`, message: 'token or token_env is required' });
-    }
-    if (token !== '' && token.length < 16) {
-      findings.push({ level: 'warning', field: `${field}.token`, message: 'shorter than 16 characters: easy to guess' });
-    }
+    const token = secretSetting({ field, name: 'token', literal: t.token, envVar: t.token_env, env, required: true, warnBelow: 16 }, findings);
     const runner = findRunner(profiles, t.runner);
     if (!runner.ok) findings.push({ level: 'error', field: `${field}.runner`, message: runner.message });
     if (token !== '') apiTokens.push({ token, profile: t.runner, readOnly: t.read_only ?? false, label: t.name ?? `api_tokens[${i}]` });

@@ -5,6 +5,7 @@
 import { statfsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { RawCachegate } from './schema.ts';
+import { secretSetting } from './secret-setting.ts';
 import type { CacheProfile, Finding, ServiceSettings } from './types.ts';
 
 type Env = Record<string, string | undefined>;
@@ -37,11 +38,7 @@ export function storageBounds(
     }
     checkSize(d.max_size, dir, 'cachegate.disk_cache.max_size', findings);
   }
-  const token = cg?.admin_token_env !== undefined ? env[cg.admin_token_env] ?? '' : cg?.admin_token ?? '';
-  if (cg?.admin_token_env !== undefined && token === '') {
-    findings.push({ level: 'error', field: 'cachegate.admin_token_env', message: `environment variable ${cg.admin_token_env} is not set` });
-  }
-  if (token !== '' && token.length < 16) findings.push({ level: 'warning', field: 'cachegate.admin_token', message: 'shorter than 16 characters: easy to guess' });
+  const token = secretSetting({ field: 'cachegate', name: 'admin_token', literal: cg?.admin_token, envVar: cg?.admin_token_env, env, required: false, warnBelow: 16 }, findings);
   if (token !== '') out.adminToken = token;
   return out;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseListen } from './listen.ts';
+import { secretSetting } from './secret-setting.ts';
 import type { CacheProfile, Finding } from './types.ts';
 
 const s3ApiKeySchema = z.strictObject({
@@ -58,13 +59,7 @@ export function s3ApiSettings(raw: RawS3Api | undefined, profiles: CacheProfile[
   const keys: S3ApiKey[] = [];
   (raw.keys ?? []).forEach((k, i) => {
     const f = `${field}.keys[${i}]`;
-    let secretKey = k.secret_key ?? '';
-    if (k.secret_key_env !== undefined) {
-      secretKey = env[k.secret_key_env] ?? '';
-      if (secretKey === '') findings.push({ level: 'error', field: `${f}.secret_key_env`, message: `environment variable ${k.secret_key_env} is not set` });
-    } else if (secretKey === '') {
-      findings.push({ level: 'error', field: `${f}.secret_key`, message: 'secret_key or secret_key_env is required' });
-    }
+    const secretKey = secretSetting({ field: f, name: 'secret_key', literal: k.secret_key, envVar: k.secret_key_env, env, required: true }, findings);
     if (seen.has(k.access_key)) findings.push({ level: 'error', field: `${f}.access_key`, message: `access key "${k.access_key}" is listed twice: each must map to one runner` });
     seen.add(k.access_key);
     const matches = profiles.filter((p) => p.name === k.runner).length;

@@ -1,12 +1,12 @@
 /** Binds the S3 front door ([cachegate.s3_api] listen) beside the service's own listener. */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { CacheGateError } from '../errors.ts';
 import { parseListen } from '../config/listen.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
 import type { UploadSlots } from '../service/upload-slots.ts';
+import { listenOn } from '../service/listen-on.ts';
 import { DEFAULT_MULTIPART_MAX_AGE } from '../config/s3-api.ts';
 import { createS3Listener, type OperationInput } from './listener.ts';
 import { multipartOperation, sweepAbandoned } from './multipart.ts';
@@ -45,15 +45,7 @@ export async function startS3Api(listen: string, deps: { state: () => ServiceSta
   sweep();
   const maxAge = deps.state().config.service.s3Api?.multipartMaxAge ?? DEFAULT_MULTIPART_MAX_AGE;
   const timer = setInterval(sweep, Math.min(3600, Math.max(15, maxAge / 4)) * 1000).unref();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
+  const { port, url } = await listenOn(server, addr.host, addr.port);
   deps.log.info({ address: url }, `S3 front door listening on ${url}`);
   return {
     url,

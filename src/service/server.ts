@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +20,7 @@ import { startS3Api } from '../s3api/server.ts';
 import { ConnectionGuard } from './connection-guard.ts';
 import { UploadSlots } from './upload-slots.ts';
 import { createListener } from './listener.ts';
+import { listenOn } from './listen-on.ts';
 import { Metrics } from './metrics.ts';
 import { ServiceState } from './state.ts';
 
@@ -83,21 +83,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   server.on('checkContinue', listener); // "100 Continue" only once authorized (upload-slots.ts)
   const guard = new ConnectionGuard(server, 0);
   applyLimits([server], guard, config.service.limits);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, url } = await listenOn(server, listen.host, listen.port);
   const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log, uploads }) : undefined;
   // The front door's connections get the same timeouts and count against the same connection cap.
   const servers = s3api ? [server, s3api.server] : [server];
   if (s3api) guard.attach(s3api.server);
   applyLimits(servers, guard, config.service.limits);
-  const shownHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  const url = `http://${shownHost}:${port}`;
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   if (publicUrl === '') publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
