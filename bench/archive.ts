@@ -25,6 +25,10 @@ async function childMain(argv: string[]): Promise<void> {
   const { selectFiles, createArchiveFile, extractArchive, limitYoungGeneration } = await import('../src/archive/index.ts');
   limitYoungGeneration(); // as the helper commands do (src/cli/helper.ts)
   const [op, a, b, format] = argv;
+  if (op === 'tree') {
+    await makeTree(a, Number(b)); // for bench/helper-memory.ts
+    return;
+  }
   if (op === 'create') {
     const sel = await selectFiles({ cwd: a, paths: ['.'] });
     await createArchiveFile(sel.entries, b, format as 'zip' | 'tarzstd', 'fast');

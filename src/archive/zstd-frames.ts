@@ -13,45 +13,14 @@
  * up to ~64 MB of them resident before V8 collected. zstd-napi's own multi-threaded streams were
  * measured too and rejected: they busy-wait the calling thread (see docs/archive.md).
  *
+ * The threads' code is zstd-frame-worker.ts (started through worker-start.ts).
+ *
  * Memory: (parallel + 2) × (4 MiB in + 4 MiB out) + one zstd context and one isolate per worker.
  */
 import os from 'node:os';
 import { Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
-
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const zlib = require('node:zlib');
-const { createRequire } = require('node:module');
-let cctx = null;
-try {
-  const b = createRequire(workerData.base)('zstd-napi/binding');
-  cctx = new b.CCtx();
-  cctx.setParameter(b.CParameter.compressionLevel, workerData.level);
-  cctx.setParameter(b.CParameter.checksumFlag, 1);
-} catch {
-  cctx = null;
-}
-parentPort.on('message', (job) => {
-  let out = job.out;
-  try {
-    const seg = new Uint8Array(job.seg, 0, job.len);
-    let n;
-    if (cctx !== null) {
-      n = cctx.compress2(new Uint8Array(out), seg);
-    } else {
-      const c = zlib.constants;
-      const r = zlib.zstdCompressSync(seg, { params: { [c.ZSTD_c_compressionLevel]: workerData.level, [c.ZSTD_c_checksumFlag]: 1 } });
-      if (r.length > out.byteLength) out = new ArrayBuffer(r.length);
-      new Uint8Array(out).set(r);
-      n = r.length;
-    }
-    parentPort.postMessage({ id: job.id, seg: job.seg, out, n }, [job.seg, out]);
-  } catch (err) {
-    parentPort.postMessage({ id: job.id, seg: job.seg, out, error: err instanceof Error ? err.message : String(err) }, [job.seg, out]);
-  }
-});
-`;
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-start.ts';
 
 export interface ZstdFramesOptions {
   /** Bytes of input per frame (default 4 MiB). */
@@ -146,7 +115,7 @@ export class ZstdFrameWriter extends Writable {
     const w = this.idle.pop();
     if (w) return w;
     if (this.workers.length < this.parallel) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { base: import.meta.url, level: this.level } });
+      const worker = startWorker(new URL('./zstd-frame-worker.ts', import.meta.url), { level: this.level });
       worker.on('message', (r: Result) => this.done(worker, r));
       worker.on('error', (err) => this.fail(err));
       this.workers.push(worker);

@@ -6,69 +6,9 @@
  * consumer asks for the chunk after next (the contract of zstdDecodeFile). libzstd checks every
  * frame's checksum as in the main-thread path (zstd.ts).
  *
- * The worker is plain JavaScript evaluated from a string: no TypeScript loading in the thread.
+ * The thread's code is zstd-decode-worker.ts (started through worker-start.ts).
  */
-import { Worker } from 'node:worker_threads';
-
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createRequire } = require('node:module');
-const { DCtx } = createRequire(workerData.base)('zstd-napi/binding');
-const free = [];
-let wake = null;
-parentPort.on('message', (ab) => {
-  free.push(ab);
-  if (wake) { const w = wake; wake = null; w(); }
-});
-async function take() {
-  while (free.length === 0) await new Promise((resolve) => { wake = resolve; });
-  return Buffer.from(free.shift());
-}
-(async () => {
-  let fd = -1;
-  try {
-    fd = fs.openSync(workerData.path, 'r');
-    const input = Buffer.allocUnsafe(1 << 20);
-    const d = new DCtx();
-    let out = await take();
-    let fill = 0;
-    let pos = 0;
-    let inFrame = false;
-    let any = false;
-    for (;;) {
-      const n = fs.readSync(fd, input, 0, input.length, pos);
-      if (n === 0) break;
-      pos += n;
-      any = true;
-      let src = input.subarray(0, n);
-      for (;;) {
-        const [ret, p, c] = d.decompressStream(out.subarray(fill), src);
-        fill += p;
-        src = src.subarray(c);
-        inFrame = ret !== 0;
-        if (fill === out.length) {
-          const ab = out.buffer;
-          parentPort.postMessage({ buf: ab, len: fill }, [ab]);
-          out = await take();
-          fill = 0;
-          continue;
-        }
-        if (src.length === 0) break;
-        if (p === 0 && c === 0) throw new Error('the zstd data does not decode');
-      }
-    }
-    if (fill > 0) parentPort.postMessage({ buf: out.buffer, len: fill }, [out.buffer]);
-    if (!any) parentPort.postMessage({ error: 'empty file' });
-    else if (inFrame) parentPort.postMessage({ error: 'unexpected end of data inside a zstd frame (truncated?)' });
-    else parentPort.postMessage({ end: true });
-  } catch (err) {
-    parentPort.postMessage({ error: err instanceof Error ? err.message : String(err), io: typeof err?.code === 'string' && err.code.startsWith('E') });
-  } finally {
-    if (fd >= 0) fs.closeSync(fd);
-  }
-})();
-`;
+import { startWorker } from './worker-start.ts';
 
 const BUFFERS = 4;
 const BUFFER_SIZE = 1 << 20;
@@ -76,7 +16,7 @@ const BUFFER_SIZE = 1 << 20;
 type Message = { buf: ArrayBuffer; len: number } | { end: true } | { error: string; io?: boolean };
 
 export async function* zstdDecodeInWorker(path: string, onCorrupt: (message: string, cause?: unknown) => Error): AsyncGenerator<Buffer> {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, base: import.meta.url } });
+  const worker = startWorker(new URL('./zstd-decode-worker.ts', import.meta.url), { path });
   const inbox: Message[] = [];
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
