@@ -88,3 +88,28 @@ test('more than 65,535 entries: zip64 end records are written and read back (no 
     await rmrf(tmp);
   }
 });
+
+test('tar.zst: files around the inline limit (512 KiB) and the 1 MiB sink region, and names over 100 bytes, round trip', async () => {
+  const tmp = await tempDir();
+  try {
+    const src = path.join(tmp, 'src');
+    const long = `${'d'.repeat(60)}/${'e'.repeat(60)}`;
+    await fs.promises.mkdir(path.join(src, long), { recursive: true });
+    let seed = 7;
+    for (const size of [0, 1, 65536, (512 << 10) - 513, (512 << 10) - 1, 512 << 10, (512 << 10) + 1, (1 << 20) - 512, 1 << 20, (1 << 20) + 1, 3 << 20]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16;
+      await fs.promises.writeFile(path.join(src, `f${size}`), data);
+      await fs.promises.writeFile(path.join(src, long, `${'n'.repeat(40)}${size}`), data);
+    }
+    const sel = await selectFiles({ cwd: src, paths: ['.'] });
+    assert.equal(sel.entries.find((e) => e.name === 'f1')!.absPath, path.join(src, 'f1'));
+    const file = path.join(tmp, 'cache.tar.zst');
+    await createArchiveFile(sel.entries, file, 'tarzstd', 'fast');
+    const dst = path.join(tmp, 'dst');
+    await extractArchive(file, dst);
+    assert.deepEqual(await snapshot(dst), await snapshot(src));
+  } finally {
+    await rmrf(tmp);
+  }
+});
