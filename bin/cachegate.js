@@ -1,14 +1,21 @@
-#!/usr/bin/env -S node --
+#!/bin/sh
+':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; exec "$n" -- "$0" "$@"
 // Entry point of the `cachegate` command. The sources are TypeScript run through Node's type
 // stripping (Node >= 24), so there is no build step.
-// The `--` in the line above matters: Node 24 reads `--env-file` (and `--env-file-if-exists`)
-// anywhere on its command line, even after the script, so the helper's own `--env-file cache.env`
-// was taken by Node (`node: cache.env: not found`, exit 9, or the file loaded into Node's
-// environment). After `--`, every argument is the script's. Run by hand: `node -- bin/cachegate.js …`.
+// Run as a program (npx, node_modules/.bin, the images' /usr/local/bin/cachegate), the line above is
+// shell: it replaces itself (exec) with the Node 24 that `npm ci` installed (the `node` package)
+// when there is one, else the `node` on PATH. To JavaScript it is a string and a comment. Why not
+// `#!/usr/bin/env node`: with the machine's older Node first on PATH that started a Node 20 only to
+// spawn Node 24 below, and the idle parent stayed resident beside it for the whole command (+43 MB
+// of RSS in the job's container, measured with bench/helper-memory.ts --wrapper).
+// The `--` matters: Node 24 reads `--env-file` (and `--env-file-if-exists`) anywhere on its command
+// line, even after the script, so the helper's own `--env-file cache.env` was taken by Node
+// (`node: cache.env: not found`, exit 9, or the file loaded into Node's environment). After `--`,
+// every argument is the script's. Run by hand: `node -- bin/cachegate.js …`.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  // An older Node (the machine's, e.g. through npx or ./node_modules/.bin/cachegate): hand over to
-  // the Node 24 that `npm ci` installed (the `node` package), passing signals on, so package.json's
+  // Started by hand with an older Node (`node bin/cachegate.js`): hand over to the Node 24 that
+  // `npm ci` installed (the `node` package), passing signals on, so package.json's
   // engines can say what npm itself needs (>= 20) and npm prints no EBADENGINE block on every call.
   const { existsSync } = await import('node:fs');
   const { spawn } = await import('node:child_process');

@@ -1,6 +1,7 @@
 /** The `cachegate` command as a user runs it: a real process. */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -187,6 +188,28 @@ describe('help and messages name the flags', () => {
       assert.equal(r.status, 1);
       assert.equal(r.stderr.trim(), 'cachegate presign: --project: required');
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('run as a program with an older Node first on PATH', () => {
+  it('is one process, the pinned Node 24 (no Node 20 parent kept resident beside it); SIGTERM reaches serve, exit 0', async () => {
+    const pinned = resolve(import.meta.dirname, '../../node_modules/node/bin/node');
+    const dir = await mkdtemp(join(tmpdir(), 'cachegate-launcher-'));
+    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
+      assert.equal(realpathSync(`/proc/${child.pid}/exe`), realpathSync(pinned));
+      assert.equal(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim(), '', 'no child process');
+      const exited = new Promise<number | null>((res) => child.on('exit', res));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     }
   });
