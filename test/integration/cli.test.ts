@@ -193,25 +193,32 @@ describe('help and messages name the flags', () => {
   });
 });
 
+/** Starts `serve` through `command args…`, runs `check` on the listening process, then SIGTERM: exit 0. */
+async function serveThenTerm(command: string, args: string[], env: NodeJS.ProcessEnv, check: (pid: number) => void = () => {}): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cachegate-launch-'));
+  const child = spawn(command, [...args, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
+    check(child.pid!);
+    const exited = new Promise<number | null>((res) => child.on('exit', res));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('run as a program with an older Node first on PATH', () => {
   it('is one process, the pinned Node 24 (no Node 20 parent kept resident beside it); SIGTERM reaches serve, exit 0', async () => {
     const pinned = resolve(import.meta.dirname, '../../node_modules/node/bin/node');
-    const dir = await mkdtemp(join(tmpdir(), 'cachegate-launcher-'));
-    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
-      assert.equal(realpathSync(`/proc/${child.pid}/exe`), realpathSync(pinned));
-      assert.equal(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim(), '', 'no child process');
-      const exited = new Promise<number | null>((res) => child.on('exit', res));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-    } finally {
-      child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-    }
+    await serveThenTerm(BIN, [], { PATH: '/usr/bin:/bin' }, (pid) => {
+      assert.equal(realpathSync(`/proc/${pid}/exe`), realpathSync(pinned));
+      assert.equal(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(), '', 'no child process');
+    });
   });
 });
 
@@ -222,19 +229,6 @@ describe('started by an older Node (the machine\'s Node 20, as npx and ./bin do)
     const v = spawnSync('/usr/bin/node', [BIN, 'version'], { encoding: 'utf8' });
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /^cachegate \d+\.\d+\.\d+/);
-    const dir = await mkdtemp(join(tmpdir(), 'cachegate-old-node-'));
-    const child = spawn('/usr/bin/node', [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    try {
-      for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
-      const exited = new Promise<number | null>((res) => child.on('exit', res));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-    } finally {
-      child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-    }
+    await serveThenTerm('/usr/bin/node', [BIN], { PATH: process.env.PATH ?? '' });
   });
 });
