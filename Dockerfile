@@ -57,8 +57,20 @@ FROM runtime AS helper
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git \
  && rm -rf /var/lib/apt/lists/* \
- && git config --system --add safe.directory '*'
+ && git config --system --add safe.directory '*' \
+ && install -d -o 1000 -g 1000 -m 0700 /opt/cachegate-compile-cache
+# Node's compile cache (stripped TypeScript and compiled code), filled here by the user the helper
+# runs as (Node names the cache's directory after the uid): every job's container starts with it, so
+# no command loads the TypeScript loader, in the main thread or in a worker (docs/archive.md,
+# "Memory bound": ~25 MB less peak RSS). Another uid simply misses it.
+ENV NODE_COMPILE_CACHE=/opt/cachegate-compile-cache
 USER 1000:1000
+RUN set -e; w="$(mktemp -d)"; cd "$w"; mkdir t x; head -c 6000000 /usr/local/bin/node > t/big; echo small > t/small; \
+    cachegate cache-archiver --file a.zip --path t >/dev/null; \
+    CACHE_COMPRESSION_FORMAT=tarzstd cachegate cache-archiver --file a.tar.zst --path t >/dev/null; \
+    (cd x && cachegate cache-extractor --file ../a.zip >/dev/null && cachegate cache-extractor --file ../a.tar.zst >/dev/null); \
+    (cd x && cachegate cache-extractor --file d.zip --url http://127.0.0.1:9/ >/dev/null 2>&1 || true); \
+    cd /; rm -rf "$w"
 # GitLab runs the script in the job's checkout; with `docker run`, mount your files here.
 WORKDIR /builds
 ENTRYPOINT []

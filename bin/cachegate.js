@@ -29,6 +29,9 @@ if (major < 24) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15))));
 } else {
+  // The helper commands run in fresh CI containers where memory is tight: their compile cache is on
+  // before the first TypeScript module loads (src/cli/helper-startup.js).
+  if (process.argv[2] === 'cache-archiver' || process.argv[2] === 'cache-extractor') (await import('../src/cli/helper-startup.js')).enableCompileCache();
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -7,7 +7,7 @@
 import { limitYoungGeneration } from '../archive/memory.ts';
 import type { ArchiverDeps } from './cache-archiver.ts';
 import type { ExtractorDeps } from './cache-extractor.ts';
-import { enableCompileCache } from './helper-startup.ts';
+import { enableCompileCache } from './helper-startup.js';
 
 function prepare(): void {
   enableCompileCache();

@@ -162,7 +162,7 @@ test('cache-archiver --alternate-file: a stale alternate is adopted, then rebuil
 
 test('helper start-up: the compile cache goes to a 0700 directory of the user (off with CACHEGATE_COMPILE_CACHE=0; a group-writable one is not used)', async () => {
   const { spawnSync } = await import('node:child_process');
-  const { compileCacheDir } = await import('../../src/cli/helper-startup.ts');
+  const { compileCacheDir } = await import('../../src/cli/helper-startup.js');
   assert.equal(compileCacheDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/cachegate/compile-cache');
   assert.equal(compileCacheDir({ XDG_CACHE_HOME: 'relative' }), path.join(os.homedir(), '.cache/cachegate/compile-cache'));
   assert.equal(compileCacheDir({ CACHEGATE_COMPILE_CACHE: '0' }), undefined);
