@@ -17,6 +17,9 @@ import type { SourceEntry } from './entry.ts';
 import { typeBits } from './entry.ts';
 import { Sink } from './sink.ts';
 import { BlockCompressor, type CompressedBlock } from './block-workers.ts';
+import { nativeDeflate } from './native-deflate.ts';
+import { NativeBlocks } from './native-blocks.ts';
+import { FileBatches, type Prepared } from './zip-batches.ts';
 import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
 import {
@@ -42,6 +45,11 @@ export interface ZipWriteOptions {
   budgetBytes?: number;
   /** Blocks of one large file compressed at once (default 4). */
   parallelBlocks?: number;
+  /**
+   * Deflate engine: the native addon (native-deflate.ts; an error if it is not built) or node:zlib.
+   * Default: native when built and not turned off with CACHEGATE_NATIVE_DEFLATE=0.
+   */
+  engine?: 'native' | 'zlib';
   /** Entry size from which a streamed entry gets zip64 local fields (default 0xF0000000; tests lower it). */
   zip64Threshold?: number;
   onWarning?: (message: string) => void;
@@ -67,14 +75,6 @@ interface CentralRecord {
   mtimeMs: number;
   uid: number;
   gid: number;
-}
-
-interface Prepared {
-  /** Null when the entry vanished and is skipped. */
-  data: Buffer | null;
-  method: number;
-  crc: number;
-  usize: number;
 }
 
 const EXTRA_TS_LEN = 4 + 5;
@@ -224,11 +224,18 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
   // deflate: small files go through long-lived deflate lanes (compress.ts) on the threadpool;
   // stored and zstd small files are done inline, synchronously.
   const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size === 0 || (e.size <= SYNC_LIMIT && opts.method !== METHOD_DEFLATE);
-  const lanes = opts.method === METHOD_DEFLATE ? new DeflateLanes(opts.level) : null;
+  // deflate with the native addon: small files in batches (zip-batches.ts), large files' blocks
+  // on the threadpool (native-blocks.ts); else node:zlib: deflate lanes and block workers
+  const native = opts.method === METHOD_DEFLATE && opts.engine !== 'zlib' ? nativeDeflate() : null;
+  if (opts.engine === 'native' && native === null) throw new Error('the native deflate addon is not built or is turned off (CACHEGATE_NATIVE_DEFLATE=0)');
+  const batches = native ? new FileBatches(native, opts.method, opts.level) : null;
+  const lanes = opts.method === METHOD_DEFLATE && !native ? new DeflateLanes(opts.level) : null;
   // large files: blocks compressed by worker threads (block-workers.ts), started with the first one
-  let blockWorkers: BlockCompressor | null = null;
-  const compressor = (): BlockCompressor =>
-    (blockWorkers ??= new BlockCompressor(opts.method, opts.level, Math.min(parallel, Math.max(2, os.availableParallelism())), BLOCK));
+  let blockWorkers: BlockCompressor | NativeBlocks | null = null;
+  const compressor = (): BlockCompressor | NativeBlocks =>
+    (blockWorkers ??= native
+      ? new NativeBlocks(native, opts.level, BLOCK)
+      : new BlockCompressor(opts.method, opts.level, Math.min(parallel, Math.max(2, os.availableParallelism())), BLOCK));
   // Reused 64 KiB read buffers for small files in flight (a fresh Buffer per file left ~100 MB of
   // garbage in the resident set on 20,000 files); at most maxInFlight are ever taken.
   const slots: Buffer[] = [];
@@ -393,38 +400,64 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     }
   };
 
+  /** Writes an entry whose data is ready (copied into the sink: `prep.data` may be reused after). */
+  const writePrepared = async (e: SourceEntry, prep: Prepared): Promise<void> => {
+    if (prep.data === null) return;
+    const r = record(e, prep.method, 0, prep.crc, prep.data.length, prep.usize, sink.offset);
+    const hlen = localHeaderLength(r, false);
+    if (hlen + prep.data.length <= Sink.MAX_REGION) {
+      await sink.reserve(hlen + prep.data.length);
+      const region = sink.region(hlen + prep.data.length);
+      localHeader(r, false, region);
+      prep.data.copy(region, hlen);
+    } else {
+      await sink.write(localHeader(r, false));
+      await sink.write(prep.data);
+    }
+    central.push(r);
+  };
+
+  /** The native path's small entries: read into batches here, written when their batch is done. */
+  const addToBatch = async (b: FileBatches, e: SourceEntry, i: number): Promise<void> => {
+    if (e.type !== 'file' || e.size === 0) {
+      b.addPrepared(i, prepareSync(e));
+    } else {
+      if (!b.fits(e.size) && b.submit()) await b.writeOldest((j, p) => writePrepared(entries[j], p));
+      try {
+        b.addFile(i, e.absPath, e.size);
+      } catch (err) {
+        if (!isVanished(err)) throw err;
+        warn(`${e.name}: file vanished while archiving, skipped`);
+      }
+    }
+  };
+  const drainBatches = async (b: FileBatches): Promise<void> => {
+    b.submit();
+    while (b.pending > 0) await b.writeOldest((j, p) => writePrepared(entries[j], p));
+  };
+
   try {
     for (let i = 0; i < entries.length; i++) {
-      readAhead.fill(i);
       const e = entries[i];
+      if (batches) {
+        if (isStreamed(e)) {
+          await drainBatches(batches);
+          await writeStreamed(e);
+        } else {
+          await addToBatch(batches, e, i);
+        }
+        continue;
+      }
+      readAhead.fill(i);
       if (isStreamed(e)) {
         await writeStreamed(e);
         continue;
       }
-      let prep: Prepared;
-      if (isInline(e)) {
-        prep = prepareSync(e);
-      } else {
-        prep = await readAhead.take(i);
-      }
-      if (prep.data === null) {
-        releaseSlot(i);
-        continue;
-      }
-      const r = record(e, prep.method, 0, prep.crc, prep.data.length, prep.usize, sink.offset);
-      const hlen = localHeaderLength(r, false);
-      if (hlen + prep.data.length <= Sink.MAX_REGION) {
-        await sink.reserve(hlen + prep.data.length);
-        const region = sink.region(hlen + prep.data.length);
-        localHeader(r, false, region);
-        prep.data.copy(region, hlen);
-      } else {
-        await sink.write(localHeader(r, false));
-        await sink.write(prep.data);
-      }
+      const prep = isInline(e) ? prepareSync(e) : await readAhead.take(i);
+      await writePrepared(e, prep);
       releaseSlot(i);
-      central.push(r);
     }
+    if (batches) await drainBatches(batches);
     const cdOffset = sink.offset;
     for (const r of central) {
       const len = centralHeaderLength(r);
@@ -437,6 +470,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     return { entries: central.length, bytes: sink.offset };
   } catch (err) {
     readAhead.abandon();
+    batches?.abandon();
     throw err;
   } finally {
     lanes?.close();
