@@ -50,7 +50,7 @@ function buildRef(): string {
 }
 const ref = arg('--ref', '') || buildRef();
 
-interface Run { wall: number; rss: number; size: number; load: number }
+interface Run { wall: number; cpu: number; rss: number; size: number; load: number }
 
 function run(cmd: string[], env: NodeJS.ProcessEnv, out: string): Run {
   spawnSync('sync');
@@ -60,9 +60,10 @@ function run(cmd: string[], env: NodeJS.ProcessEnv, out: string): Run {
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]) / 1024;
   const w = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr)!;
   const wall = Number(w[1] ?? 0) * 3600 + Number(w[2]) * 60 + Number(w[3]);
+  const cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(r.stderr)![1]) + Number(/System time \(seconds\): ([\d.]+)/.exec(r.stderr)![1]);
   const size = fs.existsSync(out) ? fs.statSync(out).size : 0;
   fs.rmSync(out, { force: true });
-  return { wall, rss, size, load };
+  return { wall, cpu, rss, size, load };
 }
 
 const node = process.execPath;
@@ -93,7 +94,7 @@ for (const level of levels) {
     const wall = median(all[n].map((r) => r.wall));
     const rss = median(all[n].map((r) => r.rss));
     const b = base[n] ?? base.native;
-    rows.push(`${level.padEnd(8)} ${n.padEnd(7)} wall ${wall.toFixed(2)} s (${all[n].map((r) => r.wall.toFixed(2)).join(' ')})  x${(wall / refWall).toFixed(2)}  ` +
+    rows.push(`${level.padEnd(8)} ${n.padEnd(7)} wall ${wall.toFixed(2)} s (${all[n].map((r) => r.wall.toFixed(2)).join(' ')})  x${(wall / refWall).toFixed(2)}  cpu ${median(all[n].map((r) => r.cpu)).toFixed(2)} s  ` +
       `peak ${rss.toFixed(0)} MB (empty dir ${b.toFixed(0)}, zip path ${(rss - b).toFixed(0)})  size ${(all[n][0].size / 1e6).toFixed(1)} MB x${(all[n][0].size / refSize).toFixed(3)}  load ${all[n].map((r) => r.load.toFixed(1)).join(' ')}`);
     results[`${level}/${n}`] = { wall, rss, emptyRss: b, size: all[n][0].size, runs: all[n] };
   }

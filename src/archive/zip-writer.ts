@@ -400,36 +400,50 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     }
   };
 
-  /** Writes an entry whose data is ready (copied into the sink: `prep.data` may be reused after). */
-  const writePrepared = async (e: SourceEntry, prep: Prepared): Promise<void> => {
-    if (prep.data === null) return;
-    const r = record(e, prep.method, 0, prep.crc, prep.data.length, prep.usize, sink.offset);
+  /**
+   * Writes an entry whose data is ready (copied into the sink: `prep.data` may be reused after);
+   * a promise only when the sink must wait (no promise per entry on 38,000 small files).
+   */
+  const writePrepared = (e: SourceEntry, prep: Prepared): Promise<void> | undefined => {
+    if (prep.data === null) return undefined;
+    const data = prep.data;
+    const r = record(e, prep.method, 0, prep.crc, data.length, prep.usize, sink.offset);
     const hlen = localHeaderLength(r, false);
-    if (hlen + prep.data.length <= Sink.MAX_REGION) {
-      await sink.reserve(hlen + prep.data.length);
-      const region = sink.region(hlen + prep.data.length);
-      localHeader(r, false, region);
-      prep.data.copy(region, hlen);
-    } else {
-      await sink.write(localHeader(r, false));
-      await sink.write(prep.data);
-    }
     central.push(r);
+    if (hlen + data.length > Sink.MAX_REGION) {
+      return (async () => {
+        await sink.write(localHeader(r, false));
+        await sink.write(data);
+      })();
+    }
+    const copy = (): void => {
+      const region = sink.region(hlen + data.length);
+      localHeader(r, false, region);
+      data.copy(region, hlen);
+    };
+    const room = sink.reserve(hlen + data.length);
+    if (room) return room.then(copy);
+    copy();
+    return undefined;
   };
 
   /** The native path's small entries: read into batches here, written when their batch is done. */
-  const addToBatch = async (b: FileBatches, e: SourceEntry, i: number): Promise<void> => {
+  const readInto = (b: FileBatches, e: SourceEntry, i: number): void => {
+    try {
+      b.addFile(i, e.absPath, e.size);
+    } catch (err) {
+      if (!isVanished(err)) throw err;
+      warn(`${e.name}: file vanished while archiving, skipped`);
+    }
+  };
+  const addToBatch = (b: FileBatches, e: SourceEntry, i: number): Promise<void> | undefined => {
     if (e.type !== 'file' || e.size === 0) {
       b.addPrepared(i, prepareSync(e));
-    } else {
-      if (!b.fits(e.size) && b.submit()) await b.writeOldest((j, p) => writePrepared(entries[j], p));
-      try {
-        b.addFile(i, e.absPath, e.size);
-      } catch (err) {
-        if (!isVanished(err)) throw err;
-        warn(`${e.name}: file vanished while archiving, skipped`);
-      }
+      return undefined;
     }
+    if (!b.fits(e.size) && b.submit()) return b.writeOldest((j, p) => writePrepared(entries[j], p)).then(() => readInto(b, e, i));
+    readInto(b, e, i);
+    return undefined;
   };
   const drainBatches = async (b: FileBatches): Promise<void> => {
     b.submit();
@@ -444,7 +458,8 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
           await drainBatches(batches);
           await writeStreamed(e);
         } else {
-          await addToBatch(batches, e, i);
+          const w = addToBatch(batches, e, i);
+          if (w) await w;
         }
         continue;
       }
@@ -454,7 +469,8 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
         continue;
       }
       const prep = isInline(e) ? prepareSync(e) : await readAhead.take(i);
-      await writePrepared(e, prep);
+      const w = writePrepared(e, prep);
+      if (w) await w;
       releaseSlot(i);
     }
     if (batches) await drainBatches(batches);
