@@ -101,5 +101,5 @@ for (const level of levels) {
 }
 console.log(rows.join('\n'));
 fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(ROOT, 'bench/results', `zip-create-${new Date().toISOString().slice(0, 10)}.json`), JSON.stringify(results, null, 2));
+fs.writeFileSync(path.join(ROOT, 'bench/results', `zip-create-${path.basename(tree)}-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}.json`), JSON.stringify(results, null, 2));
 fs.rmSync(work, { recursive: true, force: true });
