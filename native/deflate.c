@@ -14,7 +14,8 @@
  *   (byte alignment, like a sync flush) appended, which makes the blocks' concatenation one
  *   ordinary deflate stream (the way zlib's examples/gzjoin.c joins streams). The last block's
  *   header is found by walking the blocks with zlib's inflate(Z_BLOCK). `output` needs
- *   compressBound(input) bytes (see blockBound).
+ *   compressBound(input) bytes (see blockBound). A block whose 64 KiB sample from its middle
+ *   deflates to more than 70 % is stored instead (level 0, a copy in deflate's stored blocks).
  *
  * No global state: compressors are cached per thread, so the module is context-aware (worker
  * threads and several Node environments may load it).
@@ -107,9 +108,24 @@ static void run_files(job_t *j) {
   }
 }
 
+/* A block whose sample deflates to more than this share of its size is stored (level 0): see
+ * docs/archive.md "Deflate engines" (what GitLab's klauspost level 1 does with such data). */
+#define SAMPLE (64 * 1024)
+#define STORE_ABOVE 0.7
+
+static int worth_deflating(struct libdeflate_compressor *c, const uint8_t *in, size_t len) {
+  if (len < 4 * SAMPLE) return 1;
+  static _Thread_local uint8_t *scratch;
+  if (!scratch && !(scratch = malloc(SAMPLE + 4096))) return 1;
+  const uint8_t *mid = in + (len - SAMPLE) / 2;
+  size_t n = libdeflate_deflate_compress(c, mid, SAMPLE, scratch, SAMPLE + 4096);
+  return n > 0 && n <= STORE_ABOVE * SAMPLE;
+}
+
 static void run_block(job_t *j) {
   struct libdeflate_compressor *c = compressor(j->level);
   if (!c) { j->error = "out of memory"; return; }
+  if (j->level > 0 && !worth_deflating(c, j->in, j->in_len) && !(c = compressor(0))) { j->error = "out of memory"; return; }
   j->crc = (uint32_t)libdeflate_crc32(0, j->in, j->in_len);
   if (j->out_len < 16) { j->error = "output buffer too small"; return; }
   size_t n = libdeflate_deflate_compress(c, j->in, j->in_len, j->out, j->out_len - 6);
