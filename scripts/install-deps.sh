@@ -26,8 +26,11 @@ fi
 # is the v1 CLI, the tests use Debian's v2 at /usr/bin/aws and its /usr/bin/python3 for boto3.
 S3_CLIENTS=(/usr/bin/aws:awscli /usr/lib/python3/dist-packages/boto3:python3-boto3 /usr/bin/go:golang-go
   /usr/share/gocode/src/github.com/minio/minio-go/v7:golang-github-minio-minio-go-v7-dev)
+# The native deflate addon for zip creation (native/, built by npm ci through scripts/build-native.sh;
+# without these it is skipped and zip creation uses node:zlib): static libdeflate and zlib, a C toolchain.
+NATIVE=(/usr/include/libdeflate.h:libdeflate-dev /usr/include/zlib.h:zlib1g-dev /usr/bin/make:make /usr/bin/gcc:gcc /usr/bin/g++:g++)
 missing=()
-for t in "${S3_CLIENTS[@]}"; do
+for t in "${S3_CLIENTS[@]}" "${NATIVE[@]}"; do
   [ -e "${t%%:*}" ] || missing+=("${t#*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get > /dev/null 2>&1; then

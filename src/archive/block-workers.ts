@@ -2,8 +2,9 @@
  * The blocks of a large zip entry compressed by worker threads (the pigz scheme of compress.ts:
  * deflate blocks primed with the previous block's last 32 KiB and ended with a sync flush, the last
  * one finished; zstd blocks as separate frames). The input block and a pooled output buffer are
- * transferred to the worker and back; the worker drives a zlib handle (or a zstd-napi context)
- * straight into the output buffer. Why: node:zlib's asynchronous one-shot `deflateRaw` returns a
+ * transferred to the worker (block-worker.ts) and back; the worker drives a zlib handle (or a
+ * zstd-napi context) straight into the output buffer. With the native deflate addon, deflate blocks
+ * go to native-blocks.ts instead (no worker threads). Why: node:zlib's asynchronous one-shot `deflateRaw` returns a
  * fresh buffer per 1 MiB block, and those piled up to ~64 MB of resident garbage while the bench's
  * 100 MiB files were compressed (zip creation peaked at ~208 MB, ~150 MB the rest of the time).
  *
@@ -13,45 +14,31 @@
 import { Worker } from 'node:worker_threads';
 import { METHOD_DEFLATE, METHOD_ZSTD, type ZipMethod } from './compress.ts';
 
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
-const zlib = require('node:zlib');
-const { createRequire } = require('node:module');
-const { Z_SYNC_FLUSH, Z_FINISH } = zlib.constants;
-let cctx = null;
-function deflate(input, out, dict, last) {
-  // chunkSize 64: the stream's own output buffer is never used (writeSync goes to out)
-  const d = zlib.createDeflateRaw({ level: workerData.level, dictionary: dict, chunkSize: 64 });
-  let error = null;
-  d._handle.onerror = (message) => { error = message; };
-  d._handle.writeSync(last ? Z_FINISH : Z_SYNC_FLUSH, input, 0, input.length, out, 0, out.length);
-  const availOut = d._writeState[0];
-  d.close();
-  if (error !== null) throw new Error(error);
-  if (availOut === 0) throw new Error('compressed block larger than its buffer');
-  return out.length - availOut;
+/** What the worker (block-worker.ts) is started with. */
+export interface BlockWorkerData {
+  method: ZipMethod;
+  level: number;
 }
-function zstd(input, out) {
-  if (cctx === null) {
-    const b = createRequire(workerData.base)('zstd-napi/binding');
-    cctx = new b.CCtx();
-    cctx.setParameter(b.CParameter.compressionLevel, workerData.level);
-  }
-  return cctx.compress2(out, input);
+
+/** One block to compress; the three buffers are transferred to the worker and back. */
+export interface BlockJob {
+  id: number;
+  block: ArrayBuffer;
+  len: number;
+  out: ArrayBuffer;
+  dict?: ArrayBuffer;
+  dictLen: number;
+  last: boolean;
 }
-parentPort.on('message', (job) => {
-  try {
-    const input = Buffer.from(job.block, 0, job.len);
-    const out = Buffer.from(job.out);
-    const dict = job.dict ? Buffer.from(job.dict, 0, job.dictLen) : undefined;
-    const n = workerData.method === 8 ? deflate(input, out, dict, job.last) : zstd(input, out);
-    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, dict: job.dict, n }, job.dict ? [job.block, job.out, job.dict] : [job.block, job.out]);
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    parentPort.postMessage({ id: job.id, block: job.block, out: job.out, dict: job.dict, error }, job.dict ? [job.block, job.out, job.dict] : [job.block, job.out]);
-  }
-});
-`;
+
+export interface BlockReply {
+  id: number;
+  block: ArrayBuffer;
+  out: ArrayBuffer;
+  dict?: ArrayBuffer;
+  n?: number;
+  error?: string;
+}
 
 export interface CompressedBlock {
   /** The compressed bytes (valid until release()). */
@@ -59,15 +46,6 @@ export interface CompressedBlock {
   /** The input block, usable again (the one passed in was transferred away). */
   block: Buffer;
   release(): void;
-}
-
-interface Reply {
-  id: number;
-  block: ArrayBuffer;
-  out: ArrayBuffer;
-  dict?: ArrayBuffer;
-  n?: number;
-  error?: string;
 }
 
 /** Deflate primes each block with the previous block's last 32 KiB. */
@@ -85,7 +63,7 @@ export class BlockCompressor {
   /** The tail of the entry's previous block (deflate), copied before that block went to a worker. */
   private prev: { dict: ArrayBuffer; len: number } | null = null;
   private readonly waiting: Array<() => void> = [];
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: BlockReply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
   constructor(method: ZipMethod, level: number, parallel: number, blockSize: number) {
@@ -99,8 +77,9 @@ export class BlockCompressor {
     for (;;) {
       let worker = this.idle.pop();
       if (!worker && this.workers.length < this.parallel) {
-        const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { base: import.meta.url, level: this.level, method: this.method } });
-        w.on('message', (r: Reply) => {
+        const workerData: BlockWorkerData = { level: this.level, method: this.method };
+        const w = new Worker(new URL('./block-worker.ts', import.meta.url), { workerData });
+        w.on('message', (r: BlockReply) => {
           const p = this.pending.get(r.id);
           this.pending.delete(r.id);
           this.idle.push(w);
@@ -149,11 +128,12 @@ export class BlockCompressor {
   private async send(block: Buffer, dict: { dict: ArrayBuffer; len: number } | null, last: boolean): Promise<CompressedBlock> {
     const { worker, out } = await this.slot();
     const id = this.nextId++;
-    const reply = await new Promise<Reply>((resolve, reject) => {
+    const reply = await new Promise<BlockReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const ab = block.buffer as ArrayBuffer;
       const transfer = dict ? [ab, out, dict.dict] : [ab, out];
-      worker.postMessage({ id, block: ab, len: block.length, out, dict: dict?.dict, dictLen: dict?.len ?? 0, last }, transfer);
+      const job: BlockJob = { id, block: ab, len: block.length, out, dict: dict?.dict, dictLen: dict?.len ?? 0, last };
+      worker.postMessage(job, transfer);
     });
     if (reply.dict) this.dicts.push(reply.dict);
     const back = Buffer.from(reply.block);

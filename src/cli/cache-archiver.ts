@@ -73,7 +73,9 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   if (changed) {
     try {
       const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn, hardLinks });
-      info(`Created cache archive ${values.file} (${format.value}, ${res.entries} entries, ${res.bytes} bytes)`);
+      // which deflate engine ran (native addon or node:zlib), for zip: docs/archive.md "Deflate engines"
+      const engine = format.value === 'zip' ? `, deflate: ${(await import('../archive/native-deflate.ts')).deflateEngine()}` : '';
+      info(`Created cache archive ${values.file} (${format.value}${engine}, ${res.entries} entries, ${res.bytes} bytes)`);
     } catch (e) {
       return fail(`creating ${values.file}: ${(e as Error).message}`);
     }

@@ -1,0 +1,54 @@
+/**
+ * The native deflate addon (`native/`, libdeflate linked statically, jobs on libuv's threadpool),
+ * or null: not built (no libdeflate-dev or no compiler at `npm ci`), failed to load, or turned off
+ * with CACHEGATE_NATIVE_DEFLATE=0. Without it zip creation uses node:zlib (compress.ts,
+ * block-workers.ts); both write ordinary deflate streams. Why native: docs/archive.md, "Deflate
+ * engines".
+ */
+import { fileURLToPath } from 'node:url';
+
+export interface NativeDeflate {
+  /** e.g. "libdeflate 1.14". */
+  readonly engine: string;
+  /**
+   * Files back to back in `input` (`lengths[i]` bytes each): CRC-32 of each into results[2i], its
+   * raw deflate stream appended to `output` with the length in results[2i+1], or 0xFFFFFFFF when
+   * not smaller than the file (nothing appended: store it). `output` must be PACK_SLACK longer
+   * than `input`.
+   */
+  packFiles(level: number, input: Uint8Array, lengths: Uint32Array, output: Uint8Array, results: Uint32Array): Promise<void>;
+  /**
+   * One block of a large file: [CRC-32 of the block, bytes written to `output`]. Every block but
+   * the last ends byte-aligned and not final, so the blocks' concatenation is one deflate stream.
+   * `output` must hold blockBound(input.length) bytes.
+   */
+  packBlock(level: number, input: Uint8Array, output: Uint8Array, last: boolean): Promise<[number, number]>;
+  blockBound(bytes: number): number;
+}
+
+export const PACK_SLACK = 4096;
+
+let loaded: NativeDeflate | null | undefined;
+
+export function nativeDeflate(): NativeDeflate | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.env.CACHEGATE_NATIVE_DEFLATE === '0') return loaded;
+  try {
+    // process.dlopen, not require: the addon is optional (absent from the Docker image, where the
+    // deploy test checks that every require()d file is present)
+    const mod = { exports: {} as NativeDeflate };
+    process.dlopen(mod, fileURLToPath(new URL('../../native/build/Release/cachegate_deflate.node', import.meta.url)));
+    loaded = mod.exports;
+  } catch {
+    // not built here: the node:zlib path does the same work, slower
+  }
+  return loaded;
+}
+
+/** What compresses zip entries in this process, for `cachegate version` and the helper's log. */
+export function deflateEngine(): string {
+  const n = nativeDeflate();
+  if (n) return `${n.engine} (native addon)`;
+  return process.env.CACHEGATE_NATIVE_DEFLATE === '0' ? 'node:zlib (CACHEGATE_NATIVE_DEFLATE=0)' : 'node:zlib (native addon not built)';
+}
