@@ -5,7 +5,7 @@
  * flate, archive/tar + klauspost zstd), with Info-ZIP zip/unzip and GNU tar + zstd as textbook rows.
  *
  *   npm run bench:helper -- [--trees npm,gen] [--ops zip-fast,zip-default,zip-extract,tarzstd-fast,tarzstd-extract]
- *                           [--reps N] [--big] [--big-reps N] [--no-textbook] [--ref BIN] [--dir DIR] [--keep]
+ *                           [--reps N] [--big] [--big-reps N] [--no-textbook] [--ref BIN] [--ours CHECKOUT] [--dir DIR] [--keep]
  *
  * Trees: `npm` is a `cp -a` copy of this project's node_modules (hard links kept: node_modules/node's
  * 126 MB binary has two names); `gen` is bench/archive.ts's generated tree; --big adds its ~6.87 GB
@@ -15,6 +15,9 @@
  * archive it made at the `fast` level; every extracted tree is compared with the source (diff -r).
  * Page cache and dirty pages are settled as bench/archive.ts does (sync before every command, the
  * source read once before, extractions away from large deletions).
+ * --ref: an already built reference (node bench/gitlab-ref/build.ts DIR); --ours: another cachegate
+ * checkout to run as "ours" (its bin/cachegate.js and node_modules/node), e.g. a branch in progress;
+ * the npm tree is still this checkout's node_modules.
  * Results: a table on stdout and bench/results/helper-vs-gitlab-<date>.json.
  */
 import fs from 'node:fs';
@@ -25,9 +28,19 @@ import { du, makeTree, measure, median, rm, settle, type Measure } from './archi
 import { buildGitlabRef } from './gitlab-ref/build.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'bin/cachegate.js');
-// The Node 24 users get from the `node` package, not whichever node runs this script.
-const OUR_NODE = fs.existsSync(path.join(ROOT, 'node_modules/node/bin/node')) ? path.join(ROOT, 'node_modules/node/bin/node') : process.execPath;
+
+/** The commands compared: GitLab's (the built reference) and ours (a cachegate checkout's). */
+interface Programs {
+  ref: string;
+  /** The Node 24 users get from the checkout's `node` package, not whichever node runs this script. */
+  node: string;
+  cli: string;
+}
+
+function programsOf(checkout: string, ref: string): Programs {
+  const node = path.join(checkout, 'node_modules/node/bin/node');
+  return { ref, node: fs.existsSync(node) ? node : process.execPath, cli: path.join(checkout, 'bin/cachegate.js') };
+}
 
 type Tool = 'ours' | 'gitlab' | 'textbook';
 type Format = 'zip' | 'tarzstd';
@@ -53,16 +66,16 @@ interface Tree {
   name: string;
 }
 
-function createCmd(tool: Tool, ref: string, format: Format, level: Level, tree: Tree, out: string): string[] {
-  if (tool === 'ours') return ['env', `CACHE_COMPRESSION_FORMAT=${format}`, `CACHE_COMPRESSION_LEVEL=${level}`, OUR_NODE, CLI, 'cache-archiver', '--file', out, '--path', tree.name];
-  if (tool === 'gitlab') return [ref, `${format}-create`, tree.job, out, level, tree.name];
+function createCmd(tool: Tool, p: Programs, format: Format, level: Level, tree: Tree, out: string): string[] {
+  if (tool === 'ours') return ['env', `CACHE_COMPRESSION_FORMAT=${format}`, `CACHE_COMPRESSION_LEVEL=${level}`, p.node, p.cli, 'cache-archiver', '--file', out, '--path', tree.name];
+  if (tool === 'gitlab') return [p.ref, `${format}-create`, tree.job, out, level, tree.name];
   if (format === 'zip') return ['zip', '-r', '-q', '-y', level === 'fast' ? '-1' : '-6', out, tree.name];
   return ['tar', '-I', level === 'fast' ? 'zstd -1 -T0' : 'zstd -3 -T0', '-cf', out, tree.name];
 }
 
-function extractCmd(tool: Tool, ref: string, format: Format, archive: string, dest: string): string[] {
-  if (tool === 'ours') return [OUR_NODE, CLI, 'cache-extractor', '--file', archive];
-  if (tool === 'gitlab') return [ref, `${format}-extract`, archive, dest];
+function extractCmd(tool: Tool, p: Programs, format: Format, archive: string, dest: string): string[] {
+  if (tool === 'ours') return [p.node, p.cli, 'cache-extractor', '--file', archive];
+  if (tool === 'gitlab') return [p.ref, `${format}-extract`, archive, dest];
   if (format === 'zip') return ['unzip', '-q', archive, '-d', dest];
   return ['tar', '-I', 'zstd', '-xf', archive, '-C', dest];
 }
@@ -98,14 +111,14 @@ function countHardLinked(dir: string): number {
   return r.stdout.split('\n').filter(Boolean).length;
 }
 
-function benchTree(tree: Tree, work: string, ref: string, ops: Op[], tools: Tool[], reps: number, big: boolean): Row[] {
+function benchTree(tree: Tree, work: string, p: Programs, ops: Op[], tools: Tool[], reps: number, big: boolean): Row[] {
   const rows: Row[] = [];
   const archive = (tool: Tool, format: Format, level: Level): string => path.join(work, 'archives', `${tree.id}-${tool}-${level}.${format === 'zip' ? 'zip' : 'tar.zst'}`);
   fs.mkdirSync(path.join(work, 'archives'), { recursive: true });
   const create = (tool: Tool, format: Format, level: Level): Measure => {
     const out = archive(tool, format, level);
     rm(out); // else our archiver would find the archive up to date and skip it
-    return measure(createCmd(tool, ref, format, level, tree, out), tree.job);
+    return measure(createCmd(tool, p, format, level, tree, out), tree.job);
   };
   // Warm the page cache (see bench/archive.ts: not `tar -cf /dev/null`, which reads nothing).
   spawnSync('sh', ['-c', `tar -cf - ${JSON.stringify(tree.name)} | cat > /dev/null`], { cwd: tree.job });
@@ -133,7 +146,7 @@ function benchTree(tree: Tree, work: string, ref: string, ops: Op[], tools: Tool
           const dest = path.join(work, `x-${tree.id}-${t}-${i}`);
           fs.mkdirSync(dest);
           dests.push(dest);
-          (byTool[t] ??= []).push(measure(extractCmd(t, ref, op.format, archive(t, op.format, 'fast'), dest), dest));
+          (byTool[t] ??= []).push(measure(extractCmd(t, p, op.format, archive(t, op.format, 'fast'), dest), dest));
           if (i === 0) check(t, dest);
           // 6.87 GB a copy: deleted at once, and the next extraction waits for the deleted inodes to age
           if (big) {
@@ -197,10 +210,11 @@ async function main(): Promise<void> {
   const tools: Tool[] = args.includes('--no-textbook') ? ['ours', 'gitlab'] : ['ours', 'gitlab', 'textbook'];
   const work = fs.mkdtempSync(path.join(opt('--dir') ?? os.tmpdir(), 'cg-bench-helper-'));
   try {
-    const ref = opt('--ref') ? path.resolve(opt('--ref')!) : buildGitlabRef(work);
+    const p = programsOf(path.resolve(opt('--ours') ?? ROOT), opt('--ref') ? path.resolve(opt('--ref')!) : buildGitlabRef(work));
     const results: Record<string, unknown> = {
       date: new Date().toISOString(),
-      node: version(OUR_NODE, ['--version']),
+      ours: p.cli,
+      node: version(p.node, ['--version']),
       go: version('go', ['version']),
       klauspostCompress: version('dpkg-query', ['-W', '-f', '${Version}', 'golang-github-klauspost-compress-dev']),
       cpus: os.availableParallelism(),
@@ -224,7 +238,7 @@ async function main(): Promise<void> {
         if (r.status !== 0) throw new Error(`cp -a node_modules failed: ${r.stderr}`);
       } else await makeTree(path.join(job, tree.name), 0);
       describe(tree);
-      rows.push(...benchTree(tree, work, ref, ops, tools, reps, false));
+      rows.push(...benchTree(tree, work, p, ops, tools, reps, false));
       if (args.includes('--big')) rm(job);
     }
     if (args.includes('--big')) {
@@ -233,7 +247,7 @@ async function main(): Promise<void> {
       process.stderr.write('generating the ~6.87 GB tree ...\n');
       await makeTree(path.join(tree.job, tree.name), 6);
       describe(tree);
-      rows.push(...benchTree(tree, work, ref, ops, tools, bigReps, true));
+      rows.push(...benchTree(tree, work, p, ops, tools, bigReps, true));
     }
     results.rows = rows;
     results.loadavgAtEnd = os.loadavg();
