@@ -176,3 +176,39 @@ test('GitLab\'s tar.zst (fast) extracted by ours: same entries, modes, symlinks,
     await assertSameTree(path.join(dest, 'cache'), path.join(job, 'cache'));
   });
 });
+
+/** Method, flags and extra-field ids of every zip entry, as Python's zipfile reads them. */
+function zipEntries(file: string): Record<string, { method: number; descriptor: boolean; extras: number[]; mode: number }> {
+  const py = `
+import sys, zipfile, json, struct
+def ids(extra):
+    out = []
+    while len(extra) >= 4:
+        i, n = struct.unpack('<HH', extra[:4]); out.append(i); extra = extra[4 + n:]
+    return out
+with zipfile.ZipFile(sys.argv[1]) as z:
+    print(json.dumps({i.filename: {'method': i.compress_type, 'descriptor': bool(i.flag_bits & 8), 'extras': ids(i.extra), 'mode': i.external_attr >> 16} for i in z.infolist()}))`;
+  const r = run('python3', ['-c', py, file]);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, { method: number; descriptor: boolean; extras: number[]; mode: number }>;
+}
+
+test('the reference writes zip as fastzip does: Store at fastest, deflate otherwise (stored when it does not shrink), symlinks stored without a data descriptor, extras 0x5455 + 0x7875', { skip }, async () => {
+  await withJob(async (tmp, job) => {
+    for (const level of ['fastest', 'fast']) {
+      const file = path.join(tmp, `${level}.zip`);
+      gitlab('zip-create', job, file, level, 'cache');
+      const e = zipEntries(file);
+      // not sorted: directories and symlinks go in at once, files as their workers finish
+      const compressible = e['cache/data/compressible.bin'];
+      assert.equal(compressible.method, level === 'fastest' ? 0 : 8, `${level}: compressible.bin method`);
+      assert.equal(compressible.descriptor, true);
+      assert.equal(e['cache/data/random.bin'].method, 0, `${level}: random bytes stored`);
+      const link = e['cache/src/readme-link'];
+      assert.deepEqual([link.method, link.descriptor, link.mode & 0o170000], [0, false, 0o120000]);
+      assert.equal(e['cache/bin/run.sh'].mode & 0o777, 0o755);
+      assert.ok(e['cache/emptydir/nested/'], 'directories are entries ending in /');
+      for (const [name, x] of Object.entries(e)) assert.deepEqual([...x.extras].sort((a, b) => a - b), [0x5455, 0x7875], `${name}: extras`);
+    }
+  });
+});
