@@ -167,13 +167,13 @@ function benchTree(tree: Tree, work: string, p: Programs, ops: Op[], tools: Tool
   return rows;
 }
 
-function table(rows: Row[], reps: number): string {
+function table(rows: Row[], reps: number, bigReps: number): string {
   const s = (r: ToolResult | undefined): string => (r ? `${r.medianS.toFixed(2)} s` : '–');
   const mb = (r: ToolResult | undefined): string => (r ? `${r.peakMB.toFixed(0)} MB` : '–');
   const size = (r: ToolResult | undefined): string => (r?.archiveBytes !== undefined ? (r.archiveBytes / 1e6).toFixed(1) : '–');
   const ok = (r: ToolResult | undefined): string => (r?.matchesSource === undefined ? '' : r.matchesSource ? '' : ' ≠src');
   return [
-    `| tree | operation | ours (median of ${reps}) | GitLab's libraries | ratio | ours peak RSS | GitLab peak RSS | textbook | textbook RSS | archive MB ours / GitLab / textbook |`,
+    `| tree | operation | ours (median of ${reps}${bigReps === reps ? '' : `, big: ${bigReps}`}) | GitLab's libraries | ratio | ours peak RSS | GitLab peak RSS | textbook | textbook RSS | archive MB ours / GitLab / textbook |`,
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const { ours, gitlab, textbook } = r.tools;
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     for (const [id, t] of Object.entries(results.trees as Record<string, { bytes: number; files: number; hardLinkedFiles: number }>)) {
       console.log(`tree ${id}: ${(t.bytes / 1e6).toFixed(0)} MB, ${t.files} files (${t.hardLinkedFiles} with more than one name)`);
     }
-    console.log(table(rows, reps));
+    console.log(table(rows, reps, args.includes('--big') ? bigReps : reps));
     const mismatched = rows.flatMap((r) => Object.entries(r.tools).filter(([, x]) => x?.matchesSource === false).map(([t, x]) => `${r.tree} ${r.op} ${t}:\n${x!.diffHead}`));
     if (mismatched.length > 0) console.log(`extracted trees that differ from their source (≠src):\n${mismatched.join('\n')}`);
     const dir = path.join(import.meta.dirname, 'results');
