@@ -50,8 +50,8 @@ func extraFields(extra []byte) (map[uint16][]byte, error) {
 	return fields, nil
 }
 
-// owner decodes the Info-ZIP Unix field; ok is false when it is absent or malformed in a way
-// zipextra also refuses (then fastzip's extraction fails, see zipExtractor.metadata).
+// owner decodes the Info-ZIP Unix field; a field zipextra refuses is an error, which fails the
+// extraction as it does in fastzip (zipMetadata).
 func owner(field []byte) (uid, gid int, err error) {
 	if len(field) < 3 {
 		return 0, 0, fmt.Errorf("zip extra field 0x7875: too short")
