@@ -38,14 +38,14 @@ async function childMain(argv: string[]): Promise<void> {
   if (!fs.existsSync('/usr/bin/time')) process.stderr.write(`MAXRSS_KB=${process.resourceUsage().maxRSS}\n`);
 }
 
-interface Measure {
+export interface Measure {
   wallS: number;
   rssMB: number;
   /** 1-minute load average when the command started (other people's work shows here). */
   load1: number;
 }
 
-function measure(cmd: string[], cwd?: string): Measure {
+export function measure(cmd: string[], cwd?: string): Measure {
   // flush dirty pages of earlier steps first, so that their writeback is not billed to this command
   spawnSync('sync');
   const useTime = fs.existsSync('/usr/bin/time');
@@ -78,7 +78,7 @@ function binaryData(size: number, seed: number): Buffer {
 
 const WORDS = ['const', 'return', 'function', 'import', 'export', 'value', 'buffer', 'cache', 'archive', 'if', 'else', 'for', 'while', 'string', 'number', '=>', '{', '}', '(', ')', ';', 'await', 'async', 'let'];
 
-async function makeTree(root: string, bigFiles: number): Promise<void> {
+export async function makeTree(root: string, bigFiles: number): Promise<void> {
   await fs.promises.mkdir(root, { recursive: true });
   let seed = 12345;
   const rnd = (): number => {
@@ -120,7 +120,7 @@ async function makeTree(root: string, bigFiles: number): Promise<void> {
   await fs.promises.symlink('bin/tool', path.join(root, 'tool-link'));
 }
 
-function du(p: string): number {
+export function du(p: string): number {
   const r = spawnSync('du', ['-sb', p], { encoding: 'utf8' });
   return Number(r.stdout.split('\t')[0]);
 }
@@ -139,7 +139,7 @@ interface Row {
   ok: boolean;
 }
 
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const v = [...xs].sort((a, b) => a - b);
   return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
@@ -154,14 +154,14 @@ const median = (xs: number[]): number => {
 let lastDelete = 0;
 const QUIET_AFTER_DELETE_MS = 65_000;
 
-function rm(p: string): void {
+export function rm(p: string): void {
   if (!fs.existsSync(p)) return;
   const tree = fs.lstatSync(p).isDirectory();
   fs.rmSync(p, { recursive: true, force: true });
   if (tree) lastDelete = Date.now();
 }
 
-function settle(): void {
+export function settle(): void {
   spawnSync('sync');
   const wait = lastDelete + QUIET_AFTER_DELETE_MS - Date.now();
   if (wait > 0) {
@@ -301,5 +301,6 @@ async function main(): Promise<void> {
   }
 }
 
+// Also a library: bench/helper-vs-gitlab.ts reuses the tree generator and the measuring.
 if (process.argv[2] === '--child') await childMain(process.argv.slice(3));
-else await main();
+else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) await main();

@@ -25,7 +25,10 @@ fi
 # prints (lifecycle-rgw.test.ts), checked by path: a pyenv `aws` on PATH
 # is the v1 CLI, the tests use Debian's v2 at /usr/bin/aws and its /usr/bin/python3 for boto3.
 S3_CLIENTS=(/usr/bin/aws:awscli /usr/lib/python3/dist-packages/boto3:python3-boto3 /usr/bin/go:golang-go
-  /usr/share/gocode/src/github.com/minio/minio-go/v7:golang-github-minio-minio-go-v7-dev)
+  /usr/share/gocode/src/github.com/minio/minio-go/v7:golang-github-minio-minio-go-v7-dev
+  # and the Go reference of GitLab Runner's helper archive code (bench/gitlab-ref), built the same way
+  /usr/share/gocode/src/github.com/klauspost/compress/zstd:golang-github-klauspost-compress-dev
+  /usr/share/gocode/src/golang.org/x/sync/errgroup:golang-golang-x-sync-dev /usr/share/gocode/src/golang.org/x/sys/unix:golang-golang-x-sys-dev)
 # The native deflate addon for zip creation (native/, built by npm ci through scripts/build-native.sh;
 # without these it is skipped and zip creation uses node:zlib): static libdeflate and zlib, a C toolchain.
 NATIVE=(/usr/include/libdeflate.h:libdeflate-dev /usr/include/zlib.h:zlib1g-dev /usr/bin/make:make /usr/bin/gcc:gcc /usr/bin/g++:g++)
