@@ -3,8 +3,9 @@
  * 1 MB object at 50 connections (autocannon), through `cachegate serve` (a child process, its
  * profile on the same RGW bucket) and straight to RGW. Rounds alternate between the two targets so
  * that load from other processes hits both alike; the best round of each is reported, with the
- * ratio front door / direct. Then the in-process cost of SigV4 verification (µs per request) for a
- * presigned URL and a header-signed request.
+ * ratio front door / direct. Then the in-process cost of SigV4 verification (bench/s3api-verify.ts:
+ * CPU µs per request, from the raw URL and headers to the verdict) for a presigned URL and a
+ * header-signed request.
  *
  *   ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 ./node_modules/.bin/node bench/s3api.ts
@@ -23,16 +24,13 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseQuery } from '../src/s3api/canonical.ts';
-import { verifySigV4, type SigV4Request } from '../src/s3api/sigv4-verify.ts';
+import { AK, SK, verifyCost } from './s3api-verify.ts';
 import { rgw } from '../test/support/rgw.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const AK = 'BENCHFRONTDOOR01';
-const SK = 'bench-front-door-secret';
 const KEY = 'runner/benchfron/project/1/bench-1mb';
 
 const server = await rgw();
@@ -141,30 +139,11 @@ if (mixSeconds > 0) {
 }
 child.kill('SIGTERM');
 
-// SigV4 verification in-process: a presigned runner PUT URL and a header-signed GET.
-function verifyCost(req: SigV4Request): number {
-  const secrets = (ak: string): string | undefined => (ak === AK ? SK : undefined);
-  for (let i = 0; i < 2000; i++) verifySigV4(req, secrets);
-  const n = 50_000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) verifySigV4(req, secrets);
-  return Math.round(((performance.now() - t0) * 1000 / n) * 100) / 100;
-}
-const pu = new URL(u.frontDoor.put);
-const presignedReq: SigV4Request = {
-  method: 'PUT', path: decodeURIComponent(pu.pathname), query: parseQuery(pu.search.slice(1)) ?? [],
-  header: (n) => (n === 'host' ? [pu.host] : n === 'x-amz-meta-cachekey' ? ['bench'] : undefined),
-};
-const signer = new SignatureV4({ credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
-const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: pu.hostname, port: Number(pu.port), path: pu.pathname, query: {}, headers: { host: pu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
-const lower = new Map(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
-const headerReq: SigV4Request = { method: 'GET', path: decodeURIComponent(pu.pathname), query: [], header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
-
 const ratio = (m: 'GET' | 'PUT'): number => Math.round((best[`${m} frontDoor`].reqPerSec / best[`${m} rgwDirect`].reqPerSec) * 100) / 100;
 const result = {
   bench: 's3api', date: new Date().toISOString(), seconds, rounds, connections, objectBytes: body.length,
   best, ratio: { GET: ratio('GET'), PUT: ratio('PUT') },
-  verifyMicroseconds: { presigned: verifyCost(presignedReq), headerSigned: verifyCost(headerReq) },
+  verifyMicroseconds: await verifyCost(),
   ...(mix ? { mix } : {}),
 };
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');

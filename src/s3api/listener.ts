@@ -135,7 +135,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const addr = addressOf(rawPath, req.headers.host, settings.bucket);
   const method = req.method ?? '';
   const keys = principals(state);
-  const sig = verifySigV4({ method, path: addr.path, query: pairs, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
+  const sig = verifySigV4({ method, path: addr.path, query: pairs, rawQuery, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
   const principal = keys.get(sig.accessKey) as S3Principal;
   state.limiter.take(principal.label);
 
