@@ -11,7 +11,7 @@ import { accessLogger, type Logger } from '../log.ts';
 import { requestContext } from '../request-context.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
-import type { UploadSlots } from '../service/upload-slots.ts';
+import { continueIfExpected, type UploadSlots } from '../service/upload-slots.ts';
 import { checkListPrefix, checkObjectName, principals, type S3Principal } from './access-keys.ts';
 import { addressOf } from './address.ts';
 import { bucketLocation, headBucket, listBuckets, listObjects, listRequest } from './bucket-ops.ts';
@@ -173,6 +173,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const writes = method !== 'GET' && method !== 'HEAD';
   if (writes && principal.readOnly) throw accessDenied('this access key is read-only');
   if ((method === 'PUT' || method === 'POST') && deps.uploads) res.once('close', deps.uploads.take()); // 503 ServiceUnavailable when all are taken
+  continueIfExpected(req, res); // signed, in its namespace, allowed to write, a slot taken: now the body may come
   const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;
   switch (method) {
