@@ -335,6 +335,13 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     op.object.metrics.sizeRefusals.inc({ where: 's3api' });
     throw new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size (${total} > MaxUploadedArchiveSize ${max})`);
   }
+  // One Complete wins: the record is renamed away (atomic, also between replicas sharing data_dir);
+  // a Complete that finds it gone answers NoSuchUpload, as S3 does once an upload is completed.
+  const record = join(dir, 'upload.json');
+  const claimed = join(dir, 'completing.json');
+  await rename(record, claimed).catch((err: unknown) => {
+    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  });
   // The parts, one file after another, as one stream into the backend.
   const body = new PassThrough({ highWaterMark: 1 << 20 });
   void (async () => {
@@ -342,8 +349,11 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     body.end();
   })().catch((err: unknown) => body.destroy(err as Error));
   const { adapter } = op.object;
-  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch((err: unknown) => {
-    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch(async (err: unknown) => {
+    if (goneMeanwhile(err)) throw noSuchUpload();
+    // Nothing was stored: the upload is open again, so the client can retry its Complete (or abort).
+    await rename(claimed, record).catch(() => undefined);
+    throw err;
   });
   await rm(dir, { recursive: true, force: true });
   held.delete(id);
