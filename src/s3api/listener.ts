@@ -18,6 +18,7 @@ import { bucketLocation, headBucket, listBuckets, listObjects, listRequest } fro
 import { parseQuery } from './canonical.ts';
 import { S3Error, accessDenied, errorXml, toS3Error } from './errors.ts';
 import type { S3ApiMetrics } from './metrics.ts';
+import { listUploads, stagingRoot } from './multipart.ts';
 import { deleteOp, getOp, headOp, putOp, type Answer, type ObjectContext } from './object-ops.ts';
 import { verifySigV4, type VerifiedSignature } from './sigv4-verify.ts';
 
@@ -159,7 +160,13 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
       setOperation('GetBucketLocation');
       return bucketLocation();
     }
-    if (method === 'GET' && !query.has('uploads')) {
+    if (method === 'GET' && query.has('uploads')) {
+      setOperation('ListMultipartUploads');
+      const prefix = query.get('prefix') ?? '';
+      if (prefix !== '') checkListPrefix(principal, prefix);
+      return listUploads(stagingRoot(state.config.service.dataDir), principal, settings.bucket, prefix);
+    }
+    if (method === 'GET') {
       const list = listRequest(query, { adapter, timeoutMs, bucket: settings.bucket });
       setOperation(list.version === 2 ? 'ListObjectsV2' : 'ListObjects');
       checkListPrefix(principal, list.prefix);

@@ -378,6 +378,28 @@ async function listParts(op: OperationInput, root: string, id: string): Promise<
   return xml(out + '</ListPartsResult>');
 }
 
+/**
+ * ListMultipartUploads, confined like every list: the caller's own runner's unfinished uploads inside
+ * its namespace (a `prefix` must lie inside it: AccessDenied otherwise, by the caller). A runner holds
+ * at most MAX_OPEN_UPLOADS, so one page always holds them all.
+ */
+export async function listUploads(root: string, p: S3Principal, bucket: string, prefix: string): Promise<Answer> {
+  const found: Array<{ id: string; meta: UploadMeta }> = [];
+  for (const id of await readdir(root).catch(() => [] as string[])) {
+    if (!UPLOAD_ID.test(id)) continue;
+    const meta = await readFile(join(root, id, 'upload.json'), 'utf8').then((t) => JSON.parse(t) as UploadMeta, () => undefined);
+    if (meta === undefined || meta.profile !== p.profile.name || !meta.objectName.startsWith(`${p.namespace}/`) || !meta.objectName.startsWith(prefix)) continue;
+    found.push({ id, meta });
+  }
+  found.sort((a, b) => (a.meta.objectName < b.meta.objectName ? -1 : a.meta.objectName > b.meta.objectName ? 1 : a.meta.initiated < b.meta.initiated ? -1 : 1));
+  const owner = '<ID>cachegate</ID><DisplayName>cachegate</DisplayName>';
+  let out = `<ListMultipartUploadsResult xmlns="${XMLNS}"><Bucket>${xmlEscape(bucket)}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>`;
+  for (const { id, meta } of found) {
+    out += `<Upload><Key>${xmlEscape(meta.objectName)}</Key><UploadId>${id}</UploadId><Initiator>${owner}</Initiator><Owner>${owner}</Owner><StorageClass>STANDARD</StorageClass><Initiated>${xmlEscape(meta.initiated)}</Initiated></Upload>`;
+  }
+  return xml(out + '</ListMultipartUploadsResult>');
+}
+
 /** Removes uploads whose record is older than `maxAgeSeconds`; returns how many. */
 export async function sweepAbandoned(dataDir: string, maxAgeSeconds: number, now = Date.now()): Promise<number> {
   const root = stagingRoot(dataDir);
