@@ -3,13 +3,16 @@
  * 1 MB object at 50 connections (autocannon), through `cachegate serve` (a child process, its
  * profile on the same RGW bucket) and straight to RGW. Rounds alternate between the two targets so
  * that load from other processes hits both alike; the best round of each is reported, with the
- * ratio front door / direct. Then the in-process cost of SigV4 verification (µs per request) for a
- * presigned URL and a header-signed request.
+ * ratio front door / direct. Then the in-process cost of SigV4 verification (bench/s3api-verify.ts:
+ * CPU µs per request, from the raw URL and headers to the verdict) for a presigned URL and a
+ * header-signed request.
  *
  *   ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_MIX_SECONDS=60 …   also 200 connections mixing presigned and header-signed GET/PUT for 60 s:
- *                            0 errors required; RSS after warm-up and after the run reported
+ *                            0 errors required; each client error by code and when, the door's answers
+ *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
+ *   BENCH_ROUNDS=0 …         the mix only
  * Prints one JSON object. Every answer must be 2xx: a run with errors or non-2xx answers fails.
  */
 import assert from 'node:assert/strict';
@@ -23,16 +26,13 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseQuery } from '../src/s3api/canonical.ts';
-import { verifySigV4, type SigV4Request } from '../src/s3api/sigv4-verify.ts';
+import { AK, SK, verifyCost } from './s3api-verify.ts';
 import { rgw } from '../test/support/rgw.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const AK = 'BENCHFRONTDOOR01';
-const SK = 'bench-front-door-secret';
 const KEY = 'runner/benchfron/project/1/bench-1mb';
 
 const server = await rgw();
@@ -57,11 +57,12 @@ const child = spawn(process.execPath, ['bin/cachegate.js', 'serve', '--config', 
 let out = '';
 let exited = '';
 child.once('exit', (code, signal) => (exited = `cachegate serve exited (${code ?? signal}): ${out.slice(-3000)}`));
-const front = await new Promise<string>((res, rej) => {
+const [front, service] = await new Promise<[string, string]>((res, rej) => {
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     const m = /S3 front door listening on (http:\/\/[0-9.:]+)/.exec(out);
-    if (m) res(m[1]);
+    const main = /cachegate listening on (http:\/\/[0-9.:]+)/.exec(out);
+    if (m && main) res([m[1], main[1]]);
   });
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   child.once('exit', (code) => rej(new Error(`cachegate serve exited (${code}): ${out.slice(-2000)}`)));
@@ -110,6 +111,21 @@ for (let i = 0; i < rounds; i++) {
   }
 }
 
+/** The front door's answers by status as the service counted them (/metrics), to tell its refusals from the load generator's errors. */
+async function s3apiStatuses(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${service}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^cachegate_http_requests_total\{([^}]*)\} (\d+)/gm)) {
+    if (!m[1].includes('route="s3api"')) continue;
+    const status = /status="(\d+)"/.exec(m[1])?.[1] ?? '?';
+    out[status] = (out[status] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+const diffCounts = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+
 // The mix: 200 connections for BENCH_MIX_SECONDS (default 0 = skipped; the issue's run is 60),
 // presigned GET/PUT and header-signed GET/PUT of 1 MiB objects in turn; 0 errors, RSS compared.
 const mixSeconds = Number(process.env.BENCH_MIX_SECONDS ?? 0);
@@ -133,38 +149,48 @@ if (mixSeconds > 0) {
   ];
   await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
   const before = await rss();
-  const r = await autocannon({ url: front, connections: 200, duration: mixSeconds, requests });
+  const statusesBefore = await s3apiStatuses();
+  // What each client error was (autocannon counts them only), the status of each non-2xx answer,
+  // and the door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
+  // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
+  const clientErrors: Record<string, number> = {};
+  const non2xxStatuses: Record<string, number> = {};
+  const rssMiB: number[] = [];
+  const sampler = setInterval(() => void rss().then((b) => rssMiB.push(Math.round(b / 2 ** 20))), 5000);
+  const clientErrorTimes: number[] = [];
+  const mixStart = Date.now();
+  let done: (r: autocannon.Result) => void = () => undefined;
+  const finished = new Promise<autocannon.Result>((res) => (done = res));
+  const run = autocannon({ url: front, connections: 200, duration: mixSeconds, requests, timeout: 30 }, (err, result) => {
+    assert.ifError(err);
+    done(result);
+  });
+  run.on('reqError', (err: NodeJS.ErrnoException) => {
+    const k = err.code ?? err.message;
+    clientErrorTimes.push(Date.now() - mixStart);
+    clientErrors[k] = (clientErrors[k] ?? 0) + 1;
+  });
+  run.on('response', (_client: unknown, status: number) => {
+    if (status < 200 || status > 299) non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
+  });
+  const r = await finished;
+  clearInterval(sampler);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
   assert.equal(exited, '', exited);
-  mix = { connections: 200, seconds: mixSeconds, requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, p99ms: r.latency.p99, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100 };
+  mix = {
+    connections: 200, seconds: mixSeconds, requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
+    clientErrors, clientErrorSecondsIntoRun: [...new Set(clientErrorTimes.map((ms) => Math.round(ms / 100) / 10))], non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
+    p99ms: r.latency.p99, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+  };
 }
 child.kill('SIGTERM');
 
-// SigV4 verification in-process: a presigned runner PUT URL and a header-signed GET.
-function verifyCost(req: SigV4Request): number {
-  const secrets = (ak: string): string | undefined => (ak === AK ? SK : undefined);
-  for (let i = 0; i < 2000; i++) verifySigV4(req, secrets);
-  const n = 50_000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) verifySigV4(req, secrets);
-  return Math.round(((performance.now() - t0) * 1000 / n) * 100) / 100;
-}
-const pu = new URL(u.frontDoor.put);
-const presignedReq: SigV4Request = {
-  method: 'PUT', path: decodeURIComponent(pu.pathname), query: parseQuery(pu.search.slice(1)) ?? [],
-  header: (n) => (n === 'host' ? [pu.host] : n === 'x-amz-meta-cachekey' ? ['bench'] : undefined),
-};
-const signer = new SignatureV4({ credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
-const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: pu.hostname, port: Number(pu.port), path: pu.pathname, query: {}, headers: { host: pu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
-const lower = new Map(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
-const headerReq: SigV4Request = { method: 'GET', path: decodeURIComponent(pu.pathname), query: [], header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
-
-const ratio = (m: 'GET' | 'PUT'): number => Math.round((best[`${m} frontDoor`].reqPerSec / best[`${m} rgwDirect`].reqPerSec) * 100) / 100;
+const ratio = (m: 'GET' | 'PUT'): number | undefined => (best[`${m} frontDoor`] && best[`${m} rgwDirect`] ? Math.round((best[`${m} frontDoor`].reqPerSec / best[`${m} rgwDirect`].reqPerSec) * 100) / 100 : undefined); // BENCH_ROUNDS=0: the mix only
 const result = {
   bench: 's3api', date: new Date().toISOString(), seconds, rounds, connections, objectBytes: body.length,
   best, ratio: { GET: ratio('GET'), PUT: ratio('PUT') },
-  verifyMicroseconds: { presigned: verifyCost(presignedReq), headerSigned: verifyCost(headerReq) },
+  verifyMicroseconds: await verifyCost(),
   ...(mix ? { mix } : {}),
 };
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');

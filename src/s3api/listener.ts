@@ -11,13 +11,14 @@ import { accessLogger, type Logger } from '../log.ts';
 import { requestContext } from '../request-context.ts';
 import type { Metrics } from '../service/metrics.ts';
 import type { ServiceState } from '../service/state.ts';
-import type { UploadSlots } from '../service/upload-slots.ts';
+import { continueIfExpected, type UploadSlots } from '../service/upload-slots.ts';
 import { checkListPrefix, checkObjectName, principals, type S3Principal } from './access-keys.ts';
 import { addressOf } from './address.ts';
 import { bucketLocation, headBucket, listBuckets, listObjects, listRequest } from './bucket-ops.ts';
 import { parseQuery } from './canonical.ts';
 import { S3Error, accessDenied, errorXml, toS3Error } from './errors.ts';
 import type { S3ApiMetrics } from './metrics.ts';
+import { listUploads, stagingRoot } from './multipart.ts';
 import { deleteOp, getOp, headOp, putOp, type Answer, type ObjectContext } from './object-ops.ts';
 import { verifySigV4, type VerifiedSignature } from './sigv4-verify.ts';
 
@@ -135,7 +136,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const addr = addressOf(rawPath, req.headers.host, settings.bucket);
   const method = req.method ?? '';
   const keys = principals(state);
-  const sig = verifySigV4({ method, path: addr.path, query: pairs, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
+  const sig = verifySigV4({ method, path: addr.path, query: pairs, rawQuery, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
   const principal = keys.get(sig.accessKey) as S3Principal;
   state.limiter.take(principal.label);
 
@@ -159,7 +160,13 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
       setOperation('GetBucketLocation');
       return bucketLocation();
     }
-    if (method === 'GET' && !query.has('uploads')) {
+    if (method === 'GET' && query.has('uploads')) {
+      setOperation('ListMultipartUploads');
+      const prefix = query.get('prefix') ?? '';
+      if (prefix !== '') checkListPrefix(principal, prefix);
+      return listUploads(stagingRoot(state.config.service.dataDir), principal, settings.bucket, prefix);
+    }
+    if (method === 'GET') {
       const list = listRequest(query, { adapter, timeoutMs, bucket: settings.bucket });
       setOperation(list.version === 2 ? 'ListObjectsV2' : 'ListObjects');
       checkListPrefix(principal, list.prefix);
@@ -173,6 +180,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const writes = method !== 'GET' && method !== 'HEAD';
   if (writes && principal.readOnly) throw accessDenied('this access key is read-only');
   if ((method === 'PUT' || method === 'POST') && deps.uploads) res.once('close', deps.uploads.take()); // 503 ServiceUnavailable when all are taken
+  continueIfExpected(req, res); // signed, in its namespace, allowed to write, a slot taken: now the body may come
   const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;
   switch (method) {

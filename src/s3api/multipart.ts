@@ -335,6 +335,13 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     op.object.metrics.sizeRefusals.inc({ where: 's3api' });
     throw new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size (${total} > MaxUploadedArchiveSize ${max})`);
   }
+  // One Complete wins: the record is renamed away (atomic, also between replicas sharing data_dir);
+  // a Complete that finds it gone answers NoSuchUpload, as S3 does once an upload is completed.
+  const record = join(dir, 'upload.json');
+  const claimed = join(dir, 'completing.json');
+  await rename(record, claimed).catch((err: unknown) => {
+    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  });
   // The parts, one file after another, as one stream into the backend.
   const body = new PassThrough({ highWaterMark: 1 << 20 });
   void (async () => {
@@ -342,8 +349,11 @@ async function complete(op: OperationInput, root: string, id: string): Promise<A
     body.end();
   })().catch((err: unknown) => body.destroy(err as Error));
   const { adapter } = op.object;
-  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch((err: unknown) => {
-    throw goneMeanwhile(err) ? noSuchUpload() : err;
+  const info = await backendCall(adapter, () => adapter.put(meta.objectName, { body, contentLength: total, metadata: meta.metadata, maxSize: max, ...(meta.contentType ? { contentType: meta.contentType } : {}) })).catch(async (err: unknown) => {
+    if (goneMeanwhile(err)) throw noSuchUpload();
+    // Nothing was stored: the upload is open again, so the client can retry its Complete (or abort).
+    await rename(claimed, record).catch(() => undefined);
+    throw err;
   });
   await rm(dir, { recursive: true, force: true });
   held.delete(id);
@@ -366,6 +376,28 @@ async function listParts(op: OperationInput, root: string, id: string): Promise<
   let out = `<ListPartsResult xmlns="${XMLNS}"><Bucket>${xmlEscape(op.bucket)}</Bucket><Key>${xmlEscape(meta.objectName)}</Key><UploadId>${id}</UploadId><MaxParts>${MAX_PARTS}</MaxParts><IsTruncated>false</IsTruncated>`;
   for (const p of parts) out += `<Part><PartNumber>${p.number}</PartNumber><LastModified>${p.lastModified.toISOString()}</LastModified><ETag>${xmlEscape(p.etag)}</ETag><Size>${p.size}</Size></Part>`;
   return xml(out + '</ListPartsResult>');
+}
+
+/**
+ * ListMultipartUploads, confined like every list: the caller's own runner's unfinished uploads inside
+ * its namespace (a `prefix` must lie inside it: AccessDenied otherwise, by the caller). A runner holds
+ * at most MAX_OPEN_UPLOADS, so one page always holds them all.
+ */
+export async function listUploads(root: string, p: S3Principal, bucket: string, prefix: string): Promise<Answer> {
+  const found: Array<{ id: string; meta: UploadMeta }> = [];
+  for (const id of await readdir(root).catch(() => [] as string[])) {
+    if (!UPLOAD_ID.test(id)) continue;
+    const meta = await readFile(join(root, id, 'upload.json'), 'utf8').then((t) => JSON.parse(t) as UploadMeta, () => undefined);
+    if (meta === undefined || meta.profile !== p.profile.name || !meta.objectName.startsWith(`${p.namespace}/`) || !meta.objectName.startsWith(prefix)) continue;
+    found.push({ id, meta });
+  }
+  found.sort((a, b) => (a.meta.objectName < b.meta.objectName ? -1 : a.meta.objectName > b.meta.objectName ? 1 : a.meta.initiated < b.meta.initiated ? -1 : 1));
+  const owner = '<ID>cachegate</ID><DisplayName>cachegate</DisplayName>';
+  let out = `<ListMultipartUploadsResult xmlns="${XMLNS}"><Bucket>${xmlEscape(bucket)}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>`;
+  for (const { id, meta } of found) {
+    out += `<Upload><Key>${xmlEscape(meta.objectName)}</Key><UploadId>${id}</UploadId><Initiator>${owner}</Initiator><Owner>${owner}</Owner><StorageClass>STANDARD</StorageClass><Initiated>${xmlEscape(meta.initiated)}</Initiated></Upload>`;
+  }
+  return xml(out + '</ListMultipartUploadsResult>');
 }
 
 /** Removes uploads whose record is older than `maxAgeSeconds`; returns how many. */

@@ -29,11 +29,9 @@ export async function startS3Api(listen: string, deps: { state: () => ServiceSta
   const listener = createS3Listener({ ...deps, s3Metrics, extra });
   // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
   const server = createServer({ connectionsCheckingInterval: 1000 }, listener);
-  // The connection cap listens for 'checkContinue', which turns off Node's automatic 100 Continue: answer it here.
-  server.on('checkContinue', (req, res) => {
-    res.writeContinue();
-    listener(req, res);
-  });
+  // Expect: 100-continue: the listener invites the body only once the request is authorized
+  // (listener.ts), so a refused client is answered before it sends a byte of it.
+  server.on('checkContinue', listener);
   // Unfinished multipart uploads: swept at start and then every quarter of their lifetime (at most hourly).
   const sweep = (): void => {
     const s = deps.state().config.service;

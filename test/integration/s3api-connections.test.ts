@@ -90,6 +90,36 @@ describe('S3 front door: connection limits', () => {
     assert.equal(got.$metadata.httpStatusCode, 200);
   });
 
+  it('with Expect: 100-continue, a bad signature gets 403 and never a "100 Continue" (its body is not read); a good one is invited', async () => {
+    const s3 = client();
+    const url = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/expect' }), { expiresIn: 600 }));
+    s3.destroy();
+    const received = (s: Socket): (() => string) => {
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      return () => text;
+    };
+    const tampered = url.search.replace(/(X-Amz-Signature=[0-9a-f]{63})[0-9a-f]/, (_, keep: string) => `${keep}${keep.endsWith('0') ? '1' : '0'}`);
+    assert.notEqual(tampered, url.search);
+    const bad = await open(svc.s3ApiUrl as string);
+    const badText = received(bad);
+    bad.write(`PUT ${url.pathname}${tampered} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n`);
+    assert.ok(await closedWithin(bad, 10_000), 'the refused upload was left open');
+    assert.match(badText(), /^HTTP\/1\.1 403 /);
+    assert.doesNotMatch(badText(), /100 Continue/);
+    assert.match(badText(), /SignatureDoesNotMatch/);
+    const good = await open(svc.s3ApiUrl as string);
+    const goodText = received(good);
+    good.on('error', () => undefined);
+    good.write(`PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`);
+    for (let t = 0; t < 500 && goodText() === ''; t++) await sleep(20);
+    assert.match(goodText(), /^HTTP\/1\.1 100 Continue/);
+    good.write('hello');
+    for (let t = 0; t < 500 && !/ 200 /.test(goodText()); t++) await sleep(20);
+    assert.match(goodText(), /HTTP\/1\.1 200 /);
+    good.destroy();
+  });
+
   it('over max_connections, the longest-idle front door connection is closed and a new client gets in', async () => {
     const idle = [];
     for (let i = 0; i < 4; i++) idle.push(await open(svc.s3ApiUrl as string));

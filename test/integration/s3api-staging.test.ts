@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { MAX_OPEN_UPLOADS, stagingRoot } from '../../src/s3api/multipart.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 
@@ -90,6 +90,39 @@ describe('S3 front door: the multipart staging area is bounded', () => {
     Body.end(randomBytes(100_000));
     assert.equal(await send, 'NoSuchUpload');
     assert.equal((await readdir(root)).includes(UploadId as string), false);
+  });
+
+  it('CompleteMultipartUpload sent several times at once: one completes, the others are NoSuchUpload, the object intact', async () => {
+    const key = `${KEY}-raced`;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+    const data = randomBytes(700_000);
+    const { ETag } = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: 1, Body: data }));
+    const completeOnce = (): Promise<string> => s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] } })).then(() => 'ok', (e: Error) => e.name);
+    const outcomes = await Promise.all(Array.from({ length: 6 }, completeOnce));
+    assert.deepEqual(outcomes.filter((o) => o === 'ok').length, 1, outcomes.join(','));
+    assert.deepEqual(outcomes.filter((o) => o !== 'ok'), Array(5).fill('NoSuchUpload'), outcomes.join(','));
+    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    assert.ok(Buffer.from(await (got.Body as NonNullable<typeof got.Body>).transformToByteArray()).equals(data));
+    assert.equal((await readdir(root)).includes(UploadId as string), false);
+    assert.equal(await completeOnce(), 'NoSuchUpload', 'a Complete after the upload completed');
+  });
+
+  it('ListMultipartUploads lists this runner\'s unfinished uploads in its namespace; a prefix outside it is AccessDenied', async () => {
+    const keys = [`${KEY}-listed-b`, `${KEY}-listed-a`];
+    const ids: string[] = [];
+    for (const Key of keys) ids.push((await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }))).UploadId as string);
+    try {
+      const withPrefix = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${KEY}-listed-` }));
+      assert.deepEqual(withPrefix.Uploads?.map((u) => [u.Key, u.UploadId]), [[keys[1], ids[1]], [keys[0], ids[0]]]);
+      const all = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+      for (const id of ids) assert.ok(all.Uploads?.some((u) => u.UploadId === id), 'listed without a prefix too');
+      assert.ok(all.Uploads?.every((u) => u.Key?.startsWith('runner/stagingr1/')));
+      await assert.rejects(s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'runner/other/' })), { name: 'AccessDenied' });
+    } finally {
+      for (const [i, UploadId] of ids.entries()) await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: keys[i], UploadId }));
+    }
+    const after = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${KEY}-listed-` }));
+    assert.equal(after.Uploads?.length ?? 0, 0, 'aborted uploads are gone');
   });
 
   it(`a runner holds at most ${MAX_OPEN_UPLOADS} unfinished uploads`, async () => {

@@ -13,7 +13,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AwsChunkedDecoder } from '../../src/s3api/aws-chunked.ts';
-import { parseQuery } from '../../src/s3api/canonical.ts';
+import { canonicalQuery, canonicalQueryFromRaw, parseQuery } from '../../src/s3api/canonical.ts';
 import { BodyVerifier, expectationsOf } from '../../src/s3api/checksums.ts';
 import { S3Error } from '../../src/s3api/errors.ts';
 import { verifySigV4, type SigV4Request } from '../../src/s3api/sigv4-verify.ts';
@@ -25,7 +25,7 @@ const EXAMPLE_NOW = Date.UTC(2013, 4, 24, 0, 0, 5);
 function request(method: string, url: string, headers: Record<string, string>): SigV4Request {
   const u = new URL(url);
   const lower = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return { method, path: decodeURIComponent(u.pathname), query: parseQuery(u.search.slice(1)) ?? [], header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
+  return { method, path: decodeURIComponent(u.pathname), query: parseQuery(u.search.slice(1)) ?? [], rawQuery: u.search.slice(1), header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
 }
 
 const secrets = (ak: string): string | undefined => (ak === AWS_AK ? AWS_SK : undefined);
@@ -136,6 +136,46 @@ describe('SigV4 verification', () => {
     const moved = request('GET', `http://127.0.0.1:9000/runner-cache?${qs.replace('max-keys=5', 'max-keys=6')}`, signed.headers as Record<string, string>);
     assert.throws(() => verifySigV4(moved, secrets), (e: S3Error) => e.s3Code === 'SignatureDoesNotMatch');
     assert.throws(() => verifySigV4(request('GET', 'http://127.0.0.1:9000/runner-cache', { host: 'x' }), secrets), (e: S3Error) => e.s3Code === 'AccessDenied');
+  });
+});
+
+describe('canonical query from the raw query string', () => {
+  it('is the string canonicalQuery() builds whenever it gives one, and gives one for canonical input', () => {
+    // Parts that are canonical, parts that are not (lower-case hex, an encoded unreserved character,
+    // '+', a raw reserved character, a second '=', no '='), in and out of order, the skipped name twice.
+    const parts = ['a=1', 'a=2', 'b=', 'X-Amz-Signature=ff', 'X-Amz-Credential=AK%2F20260102%2Fus-east-1%2Fs3%2Faws4_request', 'x-id=PutObject',
+      'k=%2f', 'k=%41', 'k=a+b', 'k=a b', 'k=a=b', 'k', '=v', 'k=%C3%BC', 'k=%E2%82%AC', 'K=%7E', 'k=~', 'a-b=1', 'a.b=%20', 'Z=%3D', ''];
+    let defined = 0;
+    let seed = 7;
+    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 5000; i++) {
+      const picked = Array.from({ length: 1 + next(5) }, () => parts[next(parts.length)]);
+      if (next(2) === 0) picked.sort();
+      const raw = picked.join('&');
+      const pairs = parseQuery(raw);
+      if (pairs === undefined) continue;
+      const fast = canonicalQueryFromRaw(raw, 'X-Amz-Signature');
+      if (fast === undefined) continue;
+      defined++;
+      assert.equal(fast, canonicalQuery(pairs, 'X-Amz-Signature'), raw);
+    }
+    assert.ok(defined > 500, `the fast path was taken ${defined} times`);
+    const sdk = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=AK%2F20261204%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261204T162935Z&X-Amz-Expires=3600&X-Amz-Signature=ed1e&X-Amz-SignedHeaders=host%3Bx-amz-meta-cachekey&x-id=PutObject';
+    assert.equal(canonicalQueryFromRaw(sdk, 'X-Amz-Signature'), sdk.replace('&X-Amz-Signature=ed1e', ''));
+    assert.equal(canonicalQueryFromRaw('b=1&a=1'), undefined);
+    assert.equal(canonicalQueryFromRaw('a=%2f'), undefined);
+  });
+
+  it('a presigned URL whose query is not in canonical form (lower-case hex, unsorted) still verifies, through the re-encoding', async () => {
+    const signingDate = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
+    const c = new S3Client({ endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: AWS_AK, secretAccessKey: AWS_SK }, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const url = await getSignedUrl(c, new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/abc/project/1/k' }), { expiresIn: 3600, signingDate });
+    const qs = url.slice(url.indexOf('?') + 1);
+    const odd = qs.split('&').reverse().join('&').replace(/%2F/g, '%2f');
+    assert.equal(canonicalQueryFromRaw(odd, 'X-Amz-Signature'), undefined);
+    for (const q of [qs, odd]) verifySigV4(request('PUT', `http://127.0.0.1:9000/runner-cache/runner/abc/project/1/k?${q}`, { host: '127.0.0.1:9000' }), secrets, signingDate.getTime());
+    const swapped = qs.replace('x-id=PutObject', 'x-id=GetObject');
+    assert.throws(() => verifySigV4(request('PUT', `http://127.0.0.1:9000/runner-cache/runner/abc/project/1/k?${swapped}`, { host: '127.0.0.1:9000' }), secrets, signingDate.getTime()), (e: S3Error) => e.s3Code === 'SignatureDoesNotMatch');
   });
 });
 
