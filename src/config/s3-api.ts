@@ -20,6 +20,8 @@ export const s3ApiSchema = z.strictObject({
   bucket: z.string().min(1).optional(),
   /** Seconds after which an unfinished multipart upload is removed. */
   multipart_max_age: z.number().int().min(60).optional(),
+  /** Seconds an idle keep-alive connection of the front door stays open (not [cachegate] keep_alive_timeout). */
+  keep_alive_timeout: z.number().positive().optional(),
   keys: z.array(s3ApiKeySchema).optional(),
 });
 
@@ -39,11 +41,23 @@ export interface S3ApiSettings {
   listen: string;
   bucket: string;
   multipartMaxAge: number;
+  /** Seconds; see DEFAULT_S3_API_KEEP_ALIVE. */
+  keepAliveTimeout: number;
   keys: S3ApiKey[];
 }
 
 export const DEFAULT_S3_API_BUCKET = 'runner-cache';
 export const DEFAULT_MULTIPART_MAX_AGE = 24 * 3600;
+/**
+ * S3 clients keep pools of idle connections for a long time (Go's net/http, which the runner's and
+ * minio-go's clients use: 90 s) and send the next request on one without warning; a server that
+ * closes sooner races with them, and a PUT whose body meets the closed socket fails (EPIPE). Under
+ * load that happens with the service's 5 s: 200 clients through the front door on 2 cores waited
+ * > 5 s between answers and their next request, and the mix of bench/s3api.ts lost requests that
+ * way (docs/performance.md). Idle connections still count against max_connections, the idlest
+ * closed first, so a longer keep-alive cannot exhaust descriptors.
+ */
+export const DEFAULT_S3_API_KEEP_ALIVE = 60;
 
 /**
  * Validates the section against the profiles: an unknown or ambiguous runner name (two runners may
@@ -70,5 +84,5 @@ export function s3ApiSettings(raw: RawS3Api | undefined, profiles: CacheProfile[
   if (keys.length === 0 && findings.every((x) => !x.field.startsWith(`${field}.keys`))) {
     findings.push({ level: 'warning', field: `${field}.keys`, message: 'no access keys: every request to the S3 front door is refused' });
   }
-  return { listen: raw.listen, bucket: raw.bucket ?? DEFAULT_S3_API_BUCKET, multipartMaxAge: raw.multipart_max_age ?? DEFAULT_MULTIPART_MAX_AGE, keys };
+  return { listen: raw.listen, bucket: raw.bucket ?? DEFAULT_S3_API_BUCKET, multipartMaxAge: raw.multipart_max_age ?? DEFAULT_MULTIPART_MAX_AGE, keepAliveTimeout: raw.keep_alive_timeout ?? DEFAULT_S3_API_KEEP_ALIVE, keys };
 }

@@ -89,6 +89,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const servers = s3api ? [server, s3api.server] : [server];
   if (s3api) guard.attach(s3api.server);
   applyLimits(servers, guard, config.service.limits);
+  if (s3api) s3api.server.keepAliveTimeout = config.service.s3Api!.keepAliveTimeout * 1000;
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   if (publicUrl === '') publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
@@ -122,6 +123,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
       applyLimits(servers, guard, next.service.limits);
+      if (s3api && next.service.s3Api) s3api.server.keepAliveTimeout = next.service.s3Api.keepAliveTimeout * 1000;
       instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');

@@ -133,3 +133,56 @@ describe('S3 front door: connection limits', () => {
     for (const s of idle) s.destroy();
   });
 });
+
+describe('S3 front door: keep-alive', () => {
+  const toml = (s3KeepAlive: string): string => `
+[cachegate]
+  keep_alive_timeout = 1
+[[runners]]
+  name = "r1"
+  token = "glrt-keepalive01"
+  [runners.cache]
+    Type = "local"
+[cachegate.s3_api]
+  listen = "127.0.0.1:0"
+  ${s3KeepAlive}
+  [[cachegate.s3_api.keys]]
+    access_key = "KEEPALIVEKEY0001"
+    secret_key = "keep-alive-secret"
+    runner = "r1"
+`;
+  /** One presigned HEAD over a raw keep-alive connection, answered; then whether the door closes the idle connection within `ms`. */
+  async function idleClosedWithin(svc: TestService, ms: number): Promise<boolean> {
+    const s3 = new S3Client({ endpoint: svc.s3ApiUrl, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'KEEPALIVEKEY0001', secretAccessKey: 'keep-alive-secret' } });
+    const url = new URL(await getSignedUrl(s3, new HeadBucketCommand({ Bucket: 'runner-cache' }), { expiresIn: 600 }));
+    s3.destroy();
+    const sock = await open(svc.s3ApiUrl!);
+    let answer = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (answer += d));
+    sock.write(`HEAD ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`);
+    for (let t = 0; t < 250 && !answer.includes('\r\n\r\n'); t++) await sleep(20);
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+    const closed = await closedWithin(sock, ms);
+    sock.destroy();
+    return closed;
+  }
+
+  it('keeps idle client connections longer than the service does (60 s by default: S3 clients reuse pooled connections without warning)', async () => {
+    const svc = await startTestService({ toml: toml('') });
+    try {
+      assert.equal(await idleClosedWithin(svc, 2500), false, 'the door closed an idle connection after the service\'s keep_alive_timeout of 1 s');
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('[cachegate.s3_api] keep_alive_timeout sets it', async () => {
+    const svc = await startTestService({ toml: toml('keep_alive_timeout = 1') });
+    try {
+      assert.equal(await idleClosedWithin(svc, 5000), true, 'the idle connection is closed after about 1 s');
+    } finally {
+      await svc.stop();
+    }
+  });
+});
