@@ -5,7 +5,8 @@
  * that load from other processes hits both alike; the best round of each is reported, with the
  * ratio front door / direct. Then the in-process cost of SigV4 verification (bench/s3api-verify.ts:
  * CPU µs per request, from the raw URL and headers to the verdict) for a presigned URL and a
- * header-signed request.
+ * header-signed request. Each round also reports CPU ms per request of the door, of Ceph and of
+ * the load generator (cpuMsPerRequest), since all three share the machine's cores.
  *
  *   ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 ./node_modules/.bin/node bench/s3api.ts
@@ -13,12 +14,13 @@
  *                            0 errors required; each client error by code and when, the door's answers
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
+ *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  * Prints one JSON object. Every answer must be 2xx: a run with errors or non-2xx answers fails.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -87,8 +89,32 @@ const u = { frontDoor: await urls('frontDoor'), rgwDirect: await urls('rgwDirect
 assert.equal((await fetch(u.frontDoor.put, { method: 'PUT', body, headers: { 'x-amz-meta-cachekey': 'bench' } })).status, 200);
 assert.ok(Buffer.from(await (await fetch(u.rgwDirect.get)).arrayBuffer()).equals(body));
 
-interface Round { reqPerSec: number; mbPerSec: number; p99ms: number }
+/**
+ * CPU seconds (user + system) used so far by the door (the cachegate child), by Ceph (every
+ * radosgw/ceph-osd/ceph-mon process: run on a machine without another Ceph) and by this process
+ * (the load generator): the 2 cores are shared by all three, so what the door costs per request
+ * bounds the ratio to RGW direct.
+ */
+type Cpu = { door: number; doorSystem: number; ceph: number; client: number };
+async function cpuSeconds(): Promise<Cpu> {
+  const stat = async (pid: number | string): Promise<string[]> => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.split(' ') ?? [];
+  // utime, stime in clock ticks (USER_HZ 100)
+  const ticks = async (pid: number | string): Promise<number> => {
+    const f = await stat(pid);
+    return (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100;
+  };
+  let ceph = 0;
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    if (comm === 'radosgw' || comm.startsWith('ceph-')) ceph += await ticks(pid);
+  }
+  const u = process.cpuUsage();
+  return { door: await ticks(child.pid!), doorSystem: Number((await stat(child.pid!))[12] ?? 0) / 100, ceph, client: (u.user + u.system) / 1e6 };
+}
+
+interface Round { reqPerSec: number; mbPerSec: number; p99ms: number; cpuMsPerRequest: Cpu }
 async function round(url: string, method: 'GET' | 'PUT', name: string): Promise<Round> {
+  const cpu0 = await cpuSeconds();
   const r = await autocannon({
     url, method, connections, duration: seconds,
     ...(method === 'PUT' ? { body, headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' } } : {}),
@@ -97,12 +123,15 @@ async function round(url: string, method: 'GET' | 'PUT', name: string): Promise<
   assert.equal(r.errors, 0, `${method} ${name}: ${r.errors} errors (${JSON.stringify(r.errors > 0 ? { timeouts: r.timeouts, resets: r.resets, mismatches: r.mismatches } : {})})`);
   assert.equal(r.non2xx, 0, `${method} ${name}: ${r.non2xx} non-2xx answers`);
   const mb = method === 'GET' ? r.throughput.average / 1e6 : (r.requests.average * body.length) / 1e6;
-  return { reqPerSec: r.requests.average, mbPerSec: Math.round(mb * 10) / 10, p99ms: r.latency.p99 };
+  const cpu1 = await cpuSeconds();
+  const per = (k: keyof Cpu): number => Math.round(((cpu1[k] - cpu0[k]) / Math.max(1, r.requests.total)) * 1e5) / 100;
+  return { reqPerSec: r.requests.average, mbPerSec: Math.round(mb * 10) / 10, p99ms: r.latency.p99, cpuMsPerRequest: { door: per('door'), doorSystem: per('doorSystem'), ceph: per('ceph'), client: per('client') } };
 }
 
+const methods = (process.env.BENCH_METHODS ?? 'GET,PUT').split(',') as ('GET' | 'PUT')[]; // e.g. BENCH_METHODS=PUT to profile one
 const best: Record<string, Round> = {};
 for (let i = 0; i < rounds; i++) {
-  for (const method of ['GET', 'PUT'] as const) {
+  for (const method of methods) {
     for (const t of ['rgwDirect', 'frontDoor'] as Target[]) {
       const r = await round(method === 'GET' ? u[t].get : u[t].put, method, t);
       const k = `${method} ${t}`;

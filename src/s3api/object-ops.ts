@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import type { CacheAdapter, ObjectInfo } from '../adapter.ts';
 import { CacheGateError } from '../errors.ts';
-import { META_HEADER_PREFIX, backendCall, getObject, headObject } from '../service/objects.ts';
+import { META_HEADER_PREFIX, backendCall, headObject, openObject } from '../service/objects.ts';
 import type { Metrics } from '../service/metrics.ts';
 import { AwsChunkedDecoder } from './aws-chunked.ts';
 import { BodyVerifier, expectationsOf } from './checksums.ts';
@@ -28,7 +28,7 @@ export interface Answer {
   body?: Readable | ReadableStream | string;
 }
 
-function answerOf(r: Response): Answer {
+function answerOf(r: { status: number; headers: Headers; body: Readable | ReadableStream | null }): Answer {
   const headers: Record<string, string> = {};
   r.headers.forEach((v, k) => {
     headers[k] = v;
@@ -43,7 +43,7 @@ export async function headOp(c: ObjectContext): Promise<Answer> {
 }
 
 export async function getOp(c: ObjectContext, range: string | undefined): Promise<Answer> {
-  return answerOf(await getObject(c, range));
+  return answerOf(await openObject(c, range));
 }
 
 export async function deleteOp(c: ObjectContext): Promise<Answer> {

@@ -95,6 +95,16 @@ export function parseRange(header: string | undefined): ByteRange | { suffix: nu
 }
 
 export async function getObject(r: ObjectRequest, rangeHeader: string | undefined): Promise<Response> {
+  const o = await openObject(r, rangeHeader);
+  return new Response(Readable.toWeb(o.body) as ReadableStream, { status: o.status, headers: o.headers });
+}
+
+/**
+ * The object's answer with its bytes as the backend's Node stream: for the S3 front door, which
+ * writes to a Node response. Going through a web Response there (Node → web → Node stream) cost the
+ * door more CPU per 1 MiB GET than Ceph spent serving it (bench/s3api.ts cpuMsPerRequest).
+ */
+export async function openObject(r: ObjectRequest, rangeHeader: string | undefined): Promise<{ status: number; headers: Headers; body: Readable }> {
   let range = parseRange(rangeHeader);
   if (range && 'suffix' in range) {
     const info = await backendCall(r.adapter, () => r.adapter.head(r.objectName), r.timeoutMs);
@@ -123,7 +133,7 @@ export async function getObject(r: ObjectRequest, rangeHeader: string | undefine
     sent += chunk.length;
   });
   got.body.on('close', () => r.metrics.bytes.inc({ direction: 'out' }, sent));
-  return new Response(Readable.toWeb(got.body) as ReadableStream, { status, headers: h });
+  return { status, headers: h, body: got.body };
 }
 
 function miss(r: ObjectRequest): never {
