@@ -8,6 +8,12 @@
  *   results[2i], and the raw deflate stream appended to `output` with its length in results[2i+1],
  *   or 0xFFFFFFFF when it would not be smaller than the file (store it; nothing is appended).
  *   `output` needs PACK_SLACK (4096) bytes more than `input`.
+ *   With a 6th argument `paths` (NUL-terminated file names back to back), the job first reads each
+ *   file (open O_NOFOLLOW, at most lengths[i] bytes, into its slot of lengths[i] bytes): results
+ *   then has 3 slots per file, the third the bytes read (the slot may be longer: a file that
+ *   shrank) or 0xFFFFFFFF when the file vanished (ENOENT, ENOTDIR). Reading on the threadpool
+ *   overlaps it with compression; the main thread reading every small file was the bottleneck on
+ *   trees of many small files (docs/archive.md "Deflate engines").
  * packBlock(level, input, output, last) -> Promise<[crc, n]>
  *   One block of a large file. libdeflate has no streaming API: each block is a complete stream,
  *   so for every block but the last the final-block bit is cleared and an empty stored block
@@ -20,8 +26,13 @@
  * No global state: compressors are cached per thread, so the module is context-aware (worker
  * threads and several Node environments may load it).
  */
+#define _GNU_SOURCE /* pread, strerrorname_np */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <libdeflate.h>
 #include <zlib.h>
 #include <stdint.h>
@@ -69,7 +80,7 @@ static int last_block(const uint8_t *in, size_t n, size_t *header_bit, size_t *e
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  napi_ref refs[4];
+  napi_ref refs[5];
   int nrefs;
   int level;
   int block; /* 1 packBlock, 0 packFiles */
@@ -81,30 +92,77 @@ typedef struct {
   uint32_t *lengths;
   size_t count;
   uint32_t *results;
+  const char *paths; /* NUL-terminated names back to back, or NULL */
+  size_t paths_len;
+  char errbuf[640];
   uint32_t crc;
   size_t produced;
   const char *error;
 } job_t;
 
+/* Reads up to `len` bytes of `path` into `buf`; bytes read, or -1 with errno set. */
+static ssize_t read_file(const char *path, uint8_t *buf, size_t len) {
+  /* O_NONBLOCK: a name swapped for a FIFO since selection must not hang a threadpool thread */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = pread(fd, buf + off, len - off, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    if (n == 0) break;
+    off += (size_t)n;
+  }
+  close(fd);
+  return (ssize_t)off;
+}
+
 static void run_files(job_t *j) {
   struct libdeflate_compressor *c = compressor(j->level);
   if (!c) { j->error = "out of memory"; return; }
-  size_t in_off = 0, out_off = 0;
+  size_t in_off = 0, out_off = 0, path_off = 0;
+  int slots = j->paths ? 3 : 2;
   for (size_t i = 0; i < j->count; i++) {
     size_t len = j->lengths[i];
     if (in_off + len > j->in_len) { j->error = "lengths exceed the input"; return; }
-    const uint8_t *p = j->in + in_off;
-    j->results[2 * i] = (uint32_t)libdeflate_crc32(0, p, len);
+    uint8_t *p = j->in + in_off;
+    in_off += len;
+    if (j->paths) {
+      const char *path = j->paths + path_off;
+      const char *nul = path_off < j->paths_len ? memchr(path, 0, j->paths_len - path_off) : NULL;
+      if (!nul) { j->error = "paths: fewer names than lengths"; return; }
+      path_off += (size_t)(nul - path) + 1;
+      ssize_t got = read_file(path, p, len);
+      if (got < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        j->results[3 * i] = 0;
+        j->results[3 * i + 1] = 0xFFFFFFFFu;
+        j->results[3 * i + 2] = 0xFFFFFFFFu;
+        continue;
+      }
+      if (got < 0) {
+        const char *name = strerrorname_np(errno);
+        snprintf(j->errbuf, sizeof j->errbuf, "%s: %s, open '%.512s'", name ? name : "EIO", strerror(errno), path);
+        j->error = j->errbuf;
+        return;
+      }
+      len = (size_t)got;
+      j->results[3 * i + 2] = (uint32_t)got;
+    }
+    j->results[slots * i] = (uint32_t)libdeflate_crc32(0, p, len);
     /* libdeflate wants slack past the result: give it all the room left, keep the result only
        if smaller than the file (out_off <= in_off, so the room is at least len + PACK_SLACK) */
     size_t n = len > 0 ? libdeflate_deflate_compress(c, p, len, j->out + out_off, j->out_len - out_off) : 0;
     if (n == 0 || n >= len) {
-      j->results[2 * i + 1] = 0xFFFFFFFFu;
+      j->results[slots * i + 1] = 0xFFFFFFFFu;
     } else {
-      j->results[2 * i + 1] = (uint32_t)n;
+      j->results[slots * i + 1] = (uint32_t)n;
       out_off += n;
     }
-    in_off += len;
   }
 }
 
@@ -220,8 +278,8 @@ static int level_arg(napi_env env, napi_value v, int *level) {
 }
 
 static napi_value pack_files(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   job_t *j = calloc(1, sizeof *j);
   if (!j) return fail(env, j, "out of memory");
@@ -230,9 +288,10 @@ static napi_value pack_files(napi_env env, napi_callback_info info) {
   if (typed(env, argv[1], (void **)&j->in, &j->in_len, j) || typed(env, argv[2], (void **)&j->lengths, &lbytes, j) ||
       typed(env, argv[3], (void **)&j->out, &j->out_len, j) || typed(env, argv[4], (void **)&j->results, &rbytes, j))
     return fail(env, j, "packFiles(level, input, lengths: Uint32Array, output, results: Uint32Array)");
+  if (argc >= 6 && typed(env, argv[5], (void **)&j->paths, &j->paths_len, j)) return fail(env, j, "packFiles: paths must be a Uint8Array");
   j->count = lbytes / 4;
   if (j->out_len < j->in_len + PACK_SLACK) return fail(env, j, "packFiles: output needs 4096 bytes more than input");
-  if (rbytes < 8 * j->count) return fail(env, j, "packFiles: results needs 2 slots per file");
+  if (rbytes < (j->paths ? 12 : 8) * j->count) return fail(env, j, "packFiles: results needs 2 slots per file (3 with paths)");
   return start(env, j);
 }
 

@@ -14,9 +14,12 @@ export interface NativeDeflate {
    * Files back to back in `input` (`lengths[i]` bytes each): CRC-32 of each into results[2i], its
    * raw deflate stream appended to `output` with the length in results[2i+1], or 0xFFFFFFFF when
    * not smaller than the file (nothing appended: store it). `output` must be PACK_SLACK longer
-   * than `input`.
+   * than `input`. With `paths` (NUL-terminated names back to back, one per length), the job
+   * reads each file first (O_NOFOLLOW, at most lengths[i] bytes into its slot): results then has
+   * 3 slots per file, the third the bytes read, or 0xFFFFFFFF when it vanished (ENOENT, ENOTDIR);
+   * other errors reject with their errno name in the message.
    */
-  packFiles(level: number, input: Uint8Array, lengths: Uint32Array, output: Uint8Array, results: Uint32Array): Promise<void>;
+  packFiles(level: number, input: Uint8Array, lengths: Uint32Array, output: Uint8Array, results: Uint32Array, paths?: Uint8Array): Promise<void>;
   /**
    * One block of a large file: [CRC-32 of the block, bytes written to `output`]. Every block but
    * the last ends byte-aligned and not final, so the blocks' concatenation is one deflate stream.

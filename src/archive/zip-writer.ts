@@ -458,27 +458,23 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     return undefined;
   };
 
-  /** The native path's small entries: read into batches here, written when their batch is done. */
-  const readInto = (b: FileBatches, e: SourceEntry, i: number): void => {
-    try {
-      b.addFile(i, e.absPath, e.size);
-    } catch (err) {
-      if (!isVanished(err)) throw err;
-      warn(`${e.name}: file vanished while archiving, skipped`);
-    }
+  /** The native path's small entries: read and compressed by their batch's job, written when it is done. */
+  const writeBatched = (j: number, p: Prepared): Promise<void> | undefined => {
+    if (p.vanished) warn(`${entries[j].name}: file vanished while archiving, skipped`);
+    return writePrepared(entries[j], p);
   };
   const addToBatch = (b: FileBatches, e: SourceEntry, i: number): Promise<void> | undefined => {
     if (e.type !== 'file' || e.size === 0) {
       b.addPrepared(i, prepareSync(e));
       return undefined;
     }
-    if (!b.fits(e.size) && b.submit()) return b.writeOldest((j, p) => writePrepared(entries[j], p)).then(() => readInto(b, e, i));
-    readInto(b, e, i);
+    if (!b.fits(e.size) && b.submit()) return b.writeOldest(writeBatched).then(() => b.addFile(i, e.absPath, e.size));
+    b.addFile(i, e.absPath, e.size);
     return undefined;
   };
   const drainBatches = async (b: FileBatches): Promise<void> => {
     b.submit();
-    while (b.pending > 0) await b.writeOldest((j, p) => writePrepared(entries[j], p));
+    while (b.pending > 0) await b.writeOldest(writeBatched);
   };
 
   try {

@@ -5,6 +5,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
+import { writeFileRange, type FileRange } from './file-body.ts';
 
 export interface Agents {
   http: HttpAgent;
@@ -24,8 +25,8 @@ export interface SendOptions {
   method: string;
   url: URL;
   headers: Record<string, string>;
-  /** A buffer, or a factory for a fresh stream (called once per request). */
-  body?: Buffer | string | (() => Readable);
+  /** A buffer, a byte range of a file (file-body.ts), or a factory for a fresh stream (called once per request). */
+  body?: Buffer | string | FileRange | (() => Readable);
   signal?: AbortSignal;
   agents?: Agents;
 }
@@ -45,6 +46,7 @@ export function send(opts: SendOptions): Promise<IncomingMessage> {
       signal: opts.signal,
     });
     let source: Readable | undefined;
+    let refused = false;
     req.once('error', (err) => {
       source?.destroy();
       reject(err);
@@ -55,12 +57,16 @@ export function send(opts: SendOptions): Promise<IncomingMessage> {
       // reads the body still sees the failure.
       res.on('error', () => {});
       // A refusal can arrive before the body is sent: stop reading the file.
-      if ((res.statusCode ?? 0) >= 300 && source && !source.readableEnded) source.destroy();
+      if ((res.statusCode ?? 0) >= 300) {
+        refused = true;
+        if (source && !source.readableEnded) source.destroy();
+      }
       resolve(res);
     });
     const body = opts.body;
     if (body === undefined) req.end();
     else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
+    else if (typeof body === 'object') writeFileRange(req, body, () => refused).catch((err: unknown) => req.destroy(err as Error));
     else {
       source = body();
       source.once('error', (err) => req.destroy(err));

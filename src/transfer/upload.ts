@@ -1,10 +1,9 @@
 /**
  * upload(): the archive to a presigned PUT URL, to Azure in blocks, or to S3 in multipart parts with
- * role credentials. The file is streamed from disk (a part is a read stream over its byte range),
- * never read whole. Memory: one 1 MiB read buffer per request in flight (`concurrency` of them for
- * parts and blocks), plus the sockets' own buffers.
+ * role credentials. The file is streamed from disk (a part is a byte range sent from four reused
+ * 512 KiB buffers, file-body.ts), never read whole. Memory: 2 MiB per request in flight
+ * (`concurrency` of them for parts and blocks), plus the sockets' own buffers.
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { CacheGateError } from '../errors.ts';
@@ -31,8 +30,6 @@ export type UploadResult =
   | { status: 'uploaded'; size: number; mode: 'put' | 'azure-blocks' | 's3-multipart'; parts: number }
   | { status: 'too-big'; size: number; limit: number; message: string };
 
-/** File read buffer per request in flight. */
-export const READ_BUFFER = 1 * MiB;
 /** S3: parts are at least 5 MiB (except the last), at most 10,000 of them. */
 const S3_MIN_PART = 5 * MiB;
 const S3_MAX_PARTS = 10_000;
@@ -83,13 +80,12 @@ async function sendRange(ctx: Ctx, what: string, method: string, start: number, 
     try {
       const res = await send({
         method, url: req.url, headers: req.headers, agents: ctx.agents, signal,
-        body: length === 0 ? Buffer.alloc(0) : () => {
-          const s = createReadStream(ctx.file, { start, end: start + length - 1, highWaterMark: READ_BUFFER });
-          s.on('data', (c: Buffer | string) => {
-            sent += c.length;
-            ctx.progress(c.length);
-          });
-          return s;
+        body: length === 0 ? Buffer.alloc(0) : {
+          file: ctx.file, start, length,
+          onSent: (n) => {
+            sent += n;
+            ctx.progress(n);
+          },
         },
       });
       if ((res.statusCode ?? 0) >= 300) throw httpError(what, res.statusCode ?? 0, res.statusMessage ?? '', await readText(res));
