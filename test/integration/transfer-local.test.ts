@@ -89,6 +89,29 @@ describe('transfer ↔ service (local backend)', () => {
     assert.ok((await readFile(out)).equals(data));
   });
 
+  it('memory: the write buffers of a ranged download stay within 16 parts × 256 KiB', async () => {
+    // Counts what download.ts itself allocates (the service in this process allocates too).
+    const data = randomBytes(24 * 1024 * 1024);
+    await put('budget', data);
+    const { get } = await urls('budget');
+    const out = join(dir, 'budget.zip');
+    const original = Buffer.allocUnsafe;
+    let held = 0;
+    Buffer.allocUnsafe = (size: number): ReturnType<typeof original> => {
+      if (size >= 64 * 1024 && new Error().stack?.includes('/src/transfer/download.ts')) held += size;
+      return original(size);
+    };
+    try {
+      const res = await download({ file: out, url: get, chunkSize: 1024 * 1024, concurrency: 16 });
+      assert.ok(res.status === 'downloaded' && res.parts === 24);
+    } finally {
+      Buffer.allocUnsafe = original;
+    }
+    assert.ok(held > 0, 'the buffers were counted');
+    assert.ok(held <= 16 * 256 * 1024, `download.ts allocated ${held} bytes of buffers`);
+    assert.ok((await readFile(out)).equals(data));
+  });
+
   it('a file smaller than one chunk, and an empty file', async () => {
     for (const [key, data] of [['tiny', randomBytes(10)], ['empty', Buffer.alloc(0)]] as const) {
       await put(key, data);
