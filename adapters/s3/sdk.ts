@@ -13,10 +13,24 @@ import { customEndpoint, effectivePathStyle, s3ExpressZone } from './endpoint.ts
 import { TIMEOUTS } from '../timeouts.ts';
 
 /**
+ * Connections to the backend per client (the SDK's default is 50). Proxy transfers and the S3 front
+ * door hold one for as long as a client's body or download streams, and the service admits
+ * `max_uploads` (default 128) uploads at once plus downloads: with 50, the 51st transfer waited
+ * inside the SDK with its client's body unread. 128 matches the descriptors
+ * `effectiveMaxConnections()` keeps back for uploads (src/config/connection-limits.ts).
+ */
+export const BACKEND_SOCKETS = 128;
+
+/**
  * NodeHttpHandler options (@smithy/node-http-handler): no fixed requestTimeout, which would also cut
  * a long upload or download; a connection that does not open, or a socket where nothing moves, fails.
  */
-export const requestHandlerOptions = { connectionTimeout: TIMEOUTS.connectMs, socketTimeout: TIMEOUTS.idleMs } as const;
+export const requestHandlerOptions = {
+  connectionTimeout: TIMEOUTS.connectMs,
+  socketTimeout: TIMEOUTS.idleMs,
+  httpAgent: { keepAlive: true, maxSockets: BACKEND_SOCKETS },
+  httpsAgent: { keepAlive: true, maxSockets: BACKEND_SOCKETS },
+} as const;
 
 /** The SDK's logger interface; the SDK writes to console when given none. */
 export interface SdkLogger {
