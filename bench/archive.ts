@@ -43,22 +43,27 @@ export interface Measure {
   rssMB: number;
   /** 1-minute load average when the command started (other people's work shows here). */
   load1: number;
+  /** User + system CPU seconds (NaN without /usr/bin/time). */
+  cpuS: number;
 }
 
-export function measure(cmd: string[], cwd?: string): Measure {
+export function measure(cmd: string[], cwd?: string, env?: NodeJS.ProcessEnv): Measure {
   // flush dirty pages of earlier steps first, so that their writeback is not billed to this command
   spawnSync('sync');
   const useTime = fs.existsSync('/usr/bin/time');
   const argv = useTime ? ['/usr/bin/time', '-v', ...cmd] : cmd;
   const load1 = os.loadavg()[0];
   const t0 = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(argv[0], argv.slice(1), { cwd, env: env ? { ...process.env, ...env } : process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const wallS = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr) ?? /MAXRSS_KB=(\d+)/.exec(r.stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
   const parsedWall = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : wallS;
-  return { wallS: parsedWall, rssMB: m ? Number(m[1]) / 1024 : NaN, load1: Number(load1.toFixed(2)) };
+  const user = /User time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  const cpuS = user && sys ? Number(user[1]) + Number(sys[1]) : NaN;
+  return { wallS: parsedWall, rssMB: m ? Number(m[1]) / 1024 : NaN, load1: Number(load1.toFixed(2)), cpuS };
 }
 
 /** Deterministic, moderately compressible bytes (6 bits of entropy per byte, with repeats). */
@@ -301,6 +306,9 @@ async function main(): Promise<void> {
   }
 }
 
-// Also a library: bench/helper-vs-gitlab.ts reuses the tree generator and the measuring.
-if (process.argv[2] === '--child') await childMain(process.argv.slice(3));
-else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) await main();
+// Also a library (bench/helper-vs-gitlab.ts, bench/zip-create.ts reuse the tree generator and the
+// measuring): it runs only as the entry script, whose own children it starts with --child.
+if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
+  if (process.argv[2] === '--child') await childMain(process.argv.slice(3));
+  else await main();
+}

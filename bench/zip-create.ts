@@ -6,14 +6,15 @@
  *
  *   node bench/zip-create.ts --tree DIR [--reps N] [--levels fast,default] [--ref BIN] [--no-fallback]
  *
- * --ref: a built gitlab-ref (default: built from bench/gitlab-ref or ../gitref/bench/gitlab-ref
- * into a temp dir, GOPATH mode, offline). Wall time and peak RSS from /usr/bin/time -v.
+ * --ref: a built gitlab-ref (default: built from bench/gitlab-ref into a temp dir by its build.ts,
+ * GOPATH mode, offline). Wall time and peak RSS from /usr/bin/time -v.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { measure } from './archive.ts';
+import { buildGitlabRef } from './gitlab-ref/build.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -38,32 +39,15 @@ const reps = Number(arg('--reps', '3'));
 const levels = arg('--levels', 'fast,default').split(',');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'zip-create-'));
 
-function buildRef(): string {
-  for (const src of [path.join(ROOT, 'bench/gitlab-ref'), path.join(ROOT, '../gitref/bench/gitlab-ref')]) {
-    if (!fs.existsSync(path.join(src, 'main.go'))) continue;
-    const bin = path.join(work, 'gitlab-ref');
-    const r = spawnSync('go', ['build', '-o', bin, '.'], { cwd: src, env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' }, encoding: 'utf8' });
-    if (r.status === 0) return bin;
-    process.stderr.write(r.stderr);
-  }
-  throw new Error('no bench/gitlab-ref to build (pass --ref BIN)');
-}
-const ref = arg('--ref', '') || buildRef();
+const ref = arg('--ref', '') || buildGitlabRef(work);
 
 interface Run { wall: number; cpu: number; rss: number; size: number; load: number }
 
 function run(cmd: string[], env: NodeJS.ProcessEnv, out: string): Run {
-  spawnSync('sync');
-  const load = os.loadavg()[0];
-  const r = spawnSync('/usr/bin/time', ['-v', ...cmd], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr.slice(-2000)}`);
-  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]) / 1024;
-  const w = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr)!;
-  const wall = Number(w[1] ?? 0) * 3600 + Number(w[2]) * 60 + Number(w[3]);
-  const cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(r.stderr)![1]) + Number(/System time \(seconds\): ([\d.]+)/.exec(r.stderr)![1]);
+  const m = measure(cmd, undefined, env);
   const size = fs.existsSync(out) ? fs.statSync(out).size : 0;
   fs.rmSync(out, { force: true });
-  return { wall, cpu, rss, size, load };
+  return { wall: m.wallS, cpu: m.cpuS, rss: m.rssMB, size, load: m.load1 };
 }
 
 const node = process.execPath;

@@ -11,8 +11,9 @@
  * Memory: (parallel + 2) output buffers of 1 MiB + 64 KiB, one isolate per worker; the input blocks
  * are the writer's own pool.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { METHOD_DEFLATE, METHOD_ZSTD, type ZipMethod } from './compress.ts';
+import { startWorker } from './worker-start.ts';
 
 /** What the worker (block-worker.ts) is started with. */
 export interface BlockWorkerData {
@@ -78,7 +79,7 @@ export class BlockCompressor {
       let worker = this.idle.pop();
       if (!worker && this.workers.length < this.parallel) {
         const workerData: BlockWorkerData = { level: this.level, method: this.method };
-        const w = new Worker(new URL('./block-worker.ts', import.meta.url), { workerData });
+        const w = startWorker(new URL('./block-worker.ts', import.meta.url), workerData);
         w.on('message', (r: BlockReply) => {
           const p = this.pending.get(r.id);
           this.pending.delete(r.id);

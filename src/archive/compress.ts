@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { zstdDecompressExact } from './zstd.ts';
+import { StreamingRawInflater } from './raw-inflate.ts';
 
 export const METHOD_STORE = 0;
 export const METHOD_DEFLATE = 8;
@@ -83,44 +84,34 @@ function checkedZstd(data: Buffer, size: number, scratch?: Buffer): Buffer {
   return out;
 }
 
-interface ZlibHandle {
-  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
-  reset(): void;
-  onerror: (message: string, errno: number) => void;
-}
-
 /**
- * One raw inflater reused for every small entry, driven synchronously through the zlib handle of a
- * node:zlib stream (`_handle.writeSync` + `reset`, what `inflateRawSync` uses inside). Why:
+ * One raw inflater reused for every small entry, driven synchronously into the caller's buffer
+ * (raw-inflate.ts: the zlib handle of a node:zlib stream, what `inflateRawSync` uses inside). Why:
  * `inflateRawSync` builds a zlib stream object and fresh output buffers per call; on 20,000 small
  * entries that was ~0.25 s of constructors and most of a second of garbage collection (profiled,
  * see docs/archive.md). Falls back to `inflateRawSync` if the handle is not there.
  */
 class RawInflater {
-  private readonly handle: ZlibHandle | undefined;
-  private readonly state: Uint32Array | undefined;
-  private error: string | null = null;
+  private readonly inflater: StreamingRawInflater | undefined;
 
   constructor() {
-    const stream = zlib.createInflateRaw() as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
-    if (typeof stream._handle?.writeSync === 'function' && typeof stream._handle.reset === 'function' && stream._writeState instanceof Uint32Array) {
-      this.handle = stream._handle;
-      this.state = stream._writeState;
-      this.handle.onerror = (message) => {
-        this.error = message;
-      };
+    try {
+      this.inflater = new StreamingRawInflater();
+    } catch {
+      this.inflater = undefined;
     }
   }
 
   /** Inflates a whole raw deflate stream into `out`; the view it returns is valid until the next call. */
   inflate(input: Buffer, out: Buffer, size: number): Buffer {
-    if (!this.handle || !this.state) return zlib.inflateRawSync(input, { maxOutputLength: Math.max(size, 1) + 1 });
-    this.handle.reset();
-    this.error = null;
-    this.handle.writeSync(zlib.constants.Z_FINISH, input, 0, input.length, out, 0, size + 1);
-    if (this.error !== null) throw new Error(this.error);
-    const produced = size + 1 - this.state[0];
-    if (produced > size) throw new Error(`more data than the ${size} bytes announced`);
+    if (!this.inflater) return zlib.inflateRawSync(input, { maxOutputLength: Math.max(size, 1) + 1 });
+    this.inflater.reset();
+    let produced = 0;
+    // Room for one byte more than announced: filling it means the entry is larger than it says.
+    this.inflater.write(input, true, out.subarray(0, size + 1), (n) => {
+      if (n > size) throw new Error(`more data than the ${size} bytes announced`);
+      produced = n;
+    });
     return out.subarray(0, produced);
   }
 }

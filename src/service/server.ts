@@ -12,7 +12,7 @@ import { watchConfigFile, type ConfigWatch } from '../config/watch.ts';
 import { isLoopback, parseListen } from '../config/listen.ts';
 import type { CacheAdapter } from '../adapter.ts';
 import type { Config } from '../config/types.ts';
-import { effectiveMaxConnections, type ConnectionLimits } from '../config/connection-limits.ts';
+import { effectiveMaxConnections } from '../config/connection-limits.ts';
 import { CacheGateError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
@@ -82,14 +82,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, listener);
   server.on('checkContinue', listener); // "100 Continue" only once authorized (upload-slots.ts)
   const guard = new ConnectionGuard(server, 0);
-  applyLimits([server], guard, config.service.limits);
+  applyLimits(guard, config.service, server);
   const { port, url } = await listenOn(server, listen.host, listen.port);
   const s3api = config.service.s3Api ? await startS3Api(config.service.s3Api.listen, { state: () => state as ServiceState, metrics, log, uploads }) : undefined;
-  // The front door's connections get the same timeouts and count against the same connection cap.
-  const servers = s3api ? [server, s3api.server] : [server];
   if (s3api) guard.attach(s3api.server);
-  applyLimits(servers, guard, config.service.limits);
-  if (s3api) s3api.server.keepAliveTimeout = config.service.s3Api!.keepAliveTimeout * 1000;
+  applyLimits(guard, config.service, server, s3api?.server);
   const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
   if (publicUrl === '') publicUrl = wildcard ? `http://${hostname()}:${port}` : url;
   log.info({ address: url, backends: [...new Set(config.profiles.map((p) => p.cache.type))].join(','), profiles: config.profiles.length, version: VERSION }, `cachegate listening on ${url}`);
@@ -122,8 +119,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const prev = state as ServiceState;
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
-      applyLimits(servers, guard, next.service.limits);
-      if (s3api && next.service.s3Api) s3api.server.keepAliveTimeout = next.service.s3Api.keepAliveTimeout * 1000;
+      applyLimits(guard, next.service, server, s3api?.server);
       instrumentState(metrics, built);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
@@ -176,14 +172,20 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   };
 }
 
-/** [cachegate] timeouts and connection cap onto the running server (at start and on reload). */
-function applyLimits(servers: Server[], guard: ConnectionGuard, limits: ConnectionLimits): void {
-  for (const server of servers) {
-    server.headersTimeout = limits.headersTimeout * 1000;
-    server.requestTimeout = limits.requestTimeout * 1000;
-    server.keepAliveTimeout = limits.keepAliveTimeout * 1000;
-    server.timeout = limits.idleTimeout * 1000; // a socket with no byte either way for this long is destroyed
+/**
+ * [cachegate] timeouts and connection cap onto the running servers (at start and on reload). The
+ * front door's connections get the same timeouts and count against the same cap, but keep idle
+ * connections for its own keep_alive_timeout (docs/s3-api.md).
+ */
+function applyLimits(guard: ConnectionGuard, service: Pick<Config['service'], 'limits' | 's3Api'>, server: Server, s3apiServer?: Server): void {
+  const { limits } = service;
+  for (const s of s3apiServer ? [server, s3apiServer] : [server]) {
+    s.headersTimeout = limits.headersTimeout * 1000;
+    s.requestTimeout = limits.requestTimeout * 1000;
+    s.keepAliveTimeout = limits.keepAliveTimeout * 1000;
+    s.timeout = limits.idleTimeout * 1000; // a socket with no byte either way for this long is destroyed
   }
+  if (s3apiServer && service.s3Api) s3apiServer.keepAliveTimeout = service.s3Api.keepAliveTimeout * 1000;
   guard.max = effectiveMaxConnections(limits);
 }
 
