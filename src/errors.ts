@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'length_mismatch'
   | 'range_not_satisfiable'
   | 'rate_limited'
+  | 'too_many_auth_failures'
   | 'backend_unavailable'
   | 'backend_error'
   | 'unsupported'

@@ -41,6 +41,9 @@ export const DEFAULT_URL_LIFETIME = 7200;
 export const DEFAULT_MAX_URL_LIFETIME = 86400;
 /** Seconds a request waits for its backend calls (STS, IAM, the object store) before answering 503. */
 export const DEFAULT_BACKEND_TIMEOUT = 10;
+/** Failed authentications per client address: 30 at once, then 1 per second (runner tokens are not guessable; weak admin tokens and S3 secrets are). */
+export const DEFAULT_AUTH_FAILURE_LIMIT = 1;
+export const DEFAULT_AUTH_FAILURE_BURST = 30;
 const LOG_FORMATS: LogFormat[] = ['runner', 'text', 'json'];
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'panic'];
 
@@ -431,6 +434,8 @@ function serviceSettings(
     localSigningKey: env.CACHEGATE_LOCAL_SIGNING_KEY ?? cg?.local_signing_key ?? '',
     rateLimit: cg?.rate_limit ?? 0,
     rateLimitBurst: cg?.rate_limit_burst ?? Math.max(1, Math.ceil(2 * (cg?.rate_limit ?? 0))),
+    authFailureLimit: cg?.auth_failure_limit ?? DEFAULT_AUTH_FAILURE_LIMIT,
+    authFailureBurst: cg?.auth_failure_burst ?? DEFAULT_AUTH_FAILURE_BURST,
     backendTimeout: cg?.backend_timeout ?? DEFAULT_BACKEND_TIMEOUT,
     limits: connectionLimits(cg),
   };

@@ -85,6 +85,8 @@ export const cachegateSchema = z.strictObject({
   api_tokens: z.array(apiTokenSchema).optional(),
   rate_limit: z.number().nonnegative().optional(),
   rate_limit_burst: int.min(1).optional(),
+  auth_failure_limit: z.number().nonnegative().optional(),
+  auth_failure_burst: int.min(1).optional(),
   backend_timeout: z.number().positive().optional(),
   headers_timeout: z.number().positive().optional(),
   request_timeout: z.number().nonnegative().optional(),

@@ -110,6 +110,10 @@ export interface ServiceSettings {
   rateLimit: number;
   /** Requests a token may make at once above the rate (bucket size). */
   rateLimitBurst: number;
+  /** Failed authentications per second allowed per client address once the burst is used; 0 = no limit. */
+  authFailureLimit: number;
+  /** Failed authentications an address may make at once before it must wait. */
+  authFailureBurst: number;
   /** Seconds a request waits for its backend calls before answering 503. */
   backendTimeout: number;
   /** Timeouts and caps on connections and uploads (connection-limits.ts). */

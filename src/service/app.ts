@@ -71,13 +71,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   // Usage by runner and project (admin token only): docs/retention.md.
-  app.get('/v1/admin/usage', async (c) => c.json(await adminUsage(header(c, 'authorization'), deps.state(), metrics)));
+  app.get('/v1/admin/usage', async (c) => c.json(await adminUsage(header(c, 'authorization'), deps.state(), metrics, c.env.incoming.socket.remoteAddress)));
 
   // Proxy mode: the service streams the bytes itself.
   app.on(['GET', 'HEAD', 'PUT'], '/v1/cache/:projectId/*', async (c) => {
     const state = deps.state();
     if (!state.config.service.proxy) throw new CacheGateError('not_found', 404, 'proxy mode is turned off ([cachegate] proxy = false)');
-    const principal = authenticate(header(c, 'authorization'), state);
+    const principal = authenticate(header(c, 'authorization'), state, c.env.incoming.socket.remoteAddress);
     const method = c.req.method;
     if (method === 'PUT' && principal.readOnly) throw new CacheGateError('forbidden', 403, 'this token is read-only: it cannot upload');
     const projectId = c.req.param('projectId');

@@ -75,6 +75,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly authLocked = new Counter({
+    name: 'cachegate_auth_locked_total',
+    help: 'Requests refused with 429 (S3 front door: 503 SlowDown) because their client address failed to authenticate too often ([cachegate] auth_failure_limit)',
+    registers: [this.registry],
+  });
+
   readonly configReloads = new Counter({
     name: 'cachegate_config_reloads_total',
     help: 'Configuration reloads by result (ok, unchanged, invalid)',

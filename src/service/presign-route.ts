@@ -32,7 +32,7 @@ export function presignRoute(deps: PresignRouteDeps): (req: IncomingMessage, res
   const answer = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
     if (req.method !== 'POST') throw new CacheGateError('method_not_allowed', 405, 'use POST', { headers: { Allow: 'POST' } });
     const state = deps.state();
-    const principal = authenticate(req.headers.authorization, state);
+    const principal = authenticate(req.headers.authorization, state, req.socket.remoteAddress);
     continueIfExpected(req, res);
     const body = await readJsonBody(req, MAX_JSON_BODY);
     const parsed = parsePresignRequest(body);

@@ -35,8 +35,7 @@ export class RateLimiter {
       b = { tokens: this.burst, at: now };
       this.buckets.set(id, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
-    b.at = now;
+    refill(b, now, this.rate, this.burst);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return;
@@ -45,4 +44,65 @@ export class RateLimiter {
     const wait = Math.max(1, Math.ceil((1 - b.tokens) / this.rate));
     throw new CacheGateError('rate_limited', 429, `too many requests for this token: the limit is ${this.rate} per second (burst ${this.burst}); retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
   }
+}
+
+/**
+ * Failed authentications per client address (an unknown runner or API token, a wrong admin token, a
+ * wrong S3 signature or access key): `rate` per second, refilled up to `burst`. An address that has
+ * used them up is refused before its credentials are looked at, so guessing stops there, right
+ * guesses included, until the bucket refills. A known token from that address waits too (documented:
+ * docs/security.md); requests without credentials are not counted. Addresses are bounded: past
+ * `maxAddresses` the one that failed least recently is forgotten, and an address whose bucket has
+ * refilled is dropped when it next shows up.
+ */
+export class AuthFailureLimiter {
+  readonly rate: number;
+  readonly burst: number;
+  private readonly maxAddresses: number;
+  private readonly buckets = new Map<string, Bucket>();
+
+  /** Called when an address runs out of failures (once per lock, not per refused request). */
+  onLocked: ((address: string) => void) | undefined;
+  /** Called for every request refused because its address is locked. */
+  onRefused: (() => void) | undefined;
+
+  constructor(rate: number, burst: number, maxAddresses = 10_000) {
+    this.rate = rate;
+    this.burst = Math.max(1, burst);
+    this.maxAddresses = maxAddresses;
+  }
+
+  /** 0 when `address` may present credentials, else the seconds until it may (the Retry-After). */
+  wait(address: string | undefined, now = performance.now()): number {
+    if (this.rate <= 0 || address === undefined) return 0;
+    const b = this.buckets.get(address);
+    if (b === undefined) return 0;
+    refill(b, now, this.rate, this.burst);
+    if (b.tokens >= this.burst) this.buckets.delete(address);
+    if (b.tokens >= 1) return 0;
+    this.onRefused?.();
+    return Math.max(1, Math.ceil((1 - b.tokens) / this.rate));
+  }
+
+  /** Counts one failed authentication from `address`. */
+  failed(address: string | undefined, now = performance.now()): void {
+    if (this.rate <= 0 || address === undefined) return;
+    let b = this.buckets.get(address);
+    if (b === undefined) {
+      b = { tokens: this.burst, at: now };
+    } else {
+      refill(b, now, this.rate, this.burst);
+      this.buckets.delete(address); // re-inserted last: the map's order is the order of last failure
+    }
+    this.buckets.set(address, b);
+    if (this.buckets.size > this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string);
+    const before = b.tokens;
+    b.tokens = Math.max(0, b.tokens - 1);
+    if (before >= 1 && b.tokens < 1) this.onLocked?.(address);
+  }
+}
+
+function refill(b: Bucket, now: number, rate: number, burst: number): void {
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+  b.at = now;
 }

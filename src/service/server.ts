@@ -74,7 +74,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     a.onAssumeRole = (result) => metrics.assumeRole.inc({ result });
   };
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
-  instrumentState(metrics, state);
+  instrumentState(metrics, state, log);
   // One max_uploads for both listeners: their uploads share the process's descriptors and memory.
   const uploads = new UploadSlots(() => (state as ServiceState).config.service.limits.maxUploads);
   const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION, uploads });
@@ -120,7 +120,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       const built = await ServiceState.build(next, { log, publicUrl: () => publicUrl, signingKey, previous: prev, instrument });
       state = built;
       applyLimits(guard, next.service, server, s3api?.server);
-      instrumentState(metrics, built);
+      instrumentState(metrics, built, log);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
       // Requests in flight may still hold retired adapters: close them a little later.
@@ -189,8 +189,10 @@ function applyLimits(guard: ConnectionGuard, service: Pick<Config['service'], 'l
   guard.max = effectiveMaxConnections(limits);
 }
 
-function instrumentState(metrics: Metrics, state: ServiceState): void {
+function instrumentState(metrics: Metrics, state: ServiceState, log: Logger): void {
   state.limiter.onLimited = (principal) => metrics.rateLimited.inc({ principal });
+  state.authFailures.onRefused = () => metrics.authLocked.inc();
+  state.authFailures.onLocked = (address) => log.warn({ address }, `client ${address} failed to authenticate ${state.authFailures.burst} times: its requests with credentials get 429 until it is below [cachegate] auth_failure_limit (${state.authFailures.rate} per second)`);
   metrics.retainedStores = () => state.retainedStores().map((s) => s.stats());
   metrics.profiles.reset();
   for (const p of state.config.profiles) metrics.profiles.inc({ backend: p.cache.type });

@@ -9,7 +9,7 @@ import { findRunner, profileLabels, type RunnerLookup } from '../config/runner-n
 import type { CacheProfile, Config } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { createAdapter } from './adapters.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { AuthFailureLimiter, RateLimiter } from './rate-limit.ts';
 
 export interface Principal {
   profile: CacheProfile;
@@ -54,6 +54,8 @@ export class ServiceState {
   readonly backendGroups: Array<{ adapter: CacheAdapter; profiles: string[] }>;
   /** Per-token request limits ([cachegate] rate_limit); buckets start full again after a reload. */
   readonly limiter: RateLimiter;
+  /** Failed authentications per client address ([cachegate] auth_failure_limit); forgotten on a reload, like the limiter's buckets. */
+  readonly authFailures: AuthFailureLimiter;
   private readonly tokens: Map<string, IndexedToken>;
   /** Adapter by fingerprint of everything it was built from, for reuse by the next state. */
   private readonly reusable: Map<string, CacheAdapter>;
@@ -73,6 +75,7 @@ export class ServiceState {
     }
     this.backendGroups = [...groups.values()];
     this.limiter = new RateLimiter(config.service.rateLimit, config.service.rateLimitBurst);
+    this.authFailures = new AuthFailureLimiter(config.service.authFailureLimit, config.service.authFailureBurst);
     this.tokens = new Map();
     for (const p of config.profiles) {
       if (p.token !== '') this.addToken(p.token, (id) => ({ profile: p, readOnly: false, label: `runner:${this.label(p)}`, id }));

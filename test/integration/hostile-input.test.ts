@@ -362,10 +362,66 @@ rate_limit_burst = 3
   });
 });
 
-/** A request over node:http (fetch refuses some of the headers these tests send); all headers as [lower-case name, value]. */
-function rawRequest(port: number, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Array<[string, string]>; body: string }> {
+describe('failed authentications per client address', () => {
+  let svc: TestService;
+  const GOOD = 'glrt-authfailures-good';
+  const ADMIN = 'admin-token-authfailures';
+
+  before(async () => {
+    svc = await startTestService({
+      toml: `
+[cachegate]
+auth_failure_limit = 0.2
+auth_failure_burst = 5
+admin_token = "${ADMIN}"
+[[runners]]
+  name = "good"
+  token = "${GOOD}"
+  [runners.cache]
+    Type = "local"
+`,
+    });
+  });
+  after(async () => svc?.stop());
+
+  /** POST /v1/presign (or GET the admin endpoint) from the local address `from`. */
+  const ask = (from: string, token: string | undefined, path = '/v1/presign'): Promise<{ status: number; headers: Array<[string, string]>; body: string }> =>
+    path === '/v1/presign'
+      ? rawRequest(svc.port, 'POST', path, { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), 'content-type': 'application/json' }, { from, body: JSON.stringify({ operation: 'head', key: 'k', projectId: '1' }) })
+      : rawRequest(svc.port, 'GET', path, token === undefined ? {} : { authorization: `Bearer ${token}` }, { from });
+
+  it('after the burst of wrong tokens an address gets 429 too_many_auth_failures before its token is looked at; other addresses and requests without a token are unaffected', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await ask('127.0.0.2', `glrt-guess-${i}`)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401], 'the burst of 5 failures is answered 401');
+    const guess = await ask('127.0.0.2', 'glrt-guess-6');
+    const json = JSON.parse(guess.body);
+    assertError(guess.status, json, 429, 'locked address');
+    assert.equal(json.error.code, 'too_many_auth_failures');
+    assert.match(new Map(guess.headers).get('retry-after') ?? '', /^[1-9][0-9]*$/);
+    // A right guess from the locked address is refused as well: guessing learns nothing there.
+    assert.equal((await ask('127.0.0.2', GOOD)).status, 429, 'a known token from the locked address waits too');
+    assert.equal((await ask('127.0.0.2', 'x', '/v1/admin/usage')).status, 429, 'the admin endpoint shares the lock');
+    assert.equal((await ask('127.0.0.2', undefined)).status, 401, 'no credentials: not a guess, plain 401');
+    assert.equal((await ask('127.0.0.3', GOOD)).status, 200, 'another address is not affected');
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    assert.match(metrics, /^cachegate_auth_locked_total [1-9]/m);
+  });
+
+  it('wrong admin tokens count as failures; the right one works from a clean address', async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await ask('127.0.0.4', `admin-guess-${i}`, '/v1/admin/usage')).status, 401);
+    assert.equal((await ask('127.0.0.4', ADMIN, '/v1/admin/usage')).status, 429);
+    assert.equal((await ask('127.0.0.5', ADMIN, '/v1/admin/usage')).status, 200);
+  });
+});
+
+/**
+ * A request over node:http (fetch refuses some of the headers these tests send); all headers as
+ * [lower-case name, value]. `from`: the local address to send from (127.0.0.0/8 are all this machine's).
+ */
+function rawRequest(port: number, method: string, path: string, headers: Record<string, string>, opts: { from?: string; body?: string } = {}): Promise<{ status: number; headers: Array<[string, string]>; body: string }> {
   return new Promise((res, rej) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, insecureHTTPParser: false }, (r) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, localAddress: opts.from, insecureHTTPParser: false }, (r) => {
       let body = '';
       r.setEncoding('latin1');
       r.on('data', (d: string) => (body += d));
@@ -376,7 +432,7 @@ function rawRequest(port: number, method: string, path: string, headers: Record<
       });
     });
     req.on('error', rej);
-    req.end();
+    req.end(opts.body);
   });
 }
 

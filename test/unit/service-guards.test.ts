@@ -11,7 +11,7 @@ import { CacheGateError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { errorAnswer } from '../../src/service/error-response.ts';
 import { backendCall } from '../../src/service/objects.ts';
-import { RateLimiter } from '../../src/service/rate-limit.ts';
+import { AuthFailureLimiter, RateLimiter } from '../../src/service/rate-limit.ts';
 import { Readiness } from '../../src/service/readiness.ts';
 import type { ServiceState } from '../../src/service/state.ts';
 
@@ -49,6 +49,47 @@ describe('RateLimiter', () => {
     const l = new RateLimiter(0.1, 1);
     l.take('a', 0);
     assert.equal(refused(() => l.take('a', 0)).headers?.['Retry-After'], '10');
+  });
+});
+
+describe('AuthFailureLimiter', () => {
+  it('admits an address until its burst of failures is used, then asks it to wait; others are not affected', () => {
+    const l = new AuthFailureLimiter(1, 3);
+    const locked: string[] = [];
+    let refusedCount = 0;
+    l.onLocked = (a) => locked.push(a);
+    l.onRefused = () => refusedCount++;
+    for (let i = 0; i < 3; i++) {
+      assert.equal(l.wait('10.0.0.1', 0), 0, `failure ${i} is still admitted`);
+      l.failed('10.0.0.1', 0);
+    }
+    assert.equal(l.wait('10.0.0.1', 0), 1, 'the burst is used: wait 1 s at 1 per second');
+    assert.deepEqual(locked, ['10.0.0.1'], 'reported once when it locks');
+    assert.equal(refusedCount, 1);
+    assert.equal(l.wait('10.0.0.2', 0), 0, 'another address has its own bucket');
+    assert.equal(l.wait(undefined, 0), 0, 'no address (the CLI): never limited');
+    assert.equal(l.wait('10.0.0.1', 1000), 0, 'one second later one more failure is allowed');
+    l.failed('10.0.0.1', 1000);
+    assert.equal(l.wait('10.0.0.1', 1000), 1);
+    assert.deepEqual(locked, ['10.0.0.1', '10.0.0.1']);
+  });
+
+  it('rate 0 turns it off', () => {
+    const l = new AuthFailureLimiter(0, 1);
+    for (let i = 0; i < 100; i++) l.failed('a', 0);
+    assert.equal(l.wait('a', 0), 0);
+  });
+
+  it('remembers at most maxAddresses, forgetting the one that failed least recently', () => {
+    const l = new AuthFailureLimiter(0.001, 1, 2);
+    l.failed('a', 0);
+    l.failed('b', 0);
+    assert.ok(l.wait('a', 0) > 0 && l.wait('b', 0) > 0);
+    l.failed('a', 1); // a failed again, so b is now the oldest
+    l.failed('c', 2);
+    assert.ok(l.wait('a', 2) > 0, 'a is kept');
+    assert.equal(l.wait('b', 2), 0, 'b was forgotten');
+    assert.ok(l.wait('c', 2) > 0);
   });
 });
 
