@@ -25,9 +25,12 @@ interface Checked {
 export class Readiness {
   readonly #ttlMs: number;
   readonly #checks = new WeakMap<CacheAdapter, Checked>();
+  readonly #now: () => number;
 
-  constructor(ttlMs = 2000) {
+  /** `now`: the clock results age by (a test's own, so that a loaded machine cannot age them). */
+  constructor(ttlMs = 2000, now = (): number => performance.now()) {
     this.#ttlMs = ttlMs;
+    this.#now = now;
   }
 
   async check(state: ServiceState, timeoutMs: number): Promise<ReadyAnswer> {
@@ -54,7 +57,7 @@ export class Readiness {
       entry = { at: 0 };
       this.#checks.set(adapter, entry);
     }
-    const fresh = entry.value !== undefined && performance.now() - entry.at < this.#ttlMs;
+    const fresh = entry.value !== undefined && this.#now() - entry.at < this.#ttlMs;
     if (!fresh && !entry.inflight) {
       const e = entry;
       e.inflight = backendCall(adapter, () => adapter.ready(), timeoutMs).then(
@@ -62,7 +65,7 @@ export class Readiness {
         (err: unknown) => (err instanceof CacheGateError ? err.message : 'unreachable'),
       ).then((value) => {
         e.value = value;
-        e.at = performance.now();
+        e.at = this.#now();
         e.inflight = undefined;
         return value;
       });
