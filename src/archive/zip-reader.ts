@@ -14,6 +14,7 @@ import { EntryWorkers } from './entry-workers.ts';
 import { Budget, TaskGroup, Yielder } from './pool.ts';
 import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import { checkLimits, extractLimits, type ExtractLimits } from './limits.ts';
+import type { WriteBatchOptions } from './file-batches.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
   SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
@@ -42,6 +43,10 @@ export interface ExtractOptions {
    * when this is not given; verification (nothing written) has none.
    */
   limits?: Partial<ExtractLimits>;
+  /** Small files written in the background (safe-writer.ts, file-batches.ts); `{ inFlight: 0 }` turns it off. */
+  writeBatches?: WriteBatchOptions;
+  /** Worker threads for large zip entries (default 2; each holds an isolate and 2 MiB). */
+  largeEntryWorkers?: number;
 }
 
 export interface ExtractResult {
@@ -238,7 +243,7 @@ function verified(e: ZipEntry, data: Buffer): Buffer {
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
 export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks), { ...opts, limits: extractLimits(opts.limits) });
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches }), { ...opts, limits: extractLimits(opts.limits) });
 }
 
 /**
@@ -272,9 +277,10 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const decoder = new SmallDecoder();
     // Large entries: decoded by worker threads (entry-workers.ts), two at a time; the file is
     // opened only when a worker is free, so that a thousand large entries do not hold a thousand fds.
-    workers = new EntryWorkers(2);
+    const largeWorkers = Math.max(1, opts.largeEntryWorkers ?? 2);
+    workers = new EntryWorkers(largeWorkers);
     const pool = workers;
-    const largeSlots = new Budget(2, Number.MAX_SAFE_INTEGER);
+    const largeSlots = new Budget(largeWorkers, Number.MAX_SAFE_INTEGER);
     const largeEntry = async (e: ZipEntry, rel: string, start: number): Promise<void> => {
       await opts.growing?.ready(start, start + e.csize);
       await largeSlots.acquire(0);
@@ -307,6 +313,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           warn(`${e.name}: special file (device, fifo or socket) skipped`);
           continue;
         }
+        const wait = e.type === 'symlink' ? null : sink.ready?.(rel);
+        if (wait) await wait;
         if (e.type === 'dir') {
           sink.dir(rel, e.mode, e.mtimeMs);
           continue;
@@ -321,6 +329,10 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         bytes += e.size;
+        if (sink.writePacked && e.size <= small && e.csize <= small) {
+          // used synchronously: writePacked copies it
+          if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc)) continue;
+        }
         if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
           const packed = await entryData(src, e, true); // used synchronously below
           let data: Buffer;
@@ -378,8 +390,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   } finally {
     if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()])).finally(() => safe?.close());
     else {
-      safe?.close();
-      await Promise.all([workers?.close(), fh.close()]);
+      await Promise.all([safe?.close(), workers?.close(), fh.close()]);
     }
   }
 }
