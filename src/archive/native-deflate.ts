@@ -33,6 +33,13 @@ export interface NativeDeflate {
    * Absent from an addon built before it.
    */
   writeFiles?(input: Uint8Array, meta: Float64Array, names: Uint8Array, results: Int32Array): Promise<void>;
+  /**
+   * Extraction: one large zip entry (method 0 or 8) read from `archiveFd` at `start`, decoded, its
+   * CRC-32 computed, written from offset 0 to `outFd` (-1: only checked): [crc, bytes produced].
+   * Rejects when the data does not decode, yields more than `size`, or the file ends. Absent from an
+   * addon built before it.
+   */
+  inflateFile?(archiveFd: number, start: number, csize: number, method: number, size: number, outFd: number): Promise<[number, number]>;
 }
 
 /** writeFiles' layout: slots per file in `meta`, and the statuses besides an errno. */

@@ -15,6 +15,7 @@ import { Budget, TaskGroup, Yielder } from './pool.ts';
 import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import { checkLimits, extractLimits, type ExtractLimits } from './limits.ts';
 import type { WriteBatchOptions } from './file-batches.ts';
+import { nativeDeflate } from './native-deflate.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
   SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
@@ -45,7 +46,7 @@ export interface ExtractOptions {
   limits?: Partial<ExtractLimits>;
   /** Small files written in the background (safe-writer.ts, file-batches.ts); `{ inFlight: 0 }` turns it off. */
   writeBatches?: WriteBatchOptions;
-  /** Worker threads for large zip entries (default 2; each holds an isolate and 2 MiB). */
+  /** Large zip entries decoded at once (default 2; 2 MiB each, and an isolate each when decoded by worker threads). */
   largeEntryWorkers?: number;
 }
 
@@ -260,7 +261,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   try {
     // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
     const window = opts.growing ? 128 * 1024 : undefined;
-    const src = new FileSource(fh, size, { reuse: true, window });
+    const src = new FileSource(fh, size, { reuse: true, window, sync: !opts.growing });
     const limits = opts.limits;
     const entries = await readZipDirectory(src, limits);
     // Every entry's data is verified to have its declared size, so the declared total is the truth:
@@ -275,8 +276,12 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
-    // Large entries: decoded by worker threads (entry-workers.ts), two at a time; the file is
-    // opened only when a worker is free, so that a thousand large entries do not hold a thousand fds.
+    // Large entries: decoded two at a time (`largeEntryWorkers`) by the native addon's inflateFile on
+    // the threadpool, or by worker threads (entry-workers.ts; started only when needed: zstd
+    // entries, or no addon; each holds an isolate); the file is opened only when a slot is free, so
+    // that a thousand large entries do not hold a thousand fds.
+    const native = nativeDeflate();
+    const inflateFile = native?.inflateFile?.bind(native);
     const largeWorkers = Math.max(1, opts.largeEntryWorkers ?? 2);
     workers = new EntryWorkers(largeWorkers);
     const pool = workers;
@@ -289,7 +294,10 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
         await sink.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
           let r: { crc: number; size: number };
           try {
-            r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
+            if (inflateFile && (e.method === 0 || e.method === 8)) {
+              const [crc, n] = await inflateFile(fh.fd, start, e.csize, e.method, e.size, fd ?? -1);
+              r = { crc, size: n };
+            } else r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
           } catch (err) {
             throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }

@@ -167,3 +167,38 @@ test('FileBatches: an entry that is, or goes through, a name in flight waits for
     await rmrf(tmp);
   }
 });
+
+test('zip: large entries (deflated and stored) are decoded by the addon on the threadpool, no worker thread; a flipped byte is refused and leaves no file (both paths)', { skip: native?.inflateFile ? false : 'the native addon (with inflateFile) is not built' }, async () => {
+  const n = native as { inflateFile?: (...args: never[]) => Promise<[number, number]> };
+  const original = n.inflateFile!;
+  const tmp = await tempDir();
+  try {
+    const big = Array.from({ length: 150_000 }, (_, i) => `line ${i} ${(i * 7919) % 1000}\n`).join('');
+    const archive = path.join(tmp, 'a.zip');
+    // Python zipfile: deflated; `zip -0`: stored
+    buildArchive('zip', archive, [{ name: 'big.txt', kind: 'f', data: big }]);
+    fs.writeFileSync(path.join(tmp, 'stored.txt'), big);
+    const stored = path.join(tmp, 's.zip');
+    const z = (await import('node:child_process')).spawnSync('zip', ['-0', '-q', stored, 'stored.txt'], { cwd: tmp });
+    assert.equal(z.status, 0);
+    for (const useNative of [true, false]) {
+      let calls = 0;
+      n.inflateFile = useNative ? (...args: never[]) => (calls++, original.apply(n, args)) : undefined;
+      const out = path.join(tmp, `w-${useNative}`);
+      await extractZip(archive, out);
+      await extractZip(stored, out);
+      assert.equal(calls, useNative ? 2 : 0);
+      assert.equal(fs.readFileSync(path.join(out, 'big.txt'), 'utf8'), big);
+      assert.equal(fs.readFileSync(path.join(out, 'stored.txt'), 'utf8'), big);
+      const bad = fs.readFileSync(archive);
+      bad[bad.indexOf('big.txt') + 'big.txt'.length + 5000] ^= 0x10;
+      fs.writeFileSync(path.join(tmp, 'bad.zip'), bad);
+      const err = await extractZip(path.join(tmp, 'bad.zip'), path.join(tmp, `bad-${useNative}`)).catch((e: unknown) => e);
+      assert.ok(err instanceof CorruptArchiveError, String(err));
+      assert.equal(fs.existsSync(path.join(tmp, `bad-${useNative}`, 'big.txt')), false);
+    }
+  } finally {
+    n.inflateFile = original;
+    await rmrf(tmp);
+  }
+});
