@@ -31,6 +31,8 @@
 #include <node_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <libdeflate.h>
@@ -214,15 +216,26 @@ static void execute(napi_env env, void *data) {
   if (j->block) run_block(j); else run_files(j);
 }
 
+/* Resolves (with `ok`) or rejects (with `error`) a job's promise and frees what the job held. */
+static void settle_job(napi_env env, napi_deferred deferred, const char *error, napi_value ok, napi_ref *refs, int nrefs, napi_async_work work) {
+  if (error) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, error, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, deferred, err);
+  } else {
+    napi_resolve_deferred(env, deferred, ok);
+  }
+  for (int i = 0; i < nrefs; i++) napi_delete_reference(env, refs[i]);
+  napi_delete_async_work(env, work);
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value v;
   if (status != napi_ok && !j->error) j->error = "cancelled";
   if (j->error) {
-    napi_value msg;
-    napi_create_string_utf8(env, j->error, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &v);
-    napi_reject_deferred(env, j->deferred, v);
+    v = NULL;
   } else if (j->block) {
     napi_value a, b;
     napi_create_array_with_length(env, 2, &v);
@@ -230,28 +243,32 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_uint32(env, (uint32_t)j->produced, &b);
     napi_set_element(env, v, 0, a);
     napi_set_element(env, v, 1, b);
-    napi_resolve_deferred(env, j->deferred, v);
   } else {
     napi_get_undefined(env, &v);
-    napi_resolve_deferred(env, j->deferred, v);
   }
-  for (int i = 0; i < j->nrefs; i++) napi_delete_reference(env, j->refs[i]);
-  napi_delete_async_work(env, j->work);
+  settle_job(env, j->deferred, j->error, v, j->refs, j->nrefs, j->work);
   free(j);
 }
 
-static int typed(napi_env env, napi_value v, void **data, size_t *bytes, job_t *j) {
+/* A Uint8Array or Uint32Array (or, with want >= 0, that type only): its data and length in bytes;
+ * referenced in refs[*nrefs] to keep it alive while the job runs. */
+static int typed_ref(napi_env env, napi_value v, int want, void **data, size_t *bytes, napi_ref *refs, int *nrefs) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
   napi_typedarray_type t;
   size_t len, off;
   napi_value ab;
   if (napi_get_typedarray_info(env, v, &t, &len, data, &ab, &off) != napi_ok) return -1;
-  size_t width = t == napi_uint32_array ? 4 : t == napi_uint8_array ? 1 : 0;
-  if (width == 0) return -1;
+  if (want >= 0 && (int)t != want) return -1;
+  size_t width = t == napi_uint32_array || t == napi_int32_array ? 4 : t == napi_uint8_array ? 1 : t == napi_float64_array ? 8 : 0;
+  if (width == 0 || (want < 0 && t != napi_uint32_array && t != napi_uint8_array)) return -1;
   *bytes = len * width;
-  napi_create_reference(env, v, 1, &j->refs[j->nrefs++]); /* keep it alive while the job runs */
+  napi_create_reference(env, v, 1, &refs[(*nrefs)++]);
   return 0;
+}
+
+static int typed(napi_env env, napi_value v, void **data, size_t *bytes, job_t *j) {
+  return typed_ref(env, v, -1, data, bytes, j->refs, &j->nrefs);
 }
 
 static napi_value fail(napi_env env, job_t *j, const char *msg) {
@@ -261,13 +278,18 @@ static napi_value fail(napi_env env, job_t *j, const char *msg) {
   return NULL;
 }
 
-static napi_value start(napi_env env, job_t *j) {
+/* Runs `run` on the threadpool, then `done` on the main thread; returns the job's promise. */
+static napi_value queue_job(napi_env env, const char *what, napi_async_execute_callback run, napi_async_complete_callback done, void *data, napi_deferred *deferred, napi_async_work *work) {
   napi_value promise, name;
-  napi_create_promise(env, &j->deferred, &promise);
-  napi_create_string_utf8(env, "cachegate_deflate", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, run, done, data, work);
+  napi_queue_async_work(env, *work);
   return promise;
+}
+
+static napi_value start(napi_env env, job_t *j) {
+  return queue_job(env, "cachegate_deflate", execute, complete, j, &j->deferred, &j->work);
 }
 
 static int level_arg(napi_env env, napi_value v, int *level) {
@@ -323,6 +345,296 @@ static napi_value block_bound(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/*
+ * Extraction: writeFiles(input, meta, names, results) -> Promise<void>
+ *   Small files of an extraction written on the threadpool, so that several are created at once
+ *   (file creation is most of the time of extracting many small files, and one thread made them
+ *   one after another; docs/archive.md "Extraction safety" and "Against GitLab Runner's helper").
+ *   The caller (file-batches.ts) decides everything about paths: each file is `name` (one path
+ *   component) in the directory handle `dirfd` it resolved, and this only does what the
+ *   SafeWriter's synchronous path does, relative to that handle:
+ *   decode (method 8: raw deflate with libdeflate into a per-thread buffer; 0: the bytes as they
+ *   are), check the size and, unless crc is -1, the CRC-32, all before anything is created; then
+ *   openat(dirfd, name, O_CREAT|O_EXCL|O_NOFOLLOW); on EEXIST, unless a directory is there, unlinkat
+ *   (never followed) and openat again, once; pwrite, fchmod when asked, futimens, close. A failure
+ *   after the create unlinks the file: no partial file stays.
+ *   meta: Float64Array, WF_SLOTS per file: dirfd, input bytes, method, size, crc (or -1), mode,
+ *   chmod (0/1), atime (s), mtime (ms). results: Int32Array, 2 per file: status (0 written,
+ *   > 0 an errno, WF_BAD_DATA, WF_BAD_CRC, WF_BAD_SIZE, WF_DIR_IN_WAY) and, for WF_BAD_SIZE, the
+ *   bytes decoded. The job stops at the first failure; later files keep status WF_NOT_RUN.
+ */
+#define WF_SLOTS 9
+#define WF_BAD_DATA -2
+#define WF_BAD_CRC -3
+#define WF_BAD_SIZE -4
+#define WF_DIR_IN_WAY -5
+#define WF_NOT_RUN -6
+#define WF_MAX_SIZE (64u << 20)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref refs[4];
+  int nrefs;
+  uint8_t *in;
+  size_t in_len;
+  double *meta;
+  size_t count;
+  const char *names;
+  size_t names_len;
+  int32_t *results;
+  const char *error;
+} wjob_t;
+
+static _Thread_local struct libdeflate_decompressor *decompressor;
+static _Thread_local uint8_t *scratch_out;
+static _Thread_local size_t scratch_len;
+
+/* The file's bytes (decoded and checked), or NULL with results set. */
+static const uint8_t *decoded(const double *m, const uint8_t *in, size_t in_len, int32_t *res) {
+  size_t size = (size_t)m[3];
+  const uint8_t *data = in;
+  if (m[2] == 8) {
+    if (!decompressor && !(decompressor = libdeflate_alloc_decompressor())) { res[0] = ENOMEM; return NULL; }
+    if (scratch_len < size + 1) {
+      uint8_t *p = realloc(scratch_out, size + 1);
+      if (!p) { res[0] = ENOMEM; return NULL; }
+      scratch_out = p;
+      scratch_len = size + 1;
+    }
+    size_t got = 0;
+    /* room for one byte more than announced: more data than the size is a size mismatch */
+    enum libdeflate_result r = libdeflate_deflate_decompress(decompressor, in, in_len, scratch_out, size + 1, &got);
+    if (r == LIBDEFLATE_INSUFFICIENT_SPACE || (r == LIBDEFLATE_SUCCESS && got != size)) { res[0] = WF_BAD_SIZE; res[1] = (int32_t)got; return NULL; }
+    if (r != LIBDEFLATE_SUCCESS) { res[0] = WF_BAD_DATA; return NULL; }
+    data = scratch_out;
+  } else if (in_len != size) {
+    res[0] = WF_BAD_SIZE;
+    res[1] = (int32_t)in_len;
+    return NULL;
+  }
+  if (m[4] >= 0 && (uint32_t)libdeflate_crc32(0, data, size) != (uint32_t)m[4]) { res[0] = WF_BAD_CRC; return NULL; }
+  return data;
+}
+
+static int create_at(int dirfd, const char *name, mode_t mode, int32_t *res) {
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = openat(dirfd, name, flags, mode);
+  if (fd < 0 && errno == EEXIST) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) { res[0] = WF_DIR_IN_WAY; return -1; }
+    if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) { res[0] = errno; return -1; }
+    fd = openat(dirfd, name, flags, mode);
+  }
+  if (fd < 0) res[0] = errno;
+  return fd;
+}
+
+static int write_one(const double *m, const char *name, const uint8_t *data, int32_t *res) {
+  int dirfd = (int)m[0];
+  size_t size = (size_t)m[3];
+  mode_t mode = (mode_t)m[5];
+  int fd = create_at(dirfd, name, mode & 0777, res);
+  if (fd < 0) return -1;
+  int err = 0;
+  for (size_t off = 0; off < size && !err;) {
+    ssize_t n = pwrite(fd, data + off, size - off, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) err = n < 0 ? errno : EIO;
+    else off += (size_t)n;
+  }
+  if (!err && m[6] != 0 && fchmod(fd, mode & 07777) != 0) err = errno;
+  if (!err) {
+    struct timespec ts[2];
+    double at = m[7], mt = m[8] / 1000;
+    ts[0].tv_sec = (time_t)at;
+    ts[0].tv_nsec = (long)((at - (double)ts[0].tv_sec) * 1e9);
+    ts[1].tv_sec = (time_t)mt;
+    ts[1].tv_nsec = (long)((mt - (double)ts[1].tv_sec) * 1e9);
+    if (ts[1].tv_nsec < 0) { ts[1].tv_sec -= 1; ts[1].tv_nsec += 1000000000L; }
+    if (futimens(fd, ts) != 0) err = errno;
+  }
+  if (close(fd) != 0 && !err && errno != EINTR) err = errno;
+  if (err) {
+    unlinkat(dirfd, name, 0); /* ours: created with O_EXCL above */
+    res[0] = err;
+    return -1;
+  }
+  return 0;
+}
+
+static void run_writes(napi_env env, void *data) {
+  (void)env;
+  wjob_t *j = data;
+  size_t in_off = 0, name_off = 0;
+  for (size_t i = 0; i < j->count; i++) j->results[2 * i] = WF_NOT_RUN;
+  for (size_t i = 0; i < j->count; i++) {
+    const double *m = j->meta + WF_SLOTS * i;
+    int32_t *res = j->results + 2 * i;
+    res[1] = 0;
+    const char *name = j->names + name_off;
+    const char *nul = name_off < j->names_len ? memchr(name, 0, j->names_len - name_off) : NULL;
+    size_t in_len = (size_t)m[1];
+    if (!nul || m[1] < 0 || in_off + in_len > j->in_len || m[3] < 0 || m[3] > WF_MAX_SIZE || m[0] < 0) { j->error = "writeFiles: bad arguments"; return; }
+    name_off += (size_t)(nul - name) + 1;
+    /* one component, never "", "." or "..": the caller resolved the directory */
+    if (name[0] == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) { j->error = "writeFiles: a name must be one path component"; return; }
+    const uint8_t *bytes = decoded(m, j->in + in_off, in_len, res);
+    in_off += in_len;
+    if (!bytes || write_one(m, name, bytes, res) != 0) return;
+    res[0] = 0;
+  }
+}
+
+static void writes_done(napi_env env, napi_status status, void *data) {
+  wjob_t *j = data;
+  napi_value v;
+  if (status != napi_ok && !j->error) j->error = "cancelled";
+  napi_get_undefined(env, &v);
+  settle_job(env, j->deferred, j->error, v, j->refs, j->nrefs, j->work);
+  free(j);
+}
+
+static int typed_as(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *bytes, wjob_t *j) {
+  return typed_ref(env, v, (int)want, data, bytes, j->refs, &j->nrefs);
+}
+
+static napi_value write_files(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  wjob_t *j = calloc(1, sizeof *j);
+  size_t meta_bytes, res_bytes;
+  if (!j || argc < 4 || typed_as(env, argv[0], napi_uint8_array, (void **)&j->in, &j->in_len, j) ||
+      typed_as(env, argv[1], napi_float64_array, (void **)&j->meta, &meta_bytes, j) ||
+      typed_as(env, argv[2], napi_uint8_array, (void **)&j->names, &j->names_len, j) ||
+      typed_as(env, argv[3], napi_int32_array, (void **)&j->results, &res_bytes, j)) {
+    for (int i = 0; j && i < j->nrefs; i++) napi_delete_reference(env, j->refs[i]);
+    free(j);
+    napi_throw_type_error(env, NULL, "writeFiles(input: Uint8Array, meta: Float64Array, names: Uint8Array, results: Int32Array)");
+    return NULL;
+  }
+  j->count = meta_bytes / (8 * WF_SLOTS);
+  if (res_bytes < 8 * j->count) {
+    for (int i = 0; i < j->nrefs; i++) napi_delete_reference(env, j->refs[i]);
+    free(j);
+    napi_throw_type_error(env, NULL, "writeFiles: results needs 2 slots per file");
+    return NULL;
+  }
+  return queue_job(env, "cachegate_write_files", run_writes, writes_done, j, &j->deferred, &j->work);
+}
+
+/*
+ * Extraction: inflateFile(archiveFd, start, csize, method, size, outFd) -> Promise<[crc, produced]>
+ *   One large zip entry (method 0 stored, 8 deflate) on the threadpool: pread from the archive,
+ *   zlib inflate, CRC-32, pwrite at offsets from 0 to outFd (-1: only check it), with two 1 MiB
+ *   buffers freed after the job. It replaces the entry worker threads (entry-workers.ts) when the
+ *   addon is there: each held an isolate (~10-20 MB of resident memory) for the same work.
+ *   Rejects with a message when the data does not decode, runs past `size` or the file ends.
+ */
+#define IF_BUF (1u << 20)
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int archive_fd, out_fd, method;
+  int64_t start, csize, size;
+  uint32_t crc;
+  int64_t produced;
+  const char *error;
+  char errbuf[160];
+} ijob_t;
+
+static int emit_out(ijob_t *j, const uint8_t *buf, size_t n) {
+  if (j->produced + (int64_t)n > j->size) { snprintf(j->errbuf, sizeof j->errbuf, "more data than the %lld bytes announced", (long long)j->size); j->error = j->errbuf; return -1; }
+  j->crc = (uint32_t)libdeflate_crc32(j->crc, buf, n);
+  for (size_t off = 0; j->out_fd >= 0 && off < n;) {
+    ssize_t w = pwrite(j->out_fd, buf + off, n - off, (off_t)(j->produced + (int64_t)off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) { snprintf(j->errbuf, sizeof j->errbuf, "%s: %s, write", strerrorname_np(w < 0 ? errno : EIO) ?: "EIO", strerror(w < 0 ? errno : EIO)); j->error = j->errbuf; return -1; }
+    off += (size_t)w;
+  }
+  j->produced += (int64_t)n;
+  return 0;
+}
+
+static void run_inflate(napi_env env, void *data) {
+  (void)env;
+  ijob_t *j = data;
+  uint8_t *in = malloc(IF_BUF), *out = malloc(IF_BUF);
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  int zinit = 0, zret = Z_OK;
+  if (!in || !out) { j->error = "out of memory"; goto done; }
+  if (j->method == 8) {
+    if (inflateInit2(&z, -15) != Z_OK) { j->error = "out of memory"; goto done; }
+    zinit = 1;
+  }
+  for (int64_t pos = 0; pos < j->csize;) {
+    size_t want = (size_t)(j->csize - pos < IF_BUF ? j->csize - pos : IF_BUF);
+    ssize_t n = pread(j->archive_fd, in, want, (off_t)(j->start + pos));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { snprintf(j->errbuf, sizeof j->errbuf, "%s: %s, read", strerrorname_np(errno) ?: "EIO", strerror(errno)); j->error = j->errbuf; goto done; }
+    if (n == 0) { j->error = "archive is truncated (unexpected end of file)"; goto done; }
+    pos += n;
+    if (j->method == 0) {
+      if (emit_out(j, in, (size_t)n)) goto done;
+      continue;
+    }
+    z.next_in = in;
+    z.avail_in = (uInt)n;
+    do {
+      z.next_out = out;
+      z.avail_out = IF_BUF;
+      zret = inflate(&z, pos == j->csize ? Z_FINISH : Z_NO_FLUSH);
+      if (zret != Z_OK && zret != Z_STREAM_END && zret != Z_BUF_ERROR) { j->error = z.msg ? z.msg : "invalid deflate data"; goto done; }
+      if (IF_BUF - z.avail_out > 0 && emit_out(j, out, IF_BUF - z.avail_out)) goto done;
+      if (zret == Z_STREAM_END) break;
+    } while (z.avail_out == 0 || (pos == j->csize && zret == Z_OK));
+    if (zret == Z_STREAM_END) break;
+  }
+  if (j->method == 8 && zret != Z_STREAM_END) j->error = "unexpected end of file";
+done:
+  if (zinit) inflateEnd(&z);
+  free(in);
+  free(out);
+}
+
+static void inflate_done(napi_env env, napi_status status, void *data) {
+  ijob_t *j = data;
+  napi_value v = NULL, a, b;
+  if (status != napi_ok && !j->error) j->error = "cancelled";
+  if (!j->error) {
+    napi_create_array_with_length(env, 2, &v);
+    napi_create_uint32(env, j->crc, &a);
+    napi_create_double(env, (double)j->produced, &b);
+    napi_set_element(env, v, 0, a);
+    napi_set_element(env, v, 1, b);
+  }
+  settle_job(env, j->deferred, j->error, v, NULL, 0, j->work);
+  free(j);
+}
+
+static napi_value inflate_file(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ijob_t *j = calloc(1, sizeof *j);
+  int32_t afd, method, ofd;
+  if (!j || argc < 6 || napi_get_value_int32(env, argv[0], &afd) != napi_ok || napi_get_value_int64(env, argv[1], &j->start) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &j->csize) != napi_ok || napi_get_value_int32(env, argv[3], &method) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &j->size) != napi_ok || napi_get_value_int32(env, argv[5], &ofd) != napi_ok ||
+      afd < 0 || j->start < 0 || j->csize < 0 || j->size < 0 || (method != 0 && method != 8)) {
+    free(j);
+    napi_throw_type_error(env, NULL, "inflateFile(archiveFd, start, csize, method: 0 | 8, size, outFd)");
+    return NULL;
+  }
+  j->archive_fd = afd;
+  j->method = method;
+  j->out_fd = ofd;
+  return queue_job(env, "cachegate_inflate_file", run_inflate, inflate_done, j, &j->deferred, &j->work);
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "packFiles", NAPI_AUTO_LENGTH, pack_files, NULL, &f);
@@ -331,6 +643,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "packBlock", f);
   napi_create_function(env, "blockBound", NAPI_AUTO_LENGTH, block_bound, NULL, &f);
   napi_set_named_property(env, exports, "blockBound", f);
+  napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &f);
+  napi_set_named_property(env, exports, "writeFiles", f);
+  napi_create_function(env, "inflateFile", NAPI_AUTO_LENGTH, inflate_file, NULL, &f);
+  napi_set_named_property(env, exports, "inflateFile", f);
   napi_value version;
   napi_create_string_utf8(env, "libdeflate " LIBDEFLATE_VERSION_STRING, NAPI_AUTO_LENGTH, &version);
   napi_set_named_property(env, exports, "engine", version);

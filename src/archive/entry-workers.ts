@@ -10,7 +10,9 @@
  * entry while small files were written, 0.4 s alone), and its fresh 1 MiB input and output buffers
  * caused a mark-compact every 50–100 ms. Memory per worker: 1 MiB in + 1 MiB out + its isolate.
  *
- * The thread's code is entry-worker.ts (started through worker-start.ts).
+ * The thread's code is entry-worker.ts (started through worker-start.ts). With the native addon,
+ * stored and deflated entries are decoded by its inflateFile on the threadpool instead (no isolate;
+ * zip-reader.ts): these threads then start only for zstd entries.
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from './worker-start.ts';

@@ -75,6 +75,9 @@ export class ExtractRoot {
   readonly used = new Set<string>();
   /** Directories this extraction created (by the path they were looked up under). */
   readonly created = new Set<string>();
+  /** Handles that file-batches.ts's jobs use right now (fd → jobs): closed only once unpinned. */
+  private readonly pins = new Map<number, number>();
+  private readonly closeWhenUnpinned = new Set<number>();
 
   private constructor(real: string, fd: number) {
     this.path = real;
@@ -124,7 +127,7 @@ export class ExtractRoot {
     if (this.cache.size > CACHE_MAX) {
       const [oldest, d] = this.cache.entries().next().value!;
       this.cache.delete(oldest);
-      fs.closeSync(d.fd);
+      this.release(d.fd);
     }
     this.last = { rel, dir };
     return dir;
@@ -181,9 +184,32 @@ export class ExtractRoot {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const d of this.cache.values()) fs.closeSync(d.fd);
+    for (const d of this.cache.values()) this.release(d.fd);
     this.cache.clear();
     this.last = null;
-    fs.closeSync(this.rootDir.fd);
+    this.release(this.rootDir.fd);
+  }
+
+  /**
+   * Keeps the handle `fd` (from dir()) open while a job on another thread works in it: a handle
+   * closed under the job could be reused by another open and the job would write there.
+   */
+  pin(fd: number): void {
+    this.pins.set(fd, (this.pins.get(fd) ?? 0) + 1);
+  }
+
+  unpin(fd: number): void {
+    const n = (this.pins.get(fd) ?? 1) - 1;
+    if (n > 0) {
+      this.pins.set(fd, n);
+      return;
+    }
+    this.pins.delete(fd);
+    if (this.closeWhenUnpinned.delete(fd)) fs.closeSync(fd);
+  }
+
+  private release(fd: number): void {
+    if (this.pins.has(fd)) this.closeWhenUnpinned.add(fd);
+    else fs.closeSync(fd);
   }
 }

@@ -4,7 +4,10 @@
  * With `reuse` (the main extraction loop) two window buffers are used in turn: a returned buffer
  * stays valid until the read after next, so callers must use (or copy) it before reading twice
  * more; without it every window is a fresh allocation (for streams whose consumers lag behind).
+ * With `sync` (a complete local file) the window is read with readSync on the calling thread: on the
+ * threadpool, each read waited behind the small-file write jobs of file-batches.ts (session 6).
  */
+import fs from 'node:fs';
 import type { ReadHandle } from './input.ts';
 import { CorruptArchiveError } from './safe-writer.ts';
 
@@ -16,12 +19,14 @@ export class FileSource {
   private bufPos = 0;
   private readonly spares: Buffer[] | null;
   private turn = 0;
+  private readonly sync: boolean;
 
-  constructor(fh: ReadHandle, size: number, opts: { window?: number; reuse?: boolean } = {}) {
+  constructor(fh: ReadHandle, size: number, opts: { window?: number; reuse?: boolean; sync?: boolean } = {}) {
     this.fh = fh;
     this.size = size;
     this.window = opts.window ?? 1 << 20;
     this.spares = opts.reuse ? [] : null;
+    this.sync = opts.sync === true;
   }
 
   private target(len: number): Buffer {
@@ -36,7 +41,7 @@ export class FileSource {
     const buf = this.target(len);
     let off = 0;
     while (off < len) {
-      const { bytesRead } = await this.fh.read(buf, off, len - off, offset + off);
+      const bytesRead = this.sync ? fs.readSync(this.fh.fd, buf, off, len - off, offset + off) : (await this.fh.read(buf, off, len - off, offset + off)).bytesRead;
       if (bytesRead === 0) throw new CorruptArchiveError('archive is truncated (unexpected end of file)');
       off += bytesRead;
     }

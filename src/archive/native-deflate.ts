@@ -27,7 +27,28 @@ export interface NativeDeflate {
    */
   packBlock(level: number, input: Uint8Array, output: Uint8Array, last: boolean): Promise<[number, number]>;
   blockBound(bytes: number): number;
+  /**
+   * Extraction (file-batches.ts): small files written on the threadpool, each `name` (NUL-terminated,
+   * back to back; one path component) in the directory handle meta[WF_SLOTS*i]: see native/deflate.c.
+   * Absent from an addon built before it.
+   */
+  writeFiles?(input: Uint8Array, meta: Float64Array, names: Uint8Array, results: Int32Array): Promise<void>;
+  /**
+   * Extraction: one large zip entry (method 0 or 8) read from `archiveFd` at `start`, decoded, its
+   * CRC-32 computed, written from offset 0 to `outFd` (-1: only checked): [crc, bytes produced].
+   * Rejects when the data does not decode, yields more than `size`, or the file ends. Absent from an
+   * addon built before it.
+   */
+  inflateFile?(archiveFd: number, start: number, csize: number, method: number, size: number, outFd: number): Promise<[number, number]>;
 }
+
+/** writeFiles' layout: slots per file in `meta`, and the statuses besides an errno. */
+export const WF_SLOTS = 9;
+export const WF_BAD_DATA = -2;
+export const WF_BAD_CRC = -3;
+export const WF_BAD_SIZE = -4;
+export const WF_DIR_IN_WAY = -5;
+export const WF_NOT_RUN = -6;
 
 export const PACK_SLACK = 4096;
 

@@ -19,6 +19,8 @@
 import fs from 'node:fs';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError } from './errors.ts';
 import { ExtractRoot, at, baseOf, errCode, parentOf } from './extract-root.ts';
+import { FileBatches, WF_BAD_CRC, WF_BAD_SIZE, WF_DIR_IN_WAY, errnoError, type BatchFile, type WriteBatchOptions } from './file-batches.ts';
+import { nativeDeflate } from './native-deflate.ts';
 
 export { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError };
 
@@ -28,6 +30,8 @@ const O_DIR_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFO
 const UMASK = process.umask();
 /** Longest symlink target accepted (Linux PATH_MAX); checked before a target is decoded. */
 export const PATH_MAX = 4096;
+/** Largest zip entry (uncompressed) that writePacked() decodes in the background. */
+const SMALL_PACKED = 1 << 20;
 const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 
@@ -68,8 +72,19 @@ export interface EntrySink {
   dir(rel: string, mode: number, mtimeMs: number): void;
   symlink(name: string, rel: string, target: string, mtimeMs: number): void;
   hardlink(name: string, rel: string, targetName: string): void;
-  /** A complete, verified small file. */
+  /** A complete, verified small file (`data` may be reused once this returns). */
   writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void;
+  /**
+   * Before the entry `rel` (a file or a directory): a promise to await when files written in the
+   * background must finish first (file-batches.ts), else null.
+   */
+  ready?(rel: string): Promise<void> | null;
+  /**
+   * A small zip entry still compressed (method 0 or 8), checked (size, CRC-32) and written in the
+   * background; false when this sink cannot (then decode it and call writeFileSync). Call ready()
+   * first. `name` is the entry's name, for errors.
+   */
+  writePacked?(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number): boolean;
   /**
    * A large file: `produce` writes chunks through `write` (or at offsets from 0 to the file's `fd`,
    * null when nothing is written) and throws when the data turns out to be bad.
@@ -78,9 +93,23 @@ export interface EntrySink {
   /** After every entry: deferred links and directory metadata. */
   finish(): Promise<void>;
   /** Releases what the sink holds (directory handles); called after finish() or a failure. */
-  close(): void;
+  close(): void | Promise<void>;
 }
 
+
+export interface SafeWriterOptions {
+  /** Small files written in the background (needs the native addon); `inFlight: 0` turns it off. */
+  writeBatches?: WriteBatchOptions;
+}
+
+function batchError(f: BatchFile, status: number, decoded: number): Error {
+  const corrupt = (msg: string): Error => new CorruptArchiveError(`zip archive is corrupt: ${f.entry}: ${msg}`);
+  if (status === WF_DIR_IN_WAY) return new Error(`${f.rel}: cannot create file, a directory is in the way`);
+  if (status === WF_BAD_CRC) return corrupt('CRC-32 mismatch');
+  if (status === WF_BAD_SIZE) return corrupt(`size mismatch (${decoded > f.size ? 'more than' : decoded} bytes, expected ${f.size})`);
+  if (status > 0) return errnoError(status, f.rel);
+  return corrupt('cannot decompress (invalid deflate data)');
+}
 
 const refusedReplace = 'it would replace a path that other entries of this archive went through as a directory';
 
@@ -94,16 +123,20 @@ export class SafeWriter implements EntrySink {
   private readonly files = new Set<string>();
   private readonly knownSymlinks: Set<string>;
   private readonly now = Date.now() / 1000;
+  /** Small files written in the background (native addon), or null: written here, one by one. */
+  private readonly batches: FileBatches | null;
 
-  private constructor(fsRoot: ExtractRoot, knownSymlinks: Set<string>) {
+  private constructor(fsRoot: ExtractRoot, knownSymlinks: Set<string>, opts: SafeWriterOptions) {
     this.fsRoot = fsRoot;
     this.root = fsRoot.path;
     this.knownSymlinks = knownSymlinks;
+    const write = opts.writeBatches?.inFlight === 0 ? undefined : nativeDeflate()?.writeFiles;
+    this.batches = write ? new FileBatches(write.bind(nativeDeflate()), fsRoot, batchError, opts.writeBatches) : null;
   }
 
   /** `knownSymlinks`: every symlink name of the archive when known up front (zip central directory). */
-  static async create(root: string, knownSymlinks: Iterable<string> = []): Promise<SafeWriter> {
-    return new SafeWriter(await ExtractRoot.open(root), new Set(knownSymlinks));
+  static async create(root: string, knownSymlinks: Iterable<string> = [], opts: SafeWriterOptions = {}): Promise<SafeWriter> {
+    return new SafeWriter(await ExtractRoot.open(root), new Set(knownSymlinks), opts);
   }
 
   /** Throws when a proper prefix of `rel` is a symlink of the archive. */
@@ -179,6 +212,7 @@ export class SafeWriter implements EntrySink {
    * threadpool round trips cost more than the system calls (measured: see docs/archive.md).
    */
   writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void {
+    if (this.batches && this.queue(rel, rel, mode, mtimeMs, 0, data, data.length, -1)) return;
     const fd = this.createFile(rel, mode);
     try {
       let off = 0;
@@ -197,6 +231,7 @@ export class SafeWriter implements EntrySink {
    * data turns out to be bad (then the file is removed).
    */
   async streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void> {
+    if (this.batches?.conflicts(rel)) await this.batches.drain();
     const fd = this.createFile(rel, mode);
     let pos = 0;
     try {
@@ -217,6 +252,29 @@ export class SafeWriter implements EntrySink {
     this.wroteFile(rel);
   }
 
+  ready(rel: string): Promise<void> | null {
+    return this.batches?.ready(rel) ?? null;
+  }
+
+  writePacked(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number): boolean {
+    if (!this.batches || (method !== 0 && method !== 8) || size > SMALL_PACKED) return false;
+    return this.queue(name, rel, mode, mtimeMs, method, packed, size, crc);
+  }
+
+  /** Queues a file for the background writers, after the checks createFile() makes; false when it does not fit a batch. */
+  private queue(name: string, rel: string, mode: number, mtimeMs: number, method: 0 | 8, data: Buffer, size: number, crc: number): boolean {
+    const batches = this.batches!;
+    if (data.length > batches.batchBytes) return false;
+    // ready() was not awaited: a programming error, never a reason to break the entries' order
+    if (batches.conflicts(rel)) throw new Error(`${rel}: written while an earlier entry of the same path is in flight (ready() not awaited)`);
+    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    const dirFd = this.fsRoot.dir(rel, parentOf(rel), true);
+    const chmod = (mode & 0o7777) !== (mode & 0o777 & ~UMASK);
+    batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & 0o7777, chmod, atimeS: this.now, mtimeMs, method, size, crc }, data);
+    this.wroteFile(rel);
+    return true;
+  }
+
   /** A file entry replaces an earlier hard link of the same name. */
   private wroteFile(rel: string): void {
     this.files.add(rel);
@@ -225,6 +283,7 @@ export class SafeWriter implements EntrySink {
 
   dir(rel: string, mode: number, mtimeMs: number): void {
     if (rel === '') return;
+    if (this.batches?.conflicts(rel)) throw new Error(`${rel}: directory entry while a file of that path is in flight (ready() not awaited)`);
     this.fsRoot.dir(rel, rel, true);
     this.dirMeta.set(rel, { rel, mode, mtimeMs });
   }
@@ -264,6 +323,7 @@ export class SafeWriter implements EntrySink {
 
   /** Call after every file task has settled: hard links, symlinks, then directory modes and mtimes. */
   async finish(): Promise<void> {
+    await this.batches?.drain();
     // The parents of every link first: each path they go through is then `used`, and no link of
     // the archive may replace it (never replace a component that an entry still needs).
     for (const rel of [...this.hardlinks.keys(), ...this.symlinks.keys()]) {
@@ -330,7 +390,9 @@ export class SafeWriter implements EntrySink {
     }
   }
 
-  close(): void {
+  /** After the files in flight (a handle closed under them could be reused elsewhere). */
+  async close(): Promise<void> {
+    await this.batches?.settle();
     this.fsRoot.close();
   }
 }

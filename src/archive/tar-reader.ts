@@ -156,7 +156,10 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
       if ((type === '1' || type === '2') && Buffer.byteLength(link) > PATH_MAX) throw new UnsafeEntryError(name, `link target longer than ${PATH_MAX} bytes`);
       const isDir = type === '5' || ((type === '0' || type === '\0' || type === '7') && name.endsWith('/'));
       if (isDir) {
-        safe.dir(safe.check(name), mode, mtimeMs);
+        const rel = safe.check(name);
+        const wait = safe.ready?.(rel);
+        if (wait) await wait;
+        safe.dir(rel, mode, mtimeMs);
         await r.skip(size + pad512(size));
         continue;
       }
@@ -176,6 +179,8 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
         continue;
       }
       const rel = safe.check(name);
+      const wait = safe.ready?.(rel);
+      if (wait) await wait;
       bytes += size;
       checkLimits(opts.limits, bytes, entries);
       if (size <= small) {
@@ -202,11 +207,11 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  const safe = await SafeWriter.create(dir);
+  const safe = await SafeWriter.create(dir, [], { writeBatches: opts.writeBatches });
   try {
     return await readTarZstd(file, safe, { ...opts, limits: extractLimits(opts.limits) });
   } finally {
-    safe.close();
+    await safe.close();
   }
 }
 

@@ -14,6 +14,8 @@ import { EntryWorkers } from './entry-workers.ts';
 import { Budget, TaskGroup, Yielder } from './pool.ts';
 import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import { checkLimits, extractLimits, type ExtractLimits } from './limits.ts';
+import type { WriteBatchOptions } from './file-batches.ts';
+import { nativeDeflate } from './native-deflate.ts';
 import {
   EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
   SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
@@ -42,6 +44,10 @@ export interface ExtractOptions {
    * when this is not given; verification (nothing written) has none.
    */
   limits?: Partial<ExtractLimits>;
+  /** Small files written in the background (safe-writer.ts, file-batches.ts); `{ inFlight: 0 }` turns it off. */
+  writeBatches?: WriteBatchOptions;
+  /** Large zip entries decoded at once (default 2; 2 MiB each, and an isolate each when decoded by worker threads). */
+  largeEntryWorkers?: number;
 }
 
 export interface ExtractResult {
@@ -238,7 +244,7 @@ function verified(e: ZipEntry, data: Buffer): Buffer {
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
 export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks), { ...opts, limits: extractLimits(opts.limits) });
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches }), { ...opts, limits: extractLimits(opts.limits) });
 }
 
 /**
@@ -255,7 +261,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   try {
     // A file still arriving is read in smaller windows, so that a read waits only for the bytes near it.
     const window = opts.growing ? 128 * 1024 : undefined;
-    const src = new FileSource(fh, size, { reuse: true, window });
+    const src = new FileSource(fh, size, { reuse: true, window, sync: !opts.growing });
     const limits = opts.limits;
     const entries = await readZipDirectory(src, limits);
     // Every entry's data is verified to have its declared size, so the declared total is the truth:
@@ -270,11 +276,16 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
-    // Large entries: decoded by worker threads (entry-workers.ts), two at a time; the file is
-    // opened only when a worker is free, so that a thousand large entries do not hold a thousand fds.
-    workers = new EntryWorkers(2);
+    // Large entries: decoded two at a time (`largeEntryWorkers`) by the native addon's inflateFile on
+    // the threadpool, or by worker threads (entry-workers.ts; started only when needed: zstd
+    // entries, or no addon; each holds an isolate); the file is opened only when a slot is free, so
+    // that a thousand large entries do not hold a thousand fds.
+    const native = nativeDeflate();
+    const inflateFile = native?.inflateFile?.bind(native);
+    const largeWorkers = Math.max(1, opts.largeEntryWorkers ?? 2);
+    workers = new EntryWorkers(largeWorkers);
     const pool = workers;
-    const largeSlots = new Budget(2, Number.MAX_SAFE_INTEGER);
+    const largeSlots = new Budget(largeWorkers, Number.MAX_SAFE_INTEGER);
     const largeEntry = async (e: ZipEntry, rel: string, start: number): Promise<void> => {
       await opts.growing?.ready(start, start + e.csize);
       await largeSlots.acquire(0);
@@ -283,7 +294,10 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
         await sink.streamFile(rel, e.mode, e.mtimeMs, async (_write, fd) => {
           let r: { crc: number; size: number };
           try {
-            r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
+            if (inflateFile && (e.method === 0 || e.method === 8)) {
+              const [crc, n] = await inflateFile(fh.fd, start, e.csize, e.method, e.size, fd ?? -1);
+              r = { crc, size: n };
+            } else r = await pool.run({ archiveFd: fh.fd, start, csize: e.csize, method: e.method, size: e.size, outFd: fd ?? -1 });
           } catch (err) {
             throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
           }
@@ -307,6 +321,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           warn(`${e.name}: special file (device, fifo or socket) skipped`);
           continue;
         }
+        const wait = e.type === 'symlink' ? null : sink.ready?.(rel);
+        if (wait) await wait;
         if (e.type === 'dir') {
           sink.dir(rel, e.mode, e.mtimeMs);
           continue;
@@ -321,6 +337,10 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         bytes += e.size;
+        if (sink.writePacked && e.size <= small && e.csize <= small) {
+          // used synchronously: writePacked copies it
+          if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc)) continue;
+        }
         if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
           const packed = await entryData(src, e, true); // used synchronously below
           let data: Buffer;
@@ -378,8 +398,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   } finally {
     if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()])).finally(() => safe?.close());
     else {
-      safe?.close();
-      await Promise.all([workers?.close(), fh.close()]);
+      await Promise.all([safe?.close(), workers?.close(), fh.close()]);
     }
   }
 }
