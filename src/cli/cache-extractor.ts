@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError, extractArchive, extractLimits, type ExtractLimits } from '../archive/index.ts';
 import { EXTRACTOR_FLAGS, EXTRACTOR_FLAG_HELP, helpText, helperOutput, parseCommand, parseExtractorArgs } from '../archive/helper-args.ts';
+import { helperMemorySettings } from '../archive/memory-budget.ts';
 
 export interface ExtractorDeps {
   /**
@@ -50,6 +51,9 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   let limits: ExtractLimits;
   try {
     limits = limitsFrom(values);
+    // A bad --helper-memory / CACHE_HELPER_MEMORY is refused here, before any download. Its zip
+    // extraction settings (zipEntryWorkers, zipInFlightBytes) are not wired yet: docs/archive.md.
+    helperMemorySettings(values['helper-memory'], process.env);
   } catch (e) {
     return fail((e as Error).message);
   }

@@ -11,13 +11,14 @@ import {
   type CommonOptions,
 } from '../transfer/index.ts';
 import { presignUpload } from '../transfer/ask-server.ts';
+import { helperMemorySettings } from '../archive/memory-budget.ts';
 import { pickNewer } from '../transfer/newer.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
 type Flags = {
   timeout?: string; retry?: string; 'retry-time'?: string; 'chunk-size'?: string; concurrency?: string;
-  'transfer-meter-frequency'?: string; 'env-file'?: string;
+  'transfer-meter-frequency'?: string; 'env-file'?: string; 'helper-memory'?: string;
 };
 
 export interface TransferIo {
@@ -56,7 +57,8 @@ async function common(flags: Flags, io: TransferIo, label: string): Promise<{ op
       retries: int(flags.retry, '--retry'),
       retryDelayMs: seconds(flags['retry-time'], '--retry-time'),
       chunkSize: int(flags['chunk-size'] ?? io.env.CACHE_CHUNK_SIZE, '--chunk-size'),
-      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency'),
+      // the memory budget's parts in flight unless --concurrency / CACHE_CONCURRENCY says otherwise
+      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency') ?? helperMemorySettings(flags['helper-memory'], io.env).transferConcurrency,
       onProgress: meter?.onProgress,
       onRetry: (err, attempt) => void io.stderr.write(`WARNING: retrying (${attempt}): ${(err as Error).message}\n`),
     },
