@@ -262,6 +262,8 @@ async function main(): Promise<void> {
     }
     if (trees.length === 0) throw new Error('no tree: give --tree DIR, --generated, --node-modules or --big');
     if (transfer) service = await startService(work);
+    // a bench stopped midway must not leave its server and scratch tree behind
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => (service?.stop(), rm(work), process.exit(130)));
     const env = { ...process.env, CACHEGATE_LOG_LEVEL: 'error', ...extraEnv, ...(budget ? { CACHE_HELPER_MEMORY: budget } : {}) };
     for (const t of trees) {
       spawnSync('sh', ['-c', 'tar -cf - . | cat > /dev/null'], { cwd: t.dir }); // warm the page cache

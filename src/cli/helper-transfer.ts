@@ -13,6 +13,7 @@ import {
 import { presignUpload } from '../transfer/ask-server.ts';
 import { helperMemorySettings } from '../archive/memory-budget.ts';
 import { pickNewer } from '../transfer/newer.ts';
+import { collectAll } from '../transfer/young-gc.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
@@ -166,6 +167,7 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: verifyDownload });
         if (r.status === 'not-found') continue;
         done();
+        collectAll();
         if (r.status === 'up-to-date') io.stdout.write(`${file.split('/').pop()} is up to date\n`);
         else io.stdout.write(`Downloaded ${r.size} bytes${r.ranged ? ` in ${r.parts} ranged part${r.parts === 1 ? '' : 's'}` : ''}\n`);
         return null;
