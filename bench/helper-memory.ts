@@ -4,13 +4,14 @@
  * download against a local `cachegate serve` (local backend, URLs from its POST /v1/presign).
  *
  *   node bench/helper-memory.ts [--tree DIR]... [--generated] [--node-modules] [--big] [--dir DIR]
- *                               [--reps N] [--formats zip,tarzstd] [--no-transfer] [--wrapper]
+ *                               [--reps N] [--formats zip,tarzstd] [--no-transfer] [--wrapper|--direct]
  *                               [--budget 128MiB] [--breakdown] [--env NAME=VALUE]...
  *
  * --generated: bench/archive.ts's tree (20,000 small files, 3 × 100 MiB); --node-modules: a `cp -a`
  * copy of this project's node_modules; --big: the generated tree plus 6 × 1 GiB (~6.87 GB).
  * --wrapper: started through the machine's `node` (bin/cachegate.js hands over to Node 24 in a
- * second process), else Node 24 directly.
+ * second process); --direct: `node24 -- bin/cachegate.js` (without the launcher's environment);
+ * default: bin/cachegate.js run as a program, as a CI job runs it.
  *
  * Memory is what the container sees: the sum of the resident sets of the command's whole process
  * tree (wrapper + Node 24), sampled every 10 ms from /proc, and each process's own high-water mark
@@ -242,7 +243,8 @@ async function main(): Promise<void> {
   const budget = opt('--budget');
   const extraEnv = Object.fromEntries(many('--env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const work = fs.mkdtempSync(path.join(base, 'cg-bench-helper-memory-'));
-  const launcher = args.includes('--wrapper') ? ['node', BIN] : [NODE24, '--', BIN];
+  // default: the program itself, as a CI job runs it (its shell line sets the helper's malloc settings)
+  const launcher = args.includes('--wrapper') ? ['node', BIN] : args.includes('--direct') ? [NODE24, '--', BIN] : [BIN];
   const trees: Array<{ name: string; dir: string; made: boolean }> = many('--tree').map((d) => ({ name: path.basename(d), dir: path.resolve(d), made: false }));
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), loadavgAtStart: os.loadavg(), launcher: launcher[0], transfer, reps, budget, env: extraEnv, rows: [] as unknown[] };
   const lines: string[] = ['| tree | command | median time | peak RSS (process tree) | load |', '|---|---|---|---|---|'];

@@ -5,7 +5,8 @@
  * `--concurrency` still wins over the budget. A bad value is refused before anything runs.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -13,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cachegate } from '../support/cli.ts';
+import { BIN, cachegate } from '../support/cli.ts';
 
 const MiB = 1024 * 1024;
 
@@ -95,6 +96,33 @@ describe('helper memory budget', () => {
       assert.ok(maxInFlight <= atMost && maxInFlight > moreThan, `${maxInFlight} ranged GETs in flight`);
     });
   }
+
+  it('run as a program, the helper commands get MALLOC_MMAP_THRESHOLD_=65536 from the launcher, serve does not', async () => {
+    // a server that never answers holds the helper in its download, so its environment can be read
+    const hold = http.createServer(() => {});
+    await new Promise<void>((r) => hold.listen(0, '127.0.0.1', r));
+    try {
+      for (const [argv, want] of [[['cache-extractor', '--file', 'c.zip', '--url', `http://127.0.0.1:${(hold.address() as AddressInfo).port}/c.zip`], '65536'], [['serve', '--listen', '127.0.0.1:0', '--data-dir', join(work, 'data')], undefined]] as const) {
+        const child = spawn(BIN, argv, { cwd: work, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, stdio: 'ignore' });
+        try {
+          // the shell line exec()s Node: same pid; read once Node has replaced the shell
+          let environ = '';
+          for (let i = 0; i < 100 && environ === ''; i++) {
+            await new Promise((r) => setTimeout(r, 50));
+            if (readlinkSync(`/proc/${child.pid}/exe`).endsWith('/node')) environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8');
+          }
+          const vars = Object.fromEntries(environ.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+          assert.ok(environ.length > 0, 'read the environment');
+          assert.equal(vars.MALLOC_MMAP_THRESHOLD_, want, argv[0]);
+        } finally {
+          child.kill('SIGKILL');
+        }
+      }
+    } finally {
+      hold.closeAllConnections();
+      hold.close();
+    }
+  });
 
   it('refuses a budget it cannot read', async () => {
     const r = await cachegate(['cache-extractor', '--file', join(work, 'none.tar.zst'), '--helper-memory', 'lots'], work);
