@@ -25,14 +25,16 @@ export interface HelperMemorySettings {
   zstdFrameWorkers: number;
   /** tar.zst creation: segments of 4 MiB (and as many output buffers) in the pool. */
   zstdFrameBuffers: number;
-  /** zip extraction: worker threads for large entries (zip-reader.ts / entry-workers.ts). */
-  zipEntryWorkers: number;
-  /** zip extraction: bytes of medium entries in flight. */
-  zipInFlightBytes: number;
+  /** zip extraction: worker threads for large entries (ExtractOptions.largeEntryWorkers, s6-extract). */
+  largeEntryWorkers: number;
+  /** zip extraction: bytes of entries in flight (ExtractOptions.budgetBytes). */
+  extractInFlightBytes: number;
 }
 
 /** Below this budget the helper takes the small settings (a 128–256 MiB container). */
 export const SMALL_BUDGET = 256 * 1024 * 1024;
+/** Below this one, tar.zst creation gets one frame worker (a 128 MiB container). */
+export const TIGHT_BUDGET = 192 * 1024 * 1024;
 
 const UNITS: Record<string, number> = {
   '': 1, b: 1,
@@ -106,20 +108,22 @@ export function resolveBudget(flag: string | undefined, env: Record<string, stri
 /** The defaults (no budget, or one of SMALL_BUDGET or more). */
 export function defaultSettings(cpus = os.availableParallelism()): Omit<HelperMemorySettings, 'budget' | 'source'> {
   const zstdFrameWorkers = Math.min(4, Math.max(2, cpus));
-  return { transferConcurrency: 16, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 2, zipEntryWorkers: 2, zipInFlightBytes: 32 << 20 };
+  return { transferConcurrency: 16, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 2, largeEntryWorkers: 2, extractInFlightBytes: 32 << 20 };
 }
 
 /**
- * The settings for a budget. Below SMALL_BUDGET: 4 parts in flight (the download's 16 sockets and
- * their buffers were the largest single share of an extraction + download), one frame worker less
- * (each is an isolate, ~10 MB) with one spare buffer pair instead of two, one zip entry worker and
- * 8 MiB of medium entries.
+ * The settings for a budget. Below SMALL_BUDGET: 4 parts in flight instead of 16 (a 360 MB
+ * download alone: 130–137 → 117–123 MB peak RSS), at most 2 tar.zst frame workers with one spare
+ * buffer pair instead of two, one zip entry worker (~14 MB less, docs/archive.md) and 8 MiB of
+ * entries in flight. Below TIGHT_BUDGET one frame worker (an isolate and 2 × 4 MiB less): tar.zst
+ * creation of a node_modules copy with upload 131–140 → 112 MB, at some speed (5.1–5.3 → 7.6 s,
+ * load 5–7; docs/archive.md "The memory budget knob").
  */
 export function settingsFor(budget: number | undefined, source: BudgetSource = budget === undefined ? 'none' : 'env', cpus = os.availableParallelism()): HelperMemorySettings {
   const d = defaultSettings(cpus);
   if (budget === undefined || budget >= SMALL_BUDGET) return { budget, source, ...d };
-  const zstdFrameWorkers = Math.max(1, Math.min(2, cpus));
-  return { budget, source, transferConcurrency: 4, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 1, zipEntryWorkers: 1, zipInFlightBytes: 8 << 20 };
+  const zstdFrameWorkers = budget < TIGHT_BUDGET ? 1 : Math.max(1, Math.min(2, cpus));
+  return { budget, source, transferConcurrency: 4, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 1, largeEntryWorkers: 1, extractInFlightBytes: 8 << 20 };
 }
 
 /** resolveBudget + settingsFor: what a helper command runs with. */

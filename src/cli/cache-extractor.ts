@@ -52,7 +52,7 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   try {
     limits = limitsFrom(values);
     // A bad --helper-memory / CACHE_HELPER_MEMORY is refused here, before any download. Its zip
-    // extraction settings (zipEntryWorkers, zipInFlightBytes) are not wired yet: docs/archive.md.
+    // extraction settings (largeEntryWorkers, extractInFlightBytes) are not wired yet: docs/archive.md.
     helperMemorySettings(values['helper-memory'], process.env);
   } catch (e) {
     return fail((e as Error).message);

@@ -8,7 +8,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cgroupMemoryLimit, defaultSettings, helperMemorySettings, parseMemorySize, resolveBudget, settingsFor, SMALL_BUDGET } from '../../src/archive/memory-budget.ts';
+import { cgroupMemoryLimit, defaultSettings, helperMemorySettings, parseMemorySize, resolveBudget, settingsFor, SMALL_BUDGET, TIGHT_BUDGET } from '../../src/archive/memory-budget.ts';
 
 const MiB = 1024 * 1024;
 
@@ -95,9 +95,15 @@ describe('settingsFor', () => {
       assert.ok(s.transferConcurrency <= 4 && s.transferConcurrency < d.transferConcurrency);
       assert.ok(s.zstdFrameWorkers <= 2 && s.zstdFrameWorkers >= 1);
       assert.ok(s.zstdFrameBuffers < d.zstdFrameBuffers && s.zstdFrameBuffers > s.zstdFrameWorkers);
-      assert.ok(s.zipEntryWorkers < d.zipEntryWorkers);
-      assert.ok(s.zipInFlightBytes < d.zipInFlightBytes);
+      assert.ok(s.largeEntryWorkers < d.largeEntryWorkers);
+      assert.ok(s.extractInFlightBytes < d.extractInFlightBytes);
     }
+  });
+  it('a tight budget (a 128 MiB container): one tar.zst frame worker; 192–256 MiB: two', () => {
+    assert.equal(settingsFor(128 * MiB, 'cgroup', 8).zstdFrameWorkers, 1);
+    assert.equal(settingsFor(TIGHT_BUDGET - 1, 'cgroup', 8).zstdFrameWorkers, 1);
+    assert.equal(settingsFor(TIGHT_BUDGET, 'cgroup', 8).zstdFrameWorkers, 2);
+    assert.equal(settingsFor(TIGHT_BUDGET, 'cgroup', 1).zstdFrameWorkers, 1);
   });
   it('helperMemorySettings names the source', () => {
     assert.equal(helperMemorySettings(undefined, { CACHE_HELPER_MEMORY: '128Mi' }, () => undefined).source, 'env');
