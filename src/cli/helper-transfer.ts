@@ -139,9 +139,9 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
 }
 
 /** A downloaded archive replaces the local one only when every entry checks out (issue 6); checked while it arrives. */
-async function verifyDownload(tmp: string, growing?: GrowingFile): Promise<void> {
+async function verifyDownload(tmp: string, growing: GrowingFile | undefined, budgetBytes: number): Promise<void> {
   try {
-    await verifyArchive(tmp, { growing });
+    await verifyArchive(tmp, { growing, budgetBytes });
   } catch (err) {
     const kept = 'the local archive was not replaced';
     if (err instanceof CorruptArchiveError) throw new Error(`the downloaded archive is corrupt (${err.message}); ${kept}`, { cause: err });
@@ -154,6 +154,8 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
   return async (file, values) => {
     try {
       const { opts, done } = await common(values, io, 'Downloading cache');
+      // the memory budget's bytes of zip entries in flight, for the verification as for the extraction
+      const inFlight = helperMemorySettings(values['helper-memory'], io.env).extractInFlightBytes;
       const primary = { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] };
       const alternate = { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] };
       let attempts = [primary, alternate].filter((a) => a.url || a.goCloudUrl);
@@ -164,7 +166,7 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         if (choice.pick === 'alternate') attempts = [alternate, primary];
       }
       for (const a of attempts) {
-        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: verifyDownload });
+        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, inFlight) });
         if (r.status === 'not-found') continue;
         done();
         collectAll();
