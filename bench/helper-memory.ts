@@ -4,18 +4,27 @@
  * download against a local `cachegate serve` (local backend, URLs from its POST /v1/presign).
  *
  *   node bench/helper-memory.ts [--tree DIR]... [--generated] [--node-modules] [--big] [--dir DIR]
- *                               [--reps N] [--formats zip,tarzstd] [--no-transfer] [--wrapper]
+ *                               [--reps N] [--formats zip,tarzstd] [--no-transfer] [--wrapper|--direct]
+ *                               [--budget 128MiB] [--breakdown] [--env NAME=VALUE]...
  *
  * --generated: bench/archive.ts's tree (20,000 small files, 3 × 100 MiB); --node-modules: a `cp -a`
  * copy of this project's node_modules; --big: the generated tree plus 6 × 1 GiB (~6.87 GB).
  * --wrapper: started through the machine's `node` (bin/cachegate.js hands over to Node 24 in a
- * second process), else Node 24 directly.
+ * second process); --direct: `node24 -- bin/cachegate.js` (without the launcher's environment);
+ * default: bin/cachegate.js run as a program, as a CI job runs it.
  *
  * Memory is what the container sees: the sum of the resident sets of the command's whole process
  * tree (wrapper + Node 24), sampled every 10 ms from /proc, and each process's own high-water mark
  * (VmHWM, exact) read at the same time; "peak" is max(sampled sum, sum of the HWMs last seen), an
  * upper bound. Runs are repeated --reps times (default 1) interleaved by format; time is the median,
  * peak the maximum. Results: a table on stdout and bench/results/helper-memory-<date>.json.
+ *
+ * --budget: CACHE_HELPER_MEMORY for the commands (src/archive/memory-budget.ts). --env: more
+ * environment for the commands (A/B runs of e.g. MALLOC_ARENA_MAX). --breakdown: what the peak is
+ * made of (docs/archive.md "What the peak is made of"): /proc/<pid>/smaps of the Node process at its
+ * highest sampled RSS, classified (file-backed pages, glibc arenas, thread stacks, other anonymous
+ * memory), and process.memoryUsage() / V8's heap spaces at the process's own highest RSS
+ * (bench/memory-probe.js, loaded with NODE_OPTIONS=--import).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,6 +48,67 @@ interface Run {
   wallS: number;
   peakMB: number;
   load1: number;
+  breakdown?: Breakdown;
+}
+
+/** MB per kind of mapping, from /proc/<pid>/smaps. */
+interface Smaps {
+  rssMB: number;
+  /** Pages of files (the node binary, shared libraries): RssFile. A cgroup charges them too (page cache), but the kernel can drop them under pressure. */
+  fileMB: number;
+  /** Anonymous pages: what a cgroup cannot reclaim without swap. */
+  anonMB: number;
+  brkHeapMB: number;
+  /** glibc's per-thread malloc arenas: 64 MiB reservations aligned to 64 MiB. */
+  arenasMB: number;
+  arenas: number;
+  /** Thread stacks: a read-write anonymous mapping right after a guard page (---p) of 4 KiB. */
+  stacksMB: number;
+  /** Everything else anonymous: V8's heap and code pages, mmapped malloc blocks (ArrayBuffers ≥ the mmap threshold). */
+  otherAnonMB: number;
+  largestOther: Array<[string, number]>;
+}
+
+interface Breakdown {
+  smaps?: Smaps;
+  probe?: Record<string, unknown>;
+}
+
+const MB = (kB: number): number => Math.round(kB / 102.4) / 10;
+
+function classifySmaps(text: string): Smaps {
+  const maps: Array<{ start: bigint; end: bigint; perms: string; path: string; rss: number; anon: number }> = [];
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      maps.push({ start: BigInt(`0x${head[1]}`), end: BigInt(`0x${head[2]}`), perms: head[3], path: head[4], rss: 0, anon: 0 });
+      continue;
+    }
+    const f = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (f && maps.length > 0) maps[maps.length - 1][f[1] === 'Rss' ? 'rss' : 'anon'] = Number(f[2]);
+  }
+  const ARENA = 64n << 20n;
+  let rss = 0, file = 0, anon = 0, brk = 0, arenas = 0, nArenas = 0, stacks = 0, other = 0;
+  const others: Array<[string, number]> = [];
+  maps.forEach((m, i) => {
+    rss += m.rss;
+    anon += m.anon;
+    file += m.rss - m.anon;
+    if (m.path.startsWith('/')) return;
+    const prev = maps[i - 1];
+    const next = maps[i + 1];
+    if (m.path === '[heap]') brk += m.anon;
+    else if (m.path === '[stack]' || (prev && prev.end === m.start && prev.perms.startsWith('---') && prev.end - prev.start === 4096n && m.path === '')) stacks += m.anon;
+    else if (m.path === '' && m.start % ARENA === 0n && next && next.start === m.end && next.perms.startsWith('---') && next.end - m.start === ARENA) {
+      arenas += m.anon;
+      nArenas++;
+    } else {
+      other += m.anon;
+      others.push([`${(Number(m.end - m.start) / 1048576).toFixed(1)} MiB ${m.perms} ${m.path || 'anon'}`, MB(m.anon)]);
+    }
+  });
+  others.sort((a, b) => b[1] - a[1]);
+  return { rssMB: MB(rss), fileMB: MB(file), anonMB: MB(anon), brkHeapMB: MB(brk), arenasMB: MB(arenas), arenas: nArenas, stacksMB: MB(stacks), otherAnonMB: MB(other), largestOther: others.slice(0, 8) };
 }
 
 function kb(status: string, field: string): number {
@@ -67,8 +137,12 @@ function tree(pid: number): number[] {
   return out;
 }
 
-async function measure(cmd: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run & { stderr: string }> {
+async function measure(cmd: string[], cwd: string, env: NodeJS.ProcessEnv, breakdown = false): Promise<Run & { stderr: string }> {
   spawnSync('sync');
+  const probeFile = breakdown ? path.join(os.tmpdir(), `cg-memory-probe-${process.pid}-${Date.now()}.json`) : undefined;
+  if (probeFile) env = { ...env, CACHEGATE_MEMORY_PROBE: probeFile, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --import ${path.join(ROOT, 'bench/memory-probe.js')}`.trim() };
+  let smapsText: string | undefined;
+  let smapsAt = 0;
   const load1 = Number(os.loadavg()[0].toFixed(2));
   const t0 = performance.now();
   const child: ChildProcess = spawn(cmd[0], cmd.slice(1), { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -78,16 +152,28 @@ async function measure(cmd: string[], cwd: string, env: NodeJS.ProcessEnv): Prom
   let peakSum = 0;
   const sample = (): void => {
     let sum = 0;
+    let biggest = { pid: 0, rss: 0 };
     for (const pid of tree(child.pid!)) {
       try {
         const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-        sum += kb(st, 'VmRSS');
+        const rss = kb(st, 'VmRSS');
+        sum += rss;
+        if (rss > biggest.rss) biggest = { pid, rss };
         hwm.set(pid, Math.max(hwm.get(pid) ?? 0, kb(st, 'VmHWM')));
       } catch {
         // exited between the listing and the read
       }
     }
     peakSum = Math.max(peakSum, sum);
+    // smaps is slow to read: only when the RSS passed the last snapshot's by 1 MB
+    if (breakdown && biggest.rss > smapsAt + 1024) {
+      try {
+        smapsText = fs.readFileSync(`/proc/${biggest.pid}/smaps`, 'utf8');
+        smapsAt = biggest.rss;
+      } catch {
+        // exited
+      }
+    }
   };
   const timer = setInterval(sample, 10);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
@@ -95,7 +181,17 @@ async function measure(cmd: string[], cwd: string, env: NodeJS.ProcessEnv): Prom
   const wallS = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`${cmd.join(' ')} failed (${code}): ${stderr.slice(-2000)}`);
   const hwmSum = [...hwm.values()].reduce((a, b) => a + b, 0);
-  return { wallS, peakMB: Math.max(peakSum, hwmSum) / 1024, load1, stderr };
+  let result: Breakdown | undefined;
+  if (breakdown) {
+    result = { smaps: smapsText ? classifySmaps(smapsText) : undefined };
+    try {
+      result.probe = JSON.parse(fs.readFileSync(probeFile!, 'utf8')) as Record<string, unknown>;
+      fs.rmSync(probeFile!);
+    } catch {
+      // no probe output (the command exited early)
+    }
+  }
+  return { wallS, peakMB: Math.max(peakSum, hwmSum) / 1024, load1, stderr, ...(result ? { breakdown: result } : {}) };
 }
 
 function rm(p: string): void {
@@ -143,10 +239,14 @@ async function main(): Promise<void> {
   const reps = Number(opt('--reps') ?? 1);
   const formats = (opt('--formats') ?? 'zip,tarzstd').split(',');
   const transfer = !args.includes('--no-transfer');
+  const breakdown = args.includes('--breakdown');
+  const budget = opt('--budget');
+  const extraEnv = Object.fromEntries(many('--env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const work = fs.mkdtempSync(path.join(base, 'cg-bench-helper-memory-'));
-  const launcher = args.includes('--wrapper') ? ['node', BIN] : [NODE24, '--', BIN];
+  // default: the program itself, as a CI job runs it (its shell line sets the helper's malloc settings)
+  const launcher = args.includes('--wrapper') ? ['node', BIN] : args.includes('--direct') ? [NODE24, '--', BIN] : [BIN];
   const trees: Array<{ name: string; dir: string; made: boolean }> = many('--tree').map((d) => ({ name: path.basename(d), dir: path.resolve(d), made: false }));
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), loadavgAtStart: os.loadavg(), launcher: launcher[0], transfer, reps, rows: [] as unknown[] };
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), loadavgAtStart: os.loadavg(), launcher: launcher[0], transfer, reps, budget, env: extraEnv, rows: [] as unknown[] };
   const lines: string[] = ['| tree | command | median time | peak RSS (process tree) | load |', '|---|---|---|---|---|'];
   let service: { url: string; stop: () => void } | undefined;
   try {
@@ -164,13 +264,16 @@ async function main(): Promise<void> {
     }
     if (trees.length === 0) throw new Error('no tree: give --tree DIR, --generated, --node-modules or --big');
     if (transfer) service = await startService(work);
-    const env = { ...process.env, CACHEGATE_LOG_LEVEL: 'error' };
+    // a bench stopped midway must not leave its server and scratch tree behind
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => (service?.stop(), rm(work), process.exit(130)));
+    const env = { ...process.env, CACHEGATE_LOG_LEVEL: 'error', ...extraEnv, ...(budget ? { CACHE_HELPER_MEMORY: budget } : {}) };
     for (const t of trees) {
       spawnSync('sh', ['-c', 'tar -cf - . | cat > /dev/null'], { cwd: t.dir }); // warm the page cache
       const runs = new Map<string, Run[]>();
       const record = (name: string, r: Run): void => {
         runs.set(name, [...(runs.get(name) ?? []), r]);
         process.stderr.write(`${t.name} ${name}: ${r.wallS.toFixed(2)} s ${r.peakMB.toFixed(0)} MB (load ${r.load1})\n`);
+        if (r.breakdown) process.stderr.write(`${JSON.stringify(r.breakdown)}\n`);
       };
       for (let rep = 0; rep < reps; rep++) {
         for (const format of formats) {
@@ -178,12 +281,12 @@ async function main(): Promise<void> {
           rm(file);
           const key = `bench-${t.name}-${format}`;
           const up = service ? await presign(service.url, 'upload', key) : [];
-          record(`${format} cache-archiver${service ? ' + upload' : ''}`, await measure([...launcher, 'cache-archiver', '--file', file, '--path', '.', ...up], t.dir, { ...env, CACHE_COMPRESSION_FORMAT: format, CACHE_COMPRESSION_LEVEL: 'fast' }));
+          record(`${format} cache-archiver${service ? ' + upload' : ''}`, await measure([...launcher, 'cache-archiver', '--file', file, '--path', '.', ...up], t.dir, { ...env, CACHE_COMPRESSION_FORMAT: format, CACHE_COMPRESSION_LEVEL: 'fast' }, breakdown));
           if (service) rm(file); // the extractor downloads it again
           const down = service ? await presign(service.url, 'download', key) : [];
           const dst = path.join(work, `x-${format}-${rep}`);
           fs.mkdirSync(dst);
-          record(`${format} cache-extractor${service ? ' + download' : ''}`, await measure([...launcher, 'cache-extractor', '--file', file, ...down], dst, env));
+          record(`${format} cache-extractor${service ? ' + download' : ''}`, await measure([...launcher, 'cache-extractor', '--file', file, ...down], dst, env, breakdown));
           rm(dst);
           rm(file);
         }

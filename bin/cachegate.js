@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; exec "$n" -- "$0" "$@"
+':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; case "$1" in cache-archiver|cache-extractor) export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}";; esac; exec "$n" -- "$0" "$@"
 // Entry point of the `cachegate` command. The sources are TypeScript run through Node's type
 // stripping (Node >= 24), so there is no build step.
 // Run as a program (npx, node_modules/.bin, the images' /usr/local/bin/cachegate), the line above is
@@ -8,6 +8,13 @@
 // `#!/usr/bin/env node`: with the machine's older Node first on PATH that started a Node 20 only to
 // spawn Node 24 below, and the idle parent stayed resident beside it for the whole command (+43 MB
 // of RSS in the job's container, measured with bench/helper-memory.ts --wrapper).
+// For the helper commands it also sets MALLOC_MMAP_THRESHOLD_=65536 (unless set): glibc then gives
+// every block of 64 KiB or more (node:http's socket chunks, the archive's 64 KiB–4 MiB buffers) its
+// own mapping, returned to the system when freed, instead of carving it from an arena whose freed
+// pages stay resident, fragmented (glibc otherwise raises the threshold to the largest block freed,
+// up to 32 MiB). Measured, cache-extractor + download of the bench tree: zip 161–162 → 134–149 MB
+// peak RSS, tar.zst 111–122 → 113–116 MB; docs/archive.md "What the peak is made of". glibc reads
+// it at start-up only, hence here; a process started as `node -- bin/cachegate.js` does without.
 // The `--` matters: Node 24 reads `--env-file` (and `--env-file-if-exists`) anywhere on its command
 // line, even after the script, so the helper's own `--env-file cache.env` was taken by Node
 // (`node: cache.env: not found`, exit 9, or the file loaded into Node's environment). After `--`,

@@ -26,6 +26,7 @@ export const ARCHIVER_FLAGS = {
   retry: { type: 'string' },
   'retry-time': { type: 'string' },
   'transfer-meter-frequency': { type: 'string' },
+  'helper-memory': { type: 'string' },
   // Ask cachegate for the upload URL after the archive is built, so its size is signed (ask-server.ts).
   server: { type: 'string' },
   token: { type: 'string' },
@@ -51,6 +52,7 @@ export const EXTRACTOR_FLAGS = {
   retry: { type: 'string' },
   'retry-time': { type: 'string' },
   'transfer-meter-frequency': { type: 'string' },
+  'helper-memory': { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   // Extraction limits (issue 14): see src/archive/limits.ts.
@@ -86,6 +88,7 @@ const FLAG_HELP: Record<string, string> = {
   retry: 'N  retries of a 5xx or network failure (default 2)',
   'retry-time': 'DURATION  between retries (default 1s)',
   'transfer-meter-frequency': 'DURATION  progress line interval (0 = off) [TRANSFER_METER_FREQUENCY]',
+  'helper-memory': 'SIZE  memory budget (128MiB, 256MB; 0 = none): below 256 MiB fewer parts in flight, workers and buffers; default the cgroup\'s memory limit [CACHE_HELPER_MEMORY]',
   server: 'URL  cachegate: ask it for the upload URL after building the archive (size signed, limit enforced by it)',
   token: 'TOKEN  runner or API token for --server [CACHEGATE_RUNNER_TOKEN; prefer the variable: flags show in ps]',
   key: 'KEY  cache key for --server',

@@ -11,6 +11,7 @@ import { deflateLevel, zstdLevel } from './levels.ts';
 import type { WriteResult, ZipWriteOptions } from './zip-writer.ts';
 import type { ExtractOptions, ExtractResult } from './zip-reader.ts';
 import type { SelectOptions, Selection } from './select.ts';
+import type { ZstdFramesOptions } from './zstd-frames.ts';
 
 // Writers, readers, selection and verification are loaded when first used: a helper command needs
 // one side only, and every module loaded is TypeScript stripped and compiled at start-up.
@@ -48,6 +49,8 @@ export interface CreateOptions {
   hardLinks?: boolean;
   /** Tuning knobs, mainly for tests. */
   zip?: Partial<ZipWriteOptions>;
+  /** tarzstd frames: workers and buffers (the helper's memory budget, memory-budget.ts). */
+  zstdFrames?: ZstdFramesOptions;
 }
 
 /** Writes the archive to any Writable (ends it). */
@@ -67,7 +70,7 @@ type WriteTar = typeof import('./tar-writer.ts').writeTar;
 /** Independent frames compressed in parallel by worker threads (the default, zstd-frames.ts). */
 async function writeTarFrames(entries: readonly SourceEntry[], out: Writable, level: number, writeTar: WriteTar, opts: CreateOptions): Promise<WriteResult> {
   const { ZstdFrameWriter } = await import('./zstd-frames.ts');
-  const zstd = new ZstdFrameWriter(out, level);
+  const zstd = new ZstdFrameWriter(out, level, opts.zstdFrames);
   try {
     return await writeTar(entries, zstd, { onWarning: opts.onWarning, ...(opts.hardLinks === false ? { hardLinks: false } : {}) });
   } catch (err) {

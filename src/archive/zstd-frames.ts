@@ -15,7 +15,8 @@
  *
  * The threads' code is zstd-frame-worker.ts (started through worker-start.ts).
  *
- * Memory: (parallel + 2) × (4 MiB in + 4 MiB out) + one zstd context and one isolate per worker.
+ * Memory: buffers (default parallel + 2) × (4 MiB in + 4 MiB out) + one zstd context and one
+ * isolate per worker; the helper's memory budget chooses both (memory-budget.ts).
  */
 import os from 'node:os';
 import { Writable } from 'node:stream';
@@ -27,6 +28,8 @@ export interface ZstdFramesOptions {
   segment?: number;
   /** Worker threads (default: CPUs, 2..4). */
   parallel?: number;
+  /** Segments in the pool, and as many output buffers (default parallel + 2; at least parallel + 1). */
+  buffers?: number;
 }
 
 interface Result {
@@ -95,8 +98,10 @@ export class ZstdFrameWriter extends Writable {
     this.parallel = opts.parallel ?? Math.min(4, Math.max(2, os.availableParallelism()));
     // compressBound(segment) = segment + segment/256 + a little: one output buffer always fits a frame
     const outSize = this.segSize + (this.segSize >> 8) + (64 << 10);
-    this.segs = new Pool(this.segSize, this.parallel + 2);
-    this.outs = new Pool(outSize, this.parallel + 2);
+    // one segment filling while `parallel` compress, plus one spare to overlap a frame's write
+    const buffers = Math.max(this.parallel + 1, opts.buffers ?? this.parallel + 2);
+    this.segs = new Pool(this.segSize, buffers);
+    this.outs = new Pool(outSize, buffers);
     out.on('error', (err) => this.fail(err));
   }
 

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createArchiveFile, parseArchiveFormat, parseCompressionLevel, selectFiles } from '../archive/index.ts';
+import { helperMemorySettings, type HelperMemorySettings } from '../archive/memory-budget.ts';
 import { ARCHIVER_FLAGS, helpText, helperOutput, metadataJson, parseCommand, parseArchiverArgs, type HelperOutput } from '../archive/helper-args.ts';
 
 export interface ArchiverDeps {
@@ -47,6 +48,12 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
     return fail(`--tar-hard-links (or CACHE_TAR_HARD_LINKS) must be true or false, got ${JSON.stringify(hardLinksRaw)}`);
   }
   const hardLinks = hardLinksRaw !== 'false' && hardLinksRaw !== '0';
+  let memory: HelperMemorySettings;
+  try {
+    memory = helperMemorySettings(values['helper-memory'], env);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
 
   const sel = await selectFiles({
     cwd,
@@ -72,7 +79,7 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   }
   if (changed) {
     try {
-      const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn, hardLinks });
+      const res = await createArchiveFile(sel.entries, file, format.value, level.value, { onWarning: warn, hardLinks, zstdFrames: { parallel: memory.zstdFrameWorkers, buffers: memory.zstdFrameBuffers } });
       // which deflate engine ran (native addon or node:zlib), for zip: docs/archive.md "Deflate engines"
       const engine = format.value === 'zip' ? `, deflate: ${(await import('../archive/native-deflate.ts')).deflateEngine()}` : '';
       info(`Created cache archive ${values.file} (${format.value}${engine}, ${res.entries} entries, ${res.bytes} bytes)`);

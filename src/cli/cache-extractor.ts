@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError, extractArchive, extractLimits, type ExtractLimits } from '../archive/index.ts';
 import { EXTRACTOR_FLAGS, EXTRACTOR_FLAG_HELP, helpText, helperOutput, parseCommand, parseExtractorArgs } from '../archive/helper-args.ts';
+import { helperMemorySettings, type HelperMemorySettings } from '../archive/memory-budget.ts';
 
 export interface ExtractorDeps {
   /**
@@ -48,8 +49,12 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   if (typeof values === 'number') return values;
   const cwd = deps.cwd ?? process.cwd();
   let limits: ExtractLimits;
+  let memory: HelperMemorySettings;
   try {
     limits = limitsFrom(values);
+    // A bad --helper-memory / CACHE_HELPER_MEMORY is refused here, before any download. Its
+    // largeEntryWorkers is not wired yet (the extraction side's option, docs/archive.md).
+    memory = helperMemorySettings(values['helper-memory'], process.env);
   } catch (e) {
     return fail((e as Error).message);
   }
@@ -63,7 +68,7 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   }
   if (!fs.existsSync(file)) return fail(`cache file ${values.file} does not exist`);
   try {
-    const res = await extractArchive(file, cwd, { onWarning: warn, limits });
+    const res = await extractArchive(file, cwd, { onWarning: warn, limits, budgetBytes: memory.extractInFlightBytes });
     info(`Successfully extracted cache (${res.format}, ${res.entries} entries)`);
     return 0;
   } catch (e) {

@@ -11,13 +11,15 @@ import {
   type CommonOptions,
 } from '../transfer/index.ts';
 import { presignUpload } from '../transfer/ask-server.ts';
+import { helperMemorySettings } from '../archive/memory-budget.ts';
 import { pickNewer } from '../transfer/newer.ts';
+import { collectAll } from '../transfer/young-gc.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
 
 type Env = Record<string, string | undefined>;
 type Flags = {
   timeout?: string; retry?: string; 'retry-time'?: string; 'chunk-size'?: string; concurrency?: string;
-  'transfer-meter-frequency'?: string; 'env-file'?: string;
+  'transfer-meter-frequency'?: string; 'env-file'?: string; 'helper-memory'?: string;
 };
 
 export interface TransferIo {
@@ -56,7 +58,8 @@ async function common(flags: Flags, io: TransferIo, label: string): Promise<{ op
       retries: int(flags.retry, '--retry'),
       retryDelayMs: seconds(flags['retry-time'], '--retry-time'),
       chunkSize: int(flags['chunk-size'] ?? io.env.CACHE_CHUNK_SIZE, '--chunk-size'),
-      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency'),
+      // the memory budget's parts in flight unless --concurrency / CACHE_CONCURRENCY says otherwise
+      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency') ?? helperMemorySettings(flags['helper-memory'], io.env).transferConcurrency,
       onProgress: meter?.onProgress,
       onRetry: (err, attempt) => void io.stderr.write(`WARNING: retrying (${attempt}): ${(err as Error).message}\n`),
     },
@@ -136,9 +139,9 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
 }
 
 /** A downloaded archive replaces the local one only when every entry checks out (issue 6); checked while it arrives. */
-async function verifyDownload(tmp: string, growing?: GrowingFile): Promise<void> {
+async function verifyDownload(tmp: string, growing: GrowingFile | undefined, budgetBytes: number): Promise<void> {
   try {
-    await verifyArchive(tmp, { growing });
+    await verifyArchive(tmp, { growing, budgetBytes });
   } catch (err) {
     const kept = 'the local archive was not replaced';
     if (err instanceof CorruptArchiveError) throw new Error(`the downloaded archive is corrupt (${err.message}); ${kept}`, { cause: err });
@@ -151,6 +154,8 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
   return async (file, values) => {
     try {
       const { opts, done } = await common(values, io, 'Downloading cache');
+      // the memory budget's bytes of zip entries in flight, for the verification as for the extraction
+      const inFlight = helperMemorySettings(values['helper-memory'], io.env).extractInFlightBytes;
       const primary = { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] };
       const alternate = { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] };
       let attempts = [primary, alternate].filter((a) => a.url || a.goCloudUrl);
@@ -161,9 +166,10 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         if (choice.pick === 'alternate') attempts = [alternate, primary];
       }
       for (const a of attempts) {
-        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: verifyDownload });
+        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, inFlight) });
         if (r.status === 'not-found') continue;
         done();
+        collectAll();
         if (r.status === 'up-to-date') io.stdout.write(`${file.split('/').pop()} is up to date\n`);
         else io.stdout.write(`Downloaded ${r.size} bytes${r.ranged ? ` in ${r.parts} ranged part${r.parts === 1 ? '' : 's'}` : ''}\n`);
         return null;

@@ -7,7 +7,8 @@
  * remaining parts are fetched `concurrency` at a time and written at their offsets. A 200 means it
  * does not: that one response is streamed whole. Each part is retried (resuming where it stopped) on
  * 5xx, network errors and short bodies. Memory: one 256 KiB write buffer per part in flight, plus the
- * sockets' own buffers; never a whole part.
+ * sockets' own buffers; never a whole part. The sockets' chunks are collected every 8 MiB
+ * (young-gc.ts), not after ~64 MB of them have piled up.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { Arrival, type ArrivalRange } from './arrival.ts';
 import { presignedRemote, type Remote } from './remote.ts';
 import { resolveCommon, type CommonOptions } from './resolve.ts';
 import { withRetries, type RetryPolicy } from './retry.ts';
+import { youngGcPacer } from './young-gc.ts';
 
 export interface DownloadOptions extends CommonOptions {
   /** `--head-url`: when the file exists, a HEAD decides "up to date" / "not found" without a GET. */
@@ -251,10 +253,12 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
   const stop = new AbortController();
   const sig = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const check = new Check(opts.verify, tmp, stop);
+  const scavenge = youngGcPacer();
   const ctx: Ctx = {
     remote, agents, fh, policy: { ...policy, signal: sig }, signal: sig, check,
     progress: (n) => {
       done += n;
+      if (n > 0) scavenge(n);
       check.update();
       opts.onProgress?.(done, total);
     },
