@@ -18,7 +18,7 @@ import { TIMEOUTS, timedOut } from '../timeouts.ts';
 import type { S3Presigner } from './presigner.ts';
 import { BACKEND_SOCKETS } from './sdk.ts';
 
-const agents = {
+export const agents = {
   'http:': new HttpAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
 };
@@ -38,7 +38,7 @@ export class S3AnswerError extends Error {
 /** An error answer's body is small XML; more than this is not read. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-async function answerError(res: IncomingMessage): Promise<S3AnswerError> {
+export async function answerError(res: IncomingMessage): Promise<S3AnswerError> {
   let text = '';
   for await (const chunk of res) {
     if (text.length < MAX_ERROR_BODY) text += (chunk as Buffer).toString('utf8');

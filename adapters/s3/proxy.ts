@@ -2,7 +2,7 @@
  * Proxy mode: the service streams bytes to and from S3 itself.
  *
  * Memory bound of put(): a body of stated length ≤ 5 GiB is streamed straight into one PutObject (no
- * buffering); a body of unknown length goes through @aws-sdk/lib-storage Upload, which holds at most
+ * buffering; a presigned PUT over node:http when the presigner is given, direct-put.ts); a body of unknown length goes through @aws-sdk/lib-storage Upload, which holds at most
  * (queueSize + 1) × partSize = 3 × 8 MiB = 24 MiB per upload. Bytes are counted on the way: past
  * `maxSize` (or past/short of the stated length) the stream fails, the request or the multipart upload
  * is aborted, and nothing is stored.
@@ -21,6 +21,7 @@ import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
 import { httpStatusOf, isNotFound, toCacheGateError } from './errors.ts';
 import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
 import { directGet } from './direct-get.ts';
+import { directPut } from './direct-put.ts';
 import type { S3Presigner } from './presigner.ts';
 
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -36,7 +37,7 @@ export interface ProxyDeps {
    * from a missing bucket, and answering a missing bucket as a miss hides the fault from everyone.
    */
   confirmBucket: () => Promise<void>;
-  /** When given, GetObject goes as a presigned GET over node:http rather than through the SDK (direct-get.ts says why). */
+  /** When given, GetObject and a PutObject of known length go as presigned requests over node:http rather than through the SDK (direct-get.ts, direct-put.ts say why). */
   presigner?: S3Presigner;
 }
 
@@ -203,13 +204,16 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
     ...sseParams(d.s3),
   };
   try {
-    const client = await d.client();
     let etag: string | undefined;
-    if (single) {
+    if (single && d.presigner !== undefined) {
+      etag = await directPut(d.presigner, key, { body: counter, contentLength: contentLength as number, metadata: input.metadata, contentType: common.ContentType }, abort.signal);
+    } else if (single) {
       const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const client = await d.client();
       const out = await client.send(new PutObjectCommand({ ...common, Body: counter, ContentLength: contentLength }), { abortSignal: abort.signal });
       etag = out.ETag;
     } else {
+      const client = await d.client();
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({ client, params: { ...common, Body: counter }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
       upload.on('httpUploadProgress', (p) => {
