@@ -16,7 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { addressOf } from '../src/s3api/address.ts';
-import { parseQuery } from '../src/s3api/canonical.ts';
+import { readQuery } from '../src/s3api/canonical.ts';
 import { verifySigV4 } from '../src/s3api/sigv4-verify.ts';
 
 export const AK = 'BENCHFRONTDOOR01';
@@ -37,10 +37,10 @@ const secrets = (ak: string): string | undefined => (ak === AK ? SK : undefined)
 /** One request, from raw URL to verdict (see the file comment). */
 function verifyRaw(r: RawRequest): void {
   const q = r.url.indexOf('?');
-  const pairs = parseQuery(q === -1 ? '' : r.url.slice(q + 1));
-  if (pairs === undefined) throw new Error('bad query');
+  const query = readQuery(q === -1 ? '' : r.url.slice(q + 1));
+  if (query === undefined) throw new Error('bad query');
   const addr = addressOf(q === -1 ? r.url : r.url.slice(0, q), r.headers.host?.[0], BUCKET);
-  verifySigV4({ method: r.method, path: addr.path, query: pairs, rawQuery: q === -1 ? '' : r.url.slice(q + 1), header: (n) => r.headers[n] }, secrets);
+  verifySigV4({ method: r.method, path: addr.path, query, header: (n) => r.headers[n] }, secrets);
 }
 
 function microseconds(r: RawRequest, n: number): number {

@@ -1,12 +1,21 @@
 /**
  * The S3 front door against Ceph RGW serving directly, in the same run: presigned GET and PUT of a
- * 1 MB object at 50 connections (autocannon), through `cachegate serve` (a child process, its
+ * 1 MB object at 50 connections (bench/http-load.ts), through `cachegate serve` (a child process, its
  * profile on the same RGW bucket) and straight to RGW. Rounds alternate between the two targets so
  * that load from other processes hits both alike; the best round of each is reported, with the
  * ratio front door / direct. Then the in-process cost of SigV4 verification (bench/s3api-verify.ts:
  * CPU µs per request, from the raw URL and headers to the verdict) for a presigned URL and a
  * header-signed request. Each round also reports CPU ms per request of the door, of Ceph and of
  * the load generator (cpuMsPerRequest), since all three share the machine's cores.
+ *
+ * Targets: RGW direct, the door on that RGW (frontDoor), and the door on its embedded local backend
+ * (frontDoorLocal: same object size and URL shape, its own runner profile and key), each against RGW
+ * direct. Layouts (BENCH_LAYOUTS, default both): `shared` lets every process use both cores, as a
+ * machine that hosts all three does; `pinned` puts this Ceph cluster (its ceph-mon, ceph-osd and
+ * radosgw, all threads) on core 0 and the door and the load generator on core 1, in both arms, so
+ * the ratio is what a deployment with the door on its own CPU would see (RGW direct then has a core
+ * of its own for itself, the door's arm shares nothing with Ceph either). CPU of Ceph is counted from
+ * this cluster's PIDs only (test/support/rgw.ts), not from other Ceph processes on the machine.
  *
  *   ./node_modules/.bin/node bench/s3api.ts
  *   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=50 ./node_modules/.bin/node bench/s3api.ts
@@ -15,19 +24,22 @@
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
+ *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
+ *   BENCH_CLIENT=autocannon …             the rounds' load generator (default node: bench/http-load.ts says why)
  * Prints one JSON object. Every answer must be 2xx: a run with errors or non-2xx answers fails.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { httpLoad } from './http-load.ts';
 import { AK, SK, verifyCost } from './s3api-verify.ts';
 import { rgw } from '../test/support/rgw.ts';
 
@@ -36,7 +48,10 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const KEY = 'runner/benchfron/project/1/bench-1mb';
+const LOCAL_AK = 'BENCHLOCALDOOR01';
+const LOCAL_KEY = 'runner/benchloca/project/1/bench-1mb';
 
+const loadAverageAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
 const server = await rgw();
 const bucket = await server.bucket('s3apibench');
 const dir = await mkdtemp(join(tmpdir(), 'cg-s3api-bench-'));
@@ -48,12 +63,21 @@ log_level = "${process.env.BENCH_LOG ? "info" : "warn"}"
   [runners.cache]
     Type = "s3"
 ${server.toml(bucket)}
+[[runners]]
+  name = "bench-local"
+  token = "glrt-benchlocaldoor"
+  [runners.cache]
+    Type = "local"
 [cachegate.s3_api]
   listen = "127.0.0.1:0"
   [[cachegate.s3_api.keys]]
     access_key = "${AK}"
     secret_key = "${SK}"
     runner = "bench"
+  [[cachegate.s3_api.keys]]
+    access_key = "${LOCAL_AK}"
+    secret_key = "${SK}"
+    runner = "bench-local"
 `);
 const child = spawn(process.execPath, ['bin/cachegate.js', 'serve', '--config', join(dir, 'config.toml'), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info' } });
 let out = '';
@@ -75,23 +99,46 @@ child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-6000))
 const presigner = (endpoint: string, accessKeyId: string, secretAccessKey: string): S3Client =>
   new S3Client({ endpoint, region: server.region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 const targets = {
-  frontDoor: { client: presigner(front, AK, SK), bucket: 'runner-cache' },
-  rgwDirect: { client: presigner(server.endpoint, server.accessKey, server.secretKey), bucket },
+  frontDoor: { client: presigner(front, AK, SK), bucket: 'runner-cache', key: KEY },
+  frontDoorLocal: { client: presigner(front, LOCAL_AK, SK), bucket: 'runner-cache', key: LOCAL_KEY },
+  rgwDirect: { client: presigner(server.endpoint, server.accessKey, server.secretKey), bucket, key: KEY },
 };
 const body = randomBytes(1024 * 1024);
 type Target = keyof typeof targets;
 const urls = async (t: Target) => ({
-  get: await getSignedUrl(targets[t].client, new GetObjectCommand({ Bucket: targets[t].bucket, Key: KEY }), { expiresIn: 3600 }),
-  put: await getSignedUrl(targets[t].client, new PutObjectCommand({ Bucket: targets[t].bucket, Key: KEY, Metadata: { cachekey: 'bench' } }), { expiresIn: 3600, unhoistableHeaders: new Set(['x-amz-meta-cachekey']) }),
+  get: await getSignedUrl(targets[t].client, new GetObjectCommand({ Bucket: targets[t].bucket, Key: targets[t].key }), { expiresIn: 3600 }),
+  put: await getSignedUrl(targets[t].client, new PutObjectCommand({ Bucket: targets[t].bucket, Key: targets[t].key, Metadata: { cachekey: 'bench' } }), { expiresIn: 3600, unhoistableHeaders: new Set(['x-amz-meta-cachekey']) }),
 });
-const u = { frontDoor: await urls('frontDoor'), rgwDirect: await urls('rgwDirect') };
-// Both targets reach the same object: PUT through the door, GET it straight from RGW.
+const u = { frontDoor: await urls('frontDoor'), frontDoorLocal: await urls('frontDoorLocal'), rgwDirect: await urls('rgwDirect') };
+// Both RGW targets reach the same object: PUT through the door, GET it straight from RGW.
 assert.equal((await fetch(u.frontDoor.put, { method: 'PUT', body, headers: { 'x-amz-meta-cachekey': 'bench' } })).status, 200);
 assert.ok(Buffer.from(await (await fetch(u.rgwDirect.get)).arrayBuffer()).equals(body));
+assert.equal((await fetch(u.frontDoorLocal.put, { method: 'PUT', body, headers: { 'x-amz-meta-cachekey': 'bench' } })).status, 200);
+assert.ok(Buffer.from(await (await fetch(u.frontDoorLocal.get)).arrayBuffer()).equals(body));
+
+/** Every thread of these processes on these cores (taskset -a: threads started later inherit it). */
+function pin(pids: number[], cpus: string): void {
+  for (const pid of pids) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `taskset -a -p -c ${cpus} ${pid}: ${r.stderr}`);
+  }
+}
+const cephPids = server.pids();
+const cores = availableParallelism();
+function layout(name: string): void {
+  if (name === 'pinned') {
+    assert.ok(cores >= 2 && cephPids.length > 0, 'the pinned layout needs 2 cores and a Ceph cluster started here (not CACHEGATE_TEST_S3_ENDPOINT)');
+    pin(cephPids, '0');
+    pin([child.pid!, process.pid], '1');
+  } else {
+    pin([...cephPids, child.pid!, process.pid], `0-${cores - 1}`);
+  }
+}
 
 /**
  * CPU seconds (user + system) used so far by the door (the cachegate child), by Ceph (every
- * radosgw/ceph-osd/ceph-mon process: run on a machine without another Ceph) and by this process
+ * process of this cluster; of every radosgw/ceph-* on the machine for a server given by
+ * CACHEGATE_TEST_S3_ENDPOINT) and by this process
  * (the load generator): the 2 cores are shared by all three, so what the door costs per request
  * bounds the ratio to RGW direct.
  */
@@ -104,41 +151,58 @@ async function cpuSeconds(): Promise<Cpu> {
     return (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100;
   };
   let ceph = 0;
-  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
-    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
-    if (comm === 'radosgw' || comm.startsWith('ceph-')) ceph += await ticks(pid);
+  if (cephPids.length > 0) {
+    for (const pid of cephPids) ceph += await ticks(pid);
+  } else {
+    for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+      if (comm === 'radosgw' || comm.startsWith('ceph-')) ceph += await ticks(pid);
+    }
   }
   const u = process.cpuUsage();
   return { door: await ticks(child.pid!), doorSystem: Number((await stat(child.pid!))[12] ?? 0) / 100, ceph, client: (u.user + u.system) / 1e6 };
 }
 
 interface Round { reqPerSec: number; mbPerSec: number; p99ms: number; cpuMsPerRequest: Cpu }
+/** The rounds' load generator: node:http (bench/http-load.ts, default) or autocannon (BENCH_CLIENT=autocannon, what runs before 2026-12-04 used). */
+const loadClient = process.env.BENCH_CLIENT ?? 'node';
+async function load(url: string, method: 'GET' | 'PUT'): Promise<{ requests: number; reqPerSec: number; errors: number; non2xx: number; p99ms: number; detail?: object }> {
+  const headers: Record<string, string> = method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' } : {};
+  if (loadClient === 'node') return httpLoad({ url, method, connections, seconds, headers, ...(method === 'PUT' ? { body } : {}) });
+  const r = await autocannon({ url, method, connections, duration: seconds, ...(method === 'PUT' ? { body, headers } : {}) });
+  return { requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, non2xx: r.non2xx, p99ms: r.latency.p99, detail: { timeouts: r.timeouts, resets: r.resets, mismatches: r.mismatches } };
+}
+
 async function round(url: string, method: 'GET' | 'PUT', name: string): Promise<Round> {
   const cpu0 = await cpuSeconds();
-  const r = await autocannon({
-    url, method, connections, duration: seconds,
-    ...(method === 'PUT' ? { body, headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' } } : {}),
-  });
+  const r = await load(url, method);
   assert.equal(exited, '', exited);
-  assert.equal(r.errors, 0, `${method} ${name}: ${r.errors} errors (${JSON.stringify(r.errors > 0 ? { timeouts: r.timeouts, resets: r.resets, mismatches: r.mismatches } : {})})`);
+  assert.equal(r.errors, 0, `${method} ${name}: ${r.errors} errors ${JSON.stringify(r.detail ?? {})}`);
   assert.equal(r.non2xx, 0, `${method} ${name}: ${r.non2xx} non-2xx answers`);
-  const mb = method === 'GET' ? r.throughput.average / 1e6 : (r.requests.average * body.length) / 1e6;
+  const mb = (r.reqPerSec * body.length) / 1e6; // GET and PUT move one whole object per request
   const cpu1 = await cpuSeconds();
-  const per = (k: keyof Cpu): number => Math.round(((cpu1[k] - cpu0[k]) / Math.max(1, r.requests.total)) * 1e5) / 100;
-  return { reqPerSec: r.requests.average, mbPerSec: Math.round(mb * 10) / 10, p99ms: r.latency.p99, cpuMsPerRequest: { door: per('door'), doorSystem: per('doorSystem'), ceph: per('ceph'), client: per('client') } };
+  const per = (k: keyof Cpu): number => Math.round(((cpu1[k] - cpu0[k]) / Math.max(1, r.requests)) * 1e5) / 100;
+  return { reqPerSec: r.reqPerSec, mbPerSec: Math.round(mb * 10) / 10, p99ms: r.p99ms, cpuMsPerRequest: { door: per('door'), doorSystem: per('doorSystem'), ceph: per('ceph'), client: per('client') } };
 }
 
 const methods = (process.env.BENCH_METHODS ?? 'GET,PUT').split(',') as ('GET' | 'PUT')[]; // e.g. BENCH_METHODS=PUT to profile one
-const best: Record<string, Round> = {};
-for (let i = 0; i < rounds; i++) {
-  for (const method of methods) {
-    for (const t of ['rgwDirect', 'frontDoor'] as Target[]) {
-      const r = await round(method === 'GET' ? u[t].get : u[t].put, method, t);
-      const k = `${method} ${t}`;
-      if (!best[k] || r.reqPerSec > best[k].reqPerSec) best[k] = r;
+const targetNames = (process.env.BENCH_TARGETS ?? 'rgwDirect,frontDoor,frontDoorLocal').split(',') as Target[];
+const layouts = (process.env.BENCH_LAYOUTS ?? 'shared,pinned').split(',');
+const best: Record<string, Record<string, Round>> = {};
+for (const l of layouts) {
+  layout(l);
+  const b: Record<string, Round> = (best[l] = {});
+  for (let i = 0; i < rounds; i++) {
+    for (const method of methods) {
+      for (const t of targetNames) {
+        const r = await round(method === 'GET' ? u[t].get : u[t].put, method, t);
+        const k = `${method} ${t}`;
+        if (!b[k] || r.reqPerSec > b[k].reqPerSec) b[k] = r;
+      }
     }
   }
 }
+layout('shared'); // the mix and the verification cost run as a shared machine would
 
 /** The front door's answers by status as the service counted them (/metrics), to tell its refusals from the load generator's errors. */
 async function s3apiStatuses(): Promise<Record<string, number>> {
@@ -215,10 +279,21 @@ if (mixSeconds > 0) {
 }
 child.kill('SIGTERM');
 
-const ratio = (m: 'GET' | 'PUT'): number | undefined => (best[`${m} frontDoor`] && best[`${m} rgwDirect`] ? Math.round((best[`${m} frontDoor`].reqPerSec / best[`${m} rgwDirect`].reqPerSec) * 100) / 100 : undefined); // BENCH_ROUNDS=0: the mix only
+// Each door target against RGW direct, per layout and method (undefined when a side did not run).
+const ratio: Record<string, Record<string, number | undefined>> = {};
+for (const l of layouts) {
+  for (const m of methods) {
+    const direct = best[l]?.[`${m} rgwDirect`];
+    for (const t of targetNames.filter((x) => x !== 'rgwDirect')) {
+      const door = best[l]?.[`${m} ${t}`];
+      (ratio[l] ??= {})[`${m} ${t}`] = door && direct ? Math.round((door.reqPerSec / direct.reqPerSec) * 100) / 100 : undefined;
+    }
+  }
+}
 const result = {
-  bench: 's3api', date: new Date().toISOString(), seconds, rounds, connections, objectBytes: body.length,
-  best, ratio: { GET: ratio('GET'), PUT: ratio('PUT') },
+  bench: 's3api', date: new Date().toISOString(), seconds, rounds, connections, objectBytes: body.length, loadClient,
+  loadAverageAtStart, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+  best, ratio,
   verifyMicroseconds: await verifyCost(),
   ...(mix ? { mix } : {}),
 };

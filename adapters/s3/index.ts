@@ -176,9 +176,8 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     await headBucket();
     bucketSeenAt = performance.now();
   };
-  const proxy: ProxyDeps = { s3, client: getClient, secrets, confirmBucket };
-
   const presigner = new S3Presigner({ s3, credentials, target: getTarget, maxUploadedArchiveSize: profile.cache.maxUploadedArchiveSize });
+  const proxy: ProxyDeps = { s3, client: getClient, secrets, confirmBucket, presigner };
 
   // --- RoleARN ---
   let sts: Promise<Pick<STSClient, 'send'>> | undefined;

@@ -2,7 +2,7 @@
  * Proxy mode: the service streams bytes to and from S3 itself.
  *
  * Memory bound of put(): a body of stated length ≤ 5 GiB is streamed straight into one PutObject (no
- * buffering); a body of unknown length goes through @aws-sdk/lib-storage Upload, which holds at most
+ * buffering; a presigned PUT over node:http when the presigner is given, direct-put.ts); a body of unknown length goes through @aws-sdk/lib-storage Upload, which holds at most
  * (queueSize + 1) × partSize = 3 × 8 MiB = 24 MiB per upload. Bytes are counted on the way: past
  * `maxSize` (or past/short of the stated length) the stream fails, the request or the multipart upload
  * is aborted, and nothing is stored.
@@ -13,12 +13,16 @@
  */
 import { Transform } from 'node:stream';
 import type { TransformCallback, Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapter.ts';
 import type { S3Settings } from '../../src/config/types.ts';
 import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
 import { httpStatusOf, isNotFound, toCacheGateError } from './errors.ts';
 import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
+import { directGet } from './direct-get.ts';
+import { directPut } from './direct-put.ts';
+import type { S3Presigner } from './presigner.ts';
 
 export const PART_SIZE = 8 * 1024 * 1024;
 export const QUEUE_SIZE = 2;
@@ -33,6 +37,8 @@ export interface ProxyDeps {
    * from a missing bucket, and answering a missing bucket as a miss hides the fault from everyone.
    */
   confirmBucket: () => Promise<void>;
+  /** When given, GetObject and a PutObject of known length go as presigned requests over node:http rather than through the SDK (direct-get.ts, direct-put.ts say why). */
+  presigner?: S3Presigner;
 }
 
 function sseParams(s3: S3Settings): { ServerSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse'; SSEKMSKeyId?: string } {
@@ -86,6 +92,7 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
     rangeHeader = `bytes=${start}-${end ?? ''}`;
   }
   try {
+    if (d.presigner !== undefined) return directResult(await bounded('S3 GetObject', TIMEOUTS.callMs, (signal) => directGet(d.presigner as S3Presigner, key, rangeHeader, signal)));
     const client = await d.client();
     const out = await bounded('S3 GetObject', TIMEOUTS.callMs, (abortSignal) =>
       client.send(new GetObjectCommand({ Bucket: d.s3.bucketName, Key: key, ...(rangeHeader !== undefined ? { Range: rangeHeader } : {}) }), { abortSignal }));
@@ -102,6 +109,30 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
     if (httpStatusOf(err) === 416) throw new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
     throw toCacheGateError(err, 'GetObject', d.secrets, d.s3.bucketName);
   }
+}
+
+/** A GetResult from S3's answer headers, as the SDK's GetObjectCommand output reads them. */
+function directResult(res: IncomingMessage): GetResult {
+  const h = res.headers;
+  const metadata: Record<string, string> = {};
+  for (const name in h) {
+    const v = h[name];
+    if (name.startsWith('x-amz-meta-') && typeof v === 'string') metadata[name.slice('x-amz-meta-'.length)] = v;
+  }
+  const lastModified = h['last-modified'] !== undefined ? new Date(h['last-modified']) : undefined;
+  const out: HeadLike = {
+    ContentLength: h['content-length'] !== undefined ? Number(h['content-length']) : undefined,
+    ...(lastModified !== undefined && !Number.isNaN(lastModified.getTime()) ? { LastModified: lastModified } : {}),
+    ...(h.etag !== undefined ? { ETag: h.etag } : {}),
+    ...(h['content-type'] !== undefined ? { ContentType: h['content-type'] } : {}),
+    Metadata: metadata,
+  };
+  const m = h['content-range'] === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(h['content-range']);
+  if (m !== null) {
+    const total = m[3] === '*' ? Number(m[2]) + 1 : Number(m[3]);
+    return { info: info(out, total), body: res, range: { start: Number(m[1]), end: Number(m[2]) } };
+  }
+  return { info: info(out, out.ContentLength ?? 0), body: res };
 }
 
 /** Counts bytes; fails past `max` (0 = unlimited) or when the total differs from `expected`. */
@@ -173,13 +204,16 @@ export async function putObject(d: ProxyDeps, key: string, input: PutInput): Pro
     ...sseParams(d.s3),
   };
   try {
-    const client = await d.client();
     let etag: string | undefined;
-    if (single) {
+    if (single && d.presigner !== undefined) {
+      etag = await directPut(d.presigner, key, { body: counter, contentLength: contentLength as number, metadata: input.metadata, contentType: common.ContentType }, abort.signal);
+    } else if (single) {
       const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const client = await d.client();
       const out = await client.send(new PutObjectCommand({ ...common, Body: counter, ContentLength: contentLength }), { abortSignal: abort.signal });
       etag = out.ETag;
     } else {
+      const client = await d.client();
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({ client, params: { ...common, Body: counter }, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false });
       upload.on('httpUploadProgress', (p) => {

@@ -7,25 +7,110 @@ import { uriEncode, WHITESPACE_RUN } from '../sign/sigv4.ts';
 
 export type QueryPairs = Array<[string, string]>;
 
-const decode = (s: string): string => (s.includes('%') ? decodeURIComponent(s) : s);
+/** A query string taken apart once: its pairs for the router, and its canonical form for the signature when it arrived in that form already. */
+export interface ReadQuery {
+  /** Percent-decoded ('+' is a literal plus in S3 requests, as AWS treats it). */
+  pairs: QueryPairs;
+  /** The raw string, when it is a canonical query as it stands (header-signed requests sign all of it); undefined = build it with canonicalQuery(). */
+  canonical: string | undefined;
+  /** The same without its X-Amz-Signature part (what a presigned URL signs). */
+  canonicalUnsigned: string | undefined;
+}
 
-/** Query pairs, percent-decoded ('+' is a literal plus in S3 requests, as AWS treats it). undefined = malformed. */
-export function parseQuery(raw: string): QueryPairs | undefined {
-  const out: QueryPairs = [];
+const SIGNATURE_PARAM = 'X-Amz-Signature';
+
+/**
+ * Pairs and canonical form in one pass over the raw query (parsing, then finding every '&' and '='
+ * again to check the canonical form, was a quarter of verifying a presigned URL; a loop testing each
+ * character in JavaScript measured slower than the two regular expressions here). The canonical form
+ * is the raw string when the client sent it encoded the RFC 3986 way and sorted, as the AWS SDKs and
+ * minio-go presign (minio-go appends X-Amz-Signature last: out of order, but it is left out of what a
+ * presigned URL signs). undefined = not valid percent-encoding.
+ */
+export function readQuery(raw: string): ReadQuery | undefined {
+  const pairs: QueryPairs = [];
+  let canonical = CANONICAL_CHARS.test(raw) && !(raw.includes('%') && BAD_PERCENT.test(raw));
+  let sorted = true;
+  let sortedUnsigned = true;
+  // The previous part and the previous one that is not X-Amz-Signature: raw[start, eq) is a name,
+  // raw[eq + 1, end) its value. Compared in place: slicing them out cost as much as the rest.
+  let prevStart = -1;
+  let prevEq = -1;
+  let prevEnd = -1;
+  let keptStart = -1;
+  let keptEq = -1;
+  let keptEnd = -1;
+  let sigFrom = -1;
+  let sigTo = -1;
+  const n = raw.length;
   try {
-    for (let start = 0; start < raw.length;) {
+    for (let start = 0; start < n;) {
       let end = raw.indexOf('&', start);
-      if (end === -1) end = raw.length;
+      if (end === -1) end = n;
+      let eq = raw.indexOf('=', start);
+      if (eq > end) eq = -1;
+      if (end === start || end === n - 1) canonical = false; // an empty part (here or after a trailing '&'): canonicalQuery() drops it
       if (end > start) {
-        const eq = raw.indexOf('=', start);
-        out.push(eq === -1 || eq > end ? [decode(raw.slice(start, end)), ''] : [decode(raw.slice(start, eq)), decode(raw.slice(eq + 1, end))]);
+        const nameEnd = eq === -1 ? end : eq;
+        const name = raw.slice(start, nameEnd);
+        const value = eq === -1 ? '' : raw.slice(eq + 1, end);
+        pairs.push([name.includes('%') ? decodeURIComponent(name) : name, value.includes('%') ? decodeURIComponent(value) : value]);
+        if (canonical) {
+          // An empty name, no '=', or a second '=' (canonical values have %3D): canonicalQuery() handles them.
+          const eq2 = eq === -1 ? -1 : raw.indexOf('=', eq + 1);
+          if (eq <= start || (eq2 !== -1 && eq2 < end)) canonical = false;
+          if (prevStart !== -1 && after(raw, prevStart, prevEq, prevEnd, start, eq, end)) sorted = false;
+          prevStart = start;
+          prevEq = eq;
+          prevEnd = end;
+          if (nameEnd - start === SIGNATURE_PARAM.length && raw.startsWith(SIGNATURE_PARAM, start)) {
+            if (sigFrom !== -1) sortedUnsigned = false; // twice: canonicalQuery() leaves out both
+            sigFrom = start;
+            sigTo = end;
+          } else {
+            if (keptStart !== -1 && after(raw, keptStart, keptEq, keptEnd, start, eq, end)) sortedUnsigned = false;
+            keptStart = start;
+            keptEq = eq;
+            keptEnd = end;
+          }
+        }
       }
       start = end + 1;
     }
   } catch {
     return undefined;
   }
-  return out;
+  let canonicalUnsigned: string | undefined;
+  if (canonical && sortedUnsigned) {
+    // The skipped part and one of the '&' beside it.
+    canonicalUnsigned = sigFrom === -1 ? raw : sigFrom === 0 ? raw.slice(Math.min(sigTo + 1, n)) : raw.slice(0, sigFrom - 1) + raw.slice(sigTo);
+  }
+  return { pairs, canonical: canonical && sorted ? raw : undefined, canonicalUnsigned };
+}
+
+/** What a canonical query string is made of: unreserved characters, %XX, '=' and '&'. */
+const CANONICAL_CHARS = /^[A-Za-z0-9\-._~%=&]*$/;
+/** Every %XX of a canonical string: upper-case hex, never an unreserved byte (which stands for itself). */
+const BAD_PERCENT = /%(?![01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])/;
+
+/** Query pairs, percent-decoded. undefined = malformed. */
+export function parseQuery(raw: string): QueryPairs | undefined {
+  return readQuery(raw)?.pairs;
+}
+
+/** Whether the part at a sorts after the one at b the way canonicalQuery() sorts: by name, then value. */
+function after(raw: string, a: number, aEq: number, aEnd: number, b: number, bEq: number, bEnd: number): boolean {
+  const byName = compareRanges(raw, a, aEq, b, bEq);
+  return byName > 0 || (byName === 0 && compareRanges(raw, aEq + 1, aEnd, bEq + 1, bEnd) > 0);
+}
+
+/** raw[a, aEnd) against raw[b, bEnd) by char code (ASCII here: byte order), as <, =, > 0. */
+function compareRanges(raw: string, a: number, aEnd: number, b: number, bEnd: number): number {
+  for (; a < aEnd && b < bEnd; a++, b++) {
+    const d = raw.charCodeAt(a) - raw.charCodeAt(b);
+    if (d !== 0) return d;
+  }
+  return (aEnd - a) - (bEnd - b);
 }
 
 /** RFC 3986 unreserved characters (and '/' for paths): nothing to encode, the common case (measured: uriEncode was the largest cost of a verification). */
@@ -43,64 +128,6 @@ export function canonicalQuery(pairs: QueryPairs, skip?: string): string {
   for (const [k, v] of pairs) if (k !== skip) enc.push([encode(k), encode(v)]);
   enc.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return enc.map(([k, v]) => `${k}=${v}`).join('&');
-}
-
-/** What a canonical query string is made of: unreserved characters, %XX, '=' and '&'. */
-const CANONICAL_CHARS = /^[A-Za-z0-9\-._~%=&]*$/;
-/** Every %XX of a canonical string: upper-case hex, never an unreserved byte (which stands for itself). */
-const BAD_PERCENT = /%(?![01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])/;
-
-/**
- * The canonical query straight from the raw query string when the client sent it canonical already
- * (encoded the RFC 3986 way and sorted, as the AWS SDKs and minio-go presign): the same string
- * canonicalQuery() builds, without decoding and re-encoding every pair (the largest cost of verifying
- * a presigned URL after the hashes). undefined = not in that form: use canonicalQuery(). Two regular
- * expressions over the whole string, then indexOf and char codes: a per-character loop in JavaScript
- * or slicing out names to compare them cost as much as the re-encoding.
- */
-export function canonicalQueryFromRaw(raw: string, skip?: string): string | undefined {
-  if (raw === '') return '';
-  if (!CANONICAL_CHARS.test(raw) || (raw.includes('%') && BAD_PERCENT.test(raw))) return undefined;
-  let prevStart = -1; // the previous part kept: name raw[prevStart, prevEq), value raw[prevEq + 1, prevEnd)
-  let prevEq = -1;
-  let prevEnd = -1;
-  let skipFrom = -1;
-  let skipTo = -1;
-  for (let start = 0; start <= raw.length;) {
-    let end = raw.indexOf('&', start);
-    if (end === -1) end = raw.length;
-    const eq = raw.indexOf('=', start);
-    // An empty part or name, no '=', or a second '=' (canonical values have %3D): canonicalQuery() handles them.
-    if (eq <= start || eq >= end) return undefined;
-    const eq2 = raw.indexOf('=', eq + 1);
-    if (eq2 !== -1 && eq2 < end) return undefined;
-    if (skip !== undefined && eq - start === skip.length && raw.startsWith(skip, start)) {
-      if (skipFrom !== -1) return undefined; // twice: canonicalQuery() leaves out both
-      skipFrom = start;
-      skipTo = end;
-    } else {
-      if (prevStart !== -1) {
-        const byName = compareRanges(raw, prevStart, prevEq, start, eq);
-        if (byName > 0 || (byName === 0 && compareRanges(raw, prevEq + 1, prevEnd, eq + 1, end) > 0)) return undefined;
-      }
-      prevStart = start;
-      prevEq = eq;
-      prevEnd = end;
-    }
-    start = end + 1;
-  }
-  if (skipFrom === -1) return raw;
-  // The skipped part and one of the '&' beside it.
-  return skipFrom === 0 ? raw.slice(Math.min(skipTo + 1, raw.length)) : raw.slice(0, skipFrom - 1) + raw.slice(skipTo);
-}
-
-/** raw[a, aEnd) against raw[b, bEnd) by char code (ASCII here: byte order), as <, =, > 0. */
-function compareRanges(raw: string, a: number, aEnd: number, b: number, bEnd: number): number {
-  for (; a < aEnd && b < bEnd; a++, b++) {
-    const d = raw.charCodeAt(a) - raw.charCodeAt(b);
-    if (d !== 0) return d;
-  }
-  return (aEnd - a) - (bEnd - b);
 }
 
 const trimmed = (v: string): string => (WHITESPACE_RUN.test(v) ? v.replace(/\s+/g, ' ').trim() : v);

@@ -15,7 +15,7 @@ import { continueIfExpected, type UploadSlots } from '../service/upload-slots.ts
 import { checkListPrefix, checkObjectName, principals, type S3Principal } from './access-keys.ts';
 import { addressOf } from './address.ts';
 import { bucketLocation, headBucket, listBuckets, listObjects, listRequest } from './bucket-ops.ts';
-import { parseQuery } from './canonical.ts';
+import { readQuery } from './canonical.ts';
 import { S3Error, accessDenied, errorXml, toS3Error } from './errors.ts';
 import type { S3ApiMetrics } from './metrics.ts';
 import { listUploads, stagingRoot } from './multipart.ts';
@@ -130,13 +130,13 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const state = deps.state();
   const settings = state.config.service.s3Api;
   if (!settings) throw new S3Error('ServiceUnavailable', 503, 'the S3 front door was turned off by a configuration reload', { 'Retry-After': '60' });
-  const pairs = parseQuery(rawQuery);
-  if (!pairs) throw new S3Error('InvalidArgument', 400, 'the query string is not valid percent-encoding');
-  const query = new Map(pairs);
+  const read = readQuery(rawQuery);
+  if (!read) throw new S3Error('InvalidArgument', 400, 'the query string is not valid percent-encoding');
+  const query = new Map(read.pairs);
   const addr = addressOf(rawPath, req.headers.host, settings.bucket);
   const method = req.method ?? '';
   const keys = principals(state);
-  const sig = verifySigV4({ method, path: addr.path, query: pairs, rawQuery, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
+  const sig = verifySigV4({ method, path: addr.path, query: read, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
   const principal = keys.get(sig.accessKey) as S3Principal;
   state.limiter.take(principal.label);
 

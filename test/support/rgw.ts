@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +44,8 @@ export interface Rgw {
   settings(bucket: string, extra?: Partial<S3Settings>): S3Settings;
   /** The same as a config.toml [runners.cache.s3] table; `extra` lines (e.g. RoleARN = "…") are appended. */
   toml(bucket: string, ...extra: string[]): string;
+  /** The PIDs of this cluster's processes (ceph-mon, ceph-osd, radosgw); empty for a server given by CACHEGATE_TEST_S3_ENDPOINT. Benchmarks count and pin their CPU. */
+  pids(): number[];
 }
 
 let started: Promise<Rgw> | undefined;
@@ -133,10 +135,10 @@ async function startOnce(): Promise<Rgw> {
     stop();
     throw new Error(`scripts/start-rgw.sh failed (exit ${out.code}):\n${out.text.slice(-2000)}\n${tails}\n${INSTALL_HINT}`);
   }
-  return make(`http://127.0.0.1:${port}`);
+  return make(`http://127.0.0.1:${port}`, dir);
 }
 
-function make(endpoint: string): Rgw {
+function make(endpoint: string, dir?: string): Rgw {
   const accessKey = process.env.CACHEGATE_TEST_S3_ACCESS_KEY ?? 'CIACCESSKEY';
   const secretKey = process.env.CACHEGATE_TEST_S3_SECRET_KEY ?? 'CISECRETKEY';
   const roleArn = process.env.CACHEGATE_TEST_S3_ROLE_ARN ?? 'arn:aws:iam:::role/cache-writer';
@@ -153,6 +155,7 @@ function make(endpoint: string): Rgw {
   const serverAddress = endpoint.replace(/^https?:\/\//, '');
   return {
     endpoint, serverAddress, accessKey, secretKey, roleArn, kmsKeyId, region, client,
+    pids: () => (dir === undefined ? [] : ['mon', 'osd', 'rgw'].map((n) => Number(readFileSync(join(dir, `${n}.pid`), 'utf8').trim())).filter((pid) => pid > 0)),
     async bucket(prefix = 'cg') {
       const name = `${prefix}-${randomBytes(5).toString('hex')}`;
       await client.send(new CreateBucketCommand({ Bucket: name }));

@@ -32,3 +32,11 @@ test('the S3 client keeps up to BACKEND_SOCKETS (128) keep-alive connections to 
     server.close();
   }
 });
+
+test('proxy-mode GET and PUT sent without the SDK (direct-get.ts, direct-put.ts) keep the same BACKEND_SOCKETS keep-alive connections', async () => {
+  const { agents } = await import('../../adapters/s3/direct-get.ts');
+  for (const agent of Object.values(agents)) {
+    assert.equal(agent.maxSockets, BACKEND_SOCKETS);
+    assert.equal((agent as unknown as { keepAlive: boolean }).keepAlive, true);
+  }
+});

@@ -13,7 +13,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AwsChunkedDecoder } from '../../src/s3api/aws-chunked.ts';
-import { canonicalQuery, canonicalQueryFromRaw, parseQuery } from '../../src/s3api/canonical.ts';
+import { canonicalQuery, parseQuery, readQuery } from '../../src/s3api/canonical.ts';
 import { BodyVerifier, expectationsOf } from '../../src/s3api/checksums.ts';
 import { S3Error } from '../../src/s3api/errors.ts';
 import { verifySigV4, type SigV4Request } from '../../src/s3api/sigv4-verify.ts';
@@ -25,7 +25,7 @@ const EXAMPLE_NOW = Date.UTC(2013, 4, 24, 0, 0, 5);
 function request(method: string, url: string, headers: Record<string, string>): SigV4Request {
   const u = new URL(url);
   const lower = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return { method, path: decodeURIComponent(u.pathname), query: parseQuery(u.search.slice(1)) ?? [], rawQuery: u.search.slice(1), header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
+  return { method, path: decodeURIComponent(u.pathname), query: readQuery(u.search.slice(1)) ?? { pairs: [], canonical: undefined, canonicalUnsigned: undefined }, header: (n) => (lower.has(n) ? [lower.get(n) as string] : undefined) };
 }
 
 const secrets = (ak: string): string | undefined => (ak === AWS_AK ? AWS_SK : undefined);
@@ -122,6 +122,14 @@ describe('SigV4 verification', () => {
     assert.throws(() => verifySigV4(noMeta, secrets, t), (e: S3Error) => e.s3Code === 'AccessDenied');
     const longer = request('PUT', `http://127.0.0.1:9000${encoded}?${qs.replace('X-Amz-Expires=3600', 'X-Amz-Expires=7200')}`, { host: '127.0.0.1:9000', 'x-amz-meta-cachekey': 'k  ey' });
     assert.throws(() => verifySigV4(longer, secrets, t), (e: S3Error) => e.s3Code === 'SignatureDoesNotMatch');
+    // 64 characters that are not lower-case hex never equal a signature: SignatureDoesNotMatch, as AWS answers; other lengths are malformed
+    const sigAt = qs.indexOf('X-Amz-Signature=') + 'X-Amz-Signature='.length;
+    for (const bad of ['Z'.repeat(64), qs.slice(sigAt, sigAt + 64).toUpperCase()]) {
+      const q = qs.slice(0, sigAt) + bad + qs.slice(sigAt + 64);
+      assert.throws(() => verifySigV4(request('PUT', `http://127.0.0.1:9000${encoded}?${q}`, { host: '127.0.0.1:9000', 'x-amz-meta-cachekey': 'k  ey' }), secrets, t), (e: S3Error) => e.s3Code === 'SignatureDoesNotMatch');
+    }
+    const short = qs.slice(0, sigAt) + qs.slice(sigAt + 1);
+    assert.throws(() => verifySigV4(request('PUT', `http://127.0.0.1:9000${encoded}?${short}`, { host: '127.0.0.1:9000', 'x-amz-meta-cachekey': 'k  ey' }), secrets, t), (e: S3Error) => e.s3Code === 'AuthorizationQueryParametersError');
     const week = request('GET', `http://127.0.0.1:9000${encoded}?${qs.replace('X-Amz-Expires=3600', 'X-Amz-Expires=604801')}`, { host: '127.0.0.1:9000' });
     assert.throws(() => verifySigV4(week, secrets, t), (e: S3Error) => e.s3Code === 'AuthorizationQueryParametersError');
   });
@@ -154,16 +162,26 @@ describe('canonical query from the raw query string', () => {
       const raw = picked.join('&');
       const pairs = parseQuery(raw);
       if (pairs === undefined) continue;
-      const fast = canonicalQueryFromRaw(raw, 'X-Amz-Signature');
+      const read = readQuery(raw);
+      assert.deepEqual(read?.pairs, pairs);
+      if (read?.canonical !== undefined) assert.equal(read.canonical, canonicalQuery(pairs), raw);
+      const fast = read?.canonicalUnsigned;
       if (fast === undefined) continue;
       defined++;
       assert.equal(fast, canonicalQuery(pairs, 'X-Amz-Signature'), raw);
     }
     assert.ok(defined > 500, `the fast path was taken ${defined} times`);
     const sdk = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=AK%2F20261204%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261204T162935Z&X-Amz-Expires=3600&X-Amz-Signature=ed1e&X-Amz-SignedHeaders=host%3Bx-amz-meta-cachekey&x-id=PutObject';
-    assert.equal(canonicalQueryFromRaw(sdk, 'X-Amz-Signature'), sdk.replace('&X-Amz-Signature=ed1e', ''));
-    assert.equal(canonicalQueryFromRaw('b=1&a=1'), undefined);
-    assert.equal(canonicalQueryFromRaw('a=%2f'), undefined);
+    assert.equal(readQuery(sdk)?.canonicalUnsigned, sdk.replace('&X-Amz-Signature=ed1e', ''));
+    assert.equal(readQuery(sdk)?.canonical, sdk);
+    // minio-go appends the signature last: out of order, but not part of what is signed
+    const minio = sdk.replace('&X-Amz-Signature=ed1e', '') + '&X-Amz-Signature=ed1e';
+    assert.equal(readQuery(minio)?.canonicalUnsigned, sdk.replace('&X-Amz-Signature=ed1e', ''));
+    assert.equal(readQuery(minio)?.canonical, undefined);
+    assert.equal(readQuery('b=1&a=1')?.canonicalUnsigned, undefined);
+    assert.equal(readQuery('a=%2f')?.canonicalUnsigned, undefined);
+    assert.equal(readQuery('')?.canonical, '');
+    assert.equal(readQuery('a=%zz'), undefined);
   });
 
   it('a presigned URL whose query is not in canonical form (lower-case hex, unsorted) still verifies, through the re-encoding', async () => {
@@ -172,7 +190,7 @@ describe('canonical query from the raw query string', () => {
     const url = await getSignedUrl(c, new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/abc/project/1/k' }), { expiresIn: 3600, signingDate });
     const qs = url.slice(url.indexOf('?') + 1);
     const odd = qs.split('&').reverse().join('&').replace(/%2F/g, '%2f');
-    assert.equal(canonicalQueryFromRaw(odd, 'X-Amz-Signature'), undefined);
+    assert.equal(readQuery(odd)?.canonicalUnsigned, undefined);
     for (const q of [qs, odd]) verifySigV4(request('PUT', `http://127.0.0.1:9000/runner-cache/runner/abc/project/1/k?${q}`, { host: '127.0.0.1:9000' }), secrets, signingDate.getTime());
     const swapped = qs.replace('x-id=PutObject', 'x-id=GetObject');
     assert.throws(() => verifySigV4(request('PUT', `http://127.0.0.1:9000/runner-cache/runner/abc/project/1/k?${swapped}`, { host: '127.0.0.1:9000' }), secrets, signingDate.getTime()), (e: S3Error) => e.s3Code === 'SignatureDoesNotMatch');

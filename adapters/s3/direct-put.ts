@@ -1,0 +1,48 @@
+/**
+ * PutObject of a body of known length in proxy mode without the AWS SDK: the profile's presigned PUT
+ * (presigner.ts signs the metadata, the SSE/KMS headers and the length) sent with node:http, the
+ * body streamed into it. Why: the same per-request cost as GET (direct-get.ts), measured ~2 ms of CPU
+ * per 1 MiB PUT through the SDK against ~0.8 ms for the request itself. As the SDK does, bodies of
+ * 2 MiB and more wait for `100 Continue`, so a refusal (wrong credentials, missing bucket) arrives
+ * as S3's answer rather than as a broken pipe halfway through the body. No retry: a streamed body
+ * cannot be sent twice (nor could the SDK resend it). The caller's signal aborts the request (its
+ * UploadWatch, or a failing body).
+ */
+import type { IncomingMessage } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { TIMEOUTS, timedOut } from '../timeouts.ts';
+import { agents, answerError } from './direct-get.ts';
+import type { S3Presigner } from './presigner.ts';
+
+/** The SDK's threshold for `Expect: 100-continue` (@aws-sdk/middleware-sdk-s3's default). */
+const EXPECT_CONTINUE_FROM = 2 * 1024 * 1024;
+
+export interface DirectPutInput {
+  body: Readable;
+  contentLength: number;
+  metadata: Record<string, string>;
+  contentType: string;
+}
+
+/** Stores the body under `key`; returns S3's ETag. Throws an S3AnswerError when S3 says no. */
+export async function directPut(presigner: S3Presigner, key: string, input: DirectPutInput, signal: AbortSignal): Promise<string | undefined> {
+  const p = await presigner.presign({ method: 'PUT', objectName: key, expiresIn: 900, metadata: input.metadata, contentLength: input.contentLength });
+  const url = new URL(p.url);
+  const expect = input.contentLength >= EXPECT_CONTINUE_FROM;
+  const headers: Record<string, string> = { ...p.headers, 'content-type': input.contentType, ...(expect ? { expect: '100-continue' } : {}) };
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
+    const req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'PUT', headers, agent: agents[protocol], signal }, resolve);
+    req.setTimeout(TIMEOUTS.idleMs, () => req.destroy(timedOut('S3 PutObject (no byte moved)', TIMEOUTS.idleMs)));
+    req.on('error', reject);
+    if (expect) req.once('continue', () => input.body.pipe(req));
+    else input.body.pipe(req);
+  });
+  if (res.statusCode === 200) {
+    res.resume();
+    return res.headers.etag;
+  }
+  throw await answerError(res);
+}
