@@ -1,6 +1,7 @@
 // Loaded into a helper command by bench/helper-memory.ts --breakdown (NODE_OPTIONS=--import):
 // samples process.memoryUsage() and V8's heap spaces every 10 ms and, at exit, writes the sample
-// taken at the highest RSS, and a coarse timeline, to $CACHEGATE_MEMORY_PROBE (JSON). Plain JavaScript: it must not need
+// taken at the highest RSS, a coarse timeline and the time of each line the command prints (`marks`,
+// to place the timeline's phases: download, extraction), to $CACHEGATE_MEMORY_PROBE (JSON). Plain JavaScript: it must not need
 // the TypeScript loader, which would itself move the numbers it measures.
 import fs from 'node:fs';
 import v8 from 'node:v8';
@@ -21,8 +22,13 @@ if (out) {
     peak = { ...m, spaces, mallocedMemory: h.malloced_memory, peakMallocedMemory: h.peak_malloced_memory, externalMemory: h.external_memory, atMs: Math.round(performance.now()) };
   };
   setInterval(sample, 10).unref();
+  const marks = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    const w = stream.write.bind(stream);
+    stream.write = (chunk, ...rest) => { marks.push([Math.round(performance.now()), String(chunk).slice(0, 60)]); return w(chunk, ...rest); };
+  }
   process.on('exit', () => {
     sample();
-    fs.writeFileSync(out, JSON.stringify({ ...peak, timeline }));
+    fs.writeFileSync(out, JSON.stringify({ ...peak, timeline, marks }));
   });
 }

@@ -116,15 +116,24 @@ class RawInflater {
   }
 }
 
-/** Synchronous decoding of small entries (≤ SYNC_LIMIT) into one reused output buffer. */
+/**
+ * Synchronous decoding of small entries (≤ `limit`, SYNC_LIMIT unless told) into one reused output
+ * buffer, grown as entries need, up to `limit` + 1.
+ */
 export class SmallDecoder {
-  private readonly out = Buffer.allocUnsafe(SYNC_LIMIT + 1);
+  private readonly limit: number;
+  private out = Buffer.allocUnsafe(SYNC_LIMIT + 1);
   private inflater: RawInflater | null = null;
+
+  constructor(limit = SYNC_LIMIT) {
+    this.limit = limit;
+  }
 
   /** The entry's data (a view valid until the next call). */
   decode(method: number, data: Buffer, size: number): Buffer {
     if (method === METHOD_STORE) return data;
-    if (size > SYNC_LIMIT) return decompressWholeSync(method, data, size);
+    if (size > this.limit) return decompressWholeSync(method, data, size);
+    if (this.out.length < size + 1) this.out = Buffer.allocUnsafe(Math.min(this.limit, 2 * size) + 1);
     if (method === METHOD_DEFLATE) return (this.inflater ??= new RawInflater()).inflate(data, this.out, size);
     if (method === METHOD_ZSTD) return checkedZstd(data, size, this.out);
     throw new Error(`unsupported compression method ${method}`);

@@ -11,6 +11,9 @@ import fs from 'node:fs';
 import type { ReadHandle } from './input.ts';
 import { CorruptArchiveError } from './safe-writer.ts';
 
+/** Reads up to this long go into the reused buffers (with `reuse`); longer ones get their own. */
+const MAX_REUSED = 2 << 20;
+
 export class FileSource {
   readonly fh: ReadHandle;
   readonly size: number;
@@ -30,9 +33,12 @@ export class FileSource {
   }
 
   private target(len: number): Buffer {
-    if (!this.spares || len > this.window) return Buffer.allocUnsafe(len);
+    if (!this.spares || len > MAX_REUSED) return Buffer.allocUnsafe(len);
     this.turn ^= 1;
-    this.spares[this.turn] ??= Buffer.allocUnsafe(this.window);
+    const spare = this.spares[this.turn];
+    // A read longer than the window (an entry up to 1 MiB read whole through a growing file's
+    // 128 KiB window) grows the spare instead of allocating a buffer that becomes garbage.
+    if (spare === undefined || spare.length < len) this.spares[this.turn] = Buffer.allocUnsafe(Math.max(this.window, len));
     return this.spares[this.turn].subarray(0, len);
   }
 

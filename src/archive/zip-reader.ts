@@ -237,9 +237,25 @@ async function decodeSmall(e: ZipEntry, packed: Buffer): Promise<Buffer> {
 }
 
 function verified(e: ZipEntry, data: Buffer): Buffer {
-  if (data.length !== e.size) throw corrupt(`${e.name}: size mismatch (${data.length} bytes, expected ${e.size})`);
-  if (zlib.crc32(data) !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
+  return checkedData(e.name, data, e.size, e.crc);
+}
+
+/** `data` when it has the central directory's size and CRC-32; CorruptArchiveError otherwise. */
+export function checkedData(name: string, data: Buffer, size: number, crc: number): Buffer {
+  if (data.length !== size) throw corrupt(`${name}: size mismatch (${data.length} bytes, expected ${size})`);
+  if (zlib.crc32(data) !== crc) throw corrupt(`${name}: CRC-32 mismatch`);
   return data;
+}
+
+/** An entry's data decoded by `decoder` and checked against its size and CRC-32. */
+export function decodeChecked(decoder: SmallDecoder, name: string, method: number, packed: Buffer, size: number, crc: number): Buffer {
+  let data: Buffer;
+  try {
+    data = decoder.decode(method, packed, size);
+  } catch (err) {
+    throw corrupt(`${name}: cannot decompress (${(err as Error).message})`);
+  }
+  return checkedData(name, data, size, crc);
 }
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
@@ -343,13 +359,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
         }
         if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
           const packed = await entryData(src, e, true); // used synchronously below
-          let data: Buffer;
-          try {
-            data = decoder.decode(e.method, packed, e.size); // a view of the decoder's buffer, written at once
-          } catch (err) {
-            throw corrupt(`${e.name}: cannot decompress (${(err as Error).message})`);
-          }
-          sink.writeFileSync(rel, e.mode, e.mtimeMs, verified(e, data));
+          // a view of the decoder's buffer, written at once
+          sink.writeFileSync(rel, e.mode, e.mtimeMs, decodeChecked(decoder, e.name, e.method, packed, e.size, e.crc));
           continue;
         }
         if (e.size <= small && e.csize <= small) {

@@ -52,8 +52,7 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   let memory: HelperMemorySettings;
   try {
     limits = limitsFrom(values);
-    // A bad --helper-memory / CACHE_HELPER_MEMORY is refused here, before any download. Its
-    // largeEntryWorkers is not wired yet (the extraction side's option, docs/archive.md).
+    // A bad --helper-memory / CACHE_HELPER_MEMORY is refused here, before any download.
     memory = helperMemorySettings(values['helper-memory'], process.env);
   } catch (e) {
     return fail((e as Error).message);
@@ -68,7 +67,7 @@ export async function main(argv: string[], deps: ExtractorDeps = {}): Promise<nu
   }
   if (!fs.existsSync(file)) return fail(`cache file ${values.file} does not exist`);
   try {
-    const res = await extractArchive(file, cwd, { onWarning: warn, limits, budgetBytes: memory.extractInFlightBytes });
+    const res = await extractArchive(file, cwd, { onWarning: warn, limits, budgetBytes: memory.extractInFlightBytes, largeEntryWorkers: memory.largeEntryWorkers });
     info(`Successfully extracted cache (${res.format}, ${res.entries} entries)`);
     return 0;
   } catch (e) {

@@ -139,9 +139,9 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
 }
 
 /** A downloaded archive replaces the local one only when every entry checks out (issue 6); checked while it arrives. */
-async function verifyDownload(tmp: string, growing: GrowingFile | undefined, budgetBytes: number): Promise<void> {
+async function verifyDownload(tmp: string, growing: GrowingFile | undefined, memory: { extractInFlightBytes: number; largeEntryWorkers: number }): Promise<void> {
   try {
-    await verifyArchive(tmp, { growing, budgetBytes });
+    await verifyArchive(tmp, { growing, budgetBytes: memory.extractInFlightBytes, largeEntryWorkers: memory.largeEntryWorkers });
   } catch (err) {
     const kept = 'the local archive was not replaced';
     if (err instanceof CorruptArchiveError) throw new Error(`the downloaded archive is corrupt (${err.message}); ${kept}`, { cause: err });
@@ -154,8 +154,8 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
   return async (file, values) => {
     try {
       const { opts, done } = await common(values, io, 'Downloading cache');
-      // the memory budget's bytes of zip entries in flight, for the verification as for the extraction
-      const inFlight = helperMemorySettings(values['helper-memory'], io.env).extractInFlightBytes;
+      // the memory budget's zip entries in flight and large-entry workers, for the verification as for the extraction
+      const memory = helperMemorySettings(values['helper-memory'], io.env);
       const primary = { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] };
       const alternate = { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] };
       let attempts = [primary, alternate].filter((a) => a.url || a.goCloudUrl);
@@ -166,7 +166,7 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         if (choice.pick === 'alternate') attempts = [alternate, primary];
       }
       for (const a of attempts) {
-        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, inFlight) });
+        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, memory) });
         if (r.status === 'not-found') continue;
         done();
         collectAll();

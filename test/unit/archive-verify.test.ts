@@ -140,3 +140,30 @@ test('a large tar.zst whose tar stream is refused midway (unsafe name) stops its
     await rmrf(tmp);
   }
 });
+
+test('verifying a zip of many medium entries (64 KiB – 1 MiB) keeps no pile of fresh buffers', async () => {
+  const tmp = await tempDir();
+  try {
+    const src = path.join(tmp, 'src');
+    await fs.promises.mkdir(src);
+    // 160 entries of 640 KiB (compressible, but not trivially): ~100 MB decoded, ~100 MB of garbage
+    // before the change (a fresh copy of each entry's bytes and a fresh output buffer).
+    const words = Array.from({ length: 110_000 }, (_v, i) => `w${(i * 7919) % 10007}`).join(' ').slice(0, 640 * 1024);
+    for (let i = 0; i < 160; i++) await fs.promises.writeFile(path.join(src, `f${i}.txt`), `${i}${words}`);
+    const file = path.join(tmp, 'cache.zip');
+    await createArchiveFile((await selectFiles({ cwd: src, paths: ['.'] })).entries, file, 'zip', 'fast');
+    let most = 0;
+    const base = process.memoryUsage().arrayBuffers;
+    const timer = setInterval(() => (most = Math.max(most, process.memoryUsage().arrayBuffers - base)), 5);
+    try {
+      const r = await verifyArchive(file);
+      assert.equal(r.entries, 160);
+    } finally {
+      clearInterval(timer);
+    }
+    most = Math.max(most, process.memoryUsage().arrayBuffers - base);
+    assert.ok(most < 24 * 1024 * 1024, `ArrayBuffers grew by ${(most / 1048576).toFixed(1)} MiB while verifying`);
+  } finally {
+    await rmrf(tmp);
+  }
+});
