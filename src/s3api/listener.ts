@@ -10,6 +10,7 @@ import { Readable, pipeline } from 'node:stream';
 import { accessLogger, type Logger } from '../log.ts';
 import { requestContext } from '../request-context.ts';
 import type { Metrics } from '../service/metrics.ts';
+import { refuseLockedAddress } from '../service/auth.ts';
 import type { ServiceState } from '../service/state.ts';
 import { continueIfExpected, type UploadSlots } from '../service/upload-slots.ts';
 import { checkListPrefix, checkObjectName, principals, type S3Principal } from './access-keys.ts';
@@ -136,7 +137,18 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const addr = addressOf(rawPath, req.headers.host, settings.bucket);
   const method = req.method ?? '';
   const keys = principals(state);
-  const sig = verifySigV4({ method, path: addr.path, query: read, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
+  // Failed authentications per client address ([cachegate] auth_failure_limit): a locked address is
+  // refused before its signature is checked; a wrong signature or an unknown key counts (a clock
+  // skew or an expired URL is not a guess).
+  const from = req.socket.remoteAddress;
+  if (req.headers.authorization !== undefined || query.has('X-Amz-Signature')) refuseLockedAddress(state, from);
+  let sig: VerifiedSignature;
+  try {
+    sig = verifySigV4({ method, path: addr.path, query: read, header: (n) => req.headersDistinct[n] }, (ak) => keys.get(ak)?.secretKey);
+  } catch (err) {
+    if (err instanceof S3Error && (err.s3Code === 'SignatureDoesNotMatch' || err.s3Code === 'InvalidAccessKeyId')) state.authFailures.failed(from);
+    throw err;
+  }
   const principal = keys.get(sig.accessKey) as S3Principal;
   state.limiter.take(principal.label);
 
