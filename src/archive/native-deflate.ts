@@ -53,6 +53,7 @@ export const WF_NOT_RUN = -6;
 export const PACK_SLACK = 4096;
 
 let loaded: NativeDeflate | null | undefined;
+export const ADDON = new URL('../../native/build/Release/cachegate_deflate.node', import.meta.url);
 
 export function nativeDeflate(): NativeDeflate | null {
   if (loaded !== undefined) return loaded;
@@ -62,8 +63,11 @@ export function nativeDeflate(): NativeDeflate | null {
     // process.dlopen, not require: the addon is optional (absent from the Docker image, where the
     // deploy test checks that every require()d file is present)
     const mod = { exports: {} as NativeDeflate };
-    process.dlopen(mod, fileURLToPath(new URL('../../native/build/Release/cachegate_deflate.node', import.meta.url)));
-    loaded = mod.exports;
+    process.dlopen(mod, fileURLToPath(ADDON));
+    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function') loaded = mod.exports;
+    // An addon built from older sources (a checkout updated without `npm ci`): its missing functions
+    // would silently send extraction down the slower path, so none of it is used, and it is said.
+    else process.stderr.write('cachegate: the native addon was built from older sources: run `npm run install` to rebuild it; using node:zlib meanwhile\n');
   } catch {
     // not built here: the node:zlib path does the same work, slower
   }
