@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds native/ (the libdeflate zip-deflate addon, docs/archive.md "Deflate engines") during
 # `npm ci` / `npm install` (the root package's install script). Never fails the install: without
-# libdeflate-dev, a compiler or Node's headers, zip creation uses node:zlib, which passes the same
+# libdeflate-dev, a compiler or Node's headers, zip creation and extraction use node:zlib, which passes the same
 # tests, only slower. CACHEGATE_NATIVE_DEFLATE=0 skips the build.
 cd "$(dirname "$0")/../native" || exit 0
 if [ "${CACHEGATE_NATIVE_DEFLATE:-}" = 0 ]; then
@@ -12,14 +12,14 @@ for d in /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib /usr/loca
   [ -e "$d/libdeflate.a" ] && have_lib=1
 done
 if [ ! -e /usr/include/libdeflate.h ] || [ "$have_lib" = 0 ]; then
-  echo "cachegate: libdeflate-dev is not installed: zip creation will use node:zlib (slower; apt-get install libdeflate-dev, then npm rebuild)"
+  echo "cachegate: libdeflate-dev is not installed: zip creation and extraction will use node:zlib (slower; apt-get install libdeflate-dev, then npm run install)"
   exit 0
 fi
 # npm hands its bundled node-gyp to lifecycle scripts; else one on PATH
 if [ -n "${npm_config_node_gyp:-}" ]; then gyp=(node "$npm_config_node_gyp"); else gyp=(node-gyp); fi
 if ! log=$("${gyp[@]}" rebuild 2>&1); then
   echo "$log" | tail -n 15
-  echo "cachegate: building the native deflate addon failed (see above): zip creation will use node:zlib (slower)"
+  echo "cachegate: building the native deflate addon failed (see above): zip creation and extraction will use node:zlib (slower)"
   rm -rf build
 fi
 exit 0
