@@ -12,7 +12,7 @@
  *  - time: the caller bounds the call until the answer's headers (bounded()); the socket fails when
  *    nothing moves for TIMEOUTS.idleMs, as the SDK's socketTimeout did.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { TIMEOUTS, timedOut } from '../timeouts.ts';
 import type { S3Presigner } from './presigner.ts';
@@ -48,11 +48,17 @@ export async function answerError(res: IncomingMessage): Promise<S3AnswerError> 
   return new S3AnswerError(res.statusCode ?? 0, code, message);
 }
 
+/** A request to the backend on the shared keep-alive agents, failed when no byte moves for TIMEOUTS.idleMs; `what` names it in that error. */
+export function backendRequest(url: URL, method: 'GET' | 'PUT', headers: Record<string, string>, signal: AbortSignal, what: string, onResponse: (res: IncomingMessage) => void): ClientRequest {
+  const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
+  const req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: agents[protocol], signal }, onResponse);
+  req.setTimeout(TIMEOUTS.idleMs, () => req.destroy(timedOut(`${what} (no byte moved)`, TIMEOUTS.idleMs)));
+  return req;
+}
+
 function send(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
-    const req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers, agent: agents[protocol], signal }, resolve);
-    req.setTimeout(TIMEOUTS.idleMs, () => req.destroy(timedOut('S3 GetObject (no byte moved)', TIMEOUTS.idleMs)));
+    const req = backendRequest(url, 'GET', headers, signal, 'S3 GetObject', resolve);
     req.on('error', reject);
     req.end();
   });

@@ -9,11 +9,8 @@
  * UploadWatch, or a failing body).
  */
 import type { IncomingMessage } from 'node:http';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { TIMEOUTS, timedOut } from '../timeouts.ts';
-import { agents, answerError } from './direct-get.ts';
+import { answerError, backendRequest } from './direct-get.ts';
 import type { S3Presigner } from './presigner.ts';
 
 /** The SDK's threshold for `Expect: 100-continue` (@aws-sdk/middleware-sdk-s3's default). */
@@ -33,9 +30,7 @@ export async function directPut(presigner: S3Presigner, key: string, input: Dire
   const expect = input.contentLength >= EXPECT_CONTINUE_FROM;
   const headers: Record<string, string> = { ...p.headers, 'content-type': input.contentType, ...(expect ? { expect: '100-continue' } : {}) };
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
-    const req = (protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'PUT', headers, agent: agents[protocol], signal }, resolve);
-    req.setTimeout(TIMEOUTS.idleMs, () => req.destroy(timedOut('S3 PutObject (no byte moved)', TIMEOUTS.idleMs)));
+    const req = backendRequest(url, 'PUT', headers, signal, 'S3 PutObject', resolve);
     req.on('error', reject);
     if (expect) req.once('continue', () => input.body.pipe(req));
     else input.body.pipe(req);

@@ -98,12 +98,7 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
       client.send(new GetObjectCommand({ Bucket: d.s3.bucketName, Key: key, ...(rangeHeader !== undefined ? { Range: rangeHeader } : {}) }), { abortSignal }));
     const body = out.Body as Readable | undefined;
     if (body === undefined) throw new Error('GetObject answered without a body');
-    const m = out.ContentRange === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(out.ContentRange);
-    if (m !== null) {
-      const total = m[3] === '*' ? Number(m[2]) + 1 : Number(m[3]);
-      return { info: info(out, total), body, range: { start: Number(m[1]), end: Number(m[2]) } };
-    }
-    return { info: info(out, out.ContentLength ?? 0), body };
+    return getResult(out, out.ContentRange, body);
   } catch (err) {
     if (isNotFound(err)) return null;
     if (httpStatusOf(err) === 416) throw new CacheGateError('range_not_satisfiable', 416, 'requested range not satisfiable');
@@ -127,12 +122,17 @@ function directResult(res: IncomingMessage): GetResult {
     ...(h['content-type'] !== undefined ? { ContentType: h['content-type'] } : {}),
     Metadata: metadata,
   };
-  const m = h['content-range'] === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(h['content-range']);
+  return getResult(out, h['content-range'], res);
+}
+
+/** A GET's answer: a 206's Content-Range gives the object's total size and the range served. */
+function getResult(out: HeadLike, contentRange: string | undefined, body: Readable): GetResult {
+  const m = contentRange === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
   if (m !== null) {
     const total = m[3] === '*' ? Number(m[2]) + 1 : Number(m[3]);
-    return { info: info(out, total), body: res, range: { start: Number(m[1]), end: Number(m[2]) } };
+    return { info: info(out, total), body, range: { start: Number(m[1]), end: Number(m[2]) } };
   }
-  return { info: info(out, out.ContentLength ?? 0), body: res };
+  return { info: info(out, out.ContentLength ?? 0), body };
 }
 
 /** Counts bytes; fails past `max` (0 = unlimited) or when the total differs from `expected`. */

@@ -90,8 +90,16 @@ export function cgroupMemoryLimit(root = '/sys/fs/cgroup', procSelfCgroup = '/pr
   return limit;
 }
 
+let ownLimit: { value: number | undefined } | undefined;
+
+/** This process's cgroup limit, read once (it does not change while a command runs; several parts of one command ask). */
+function processCgroupLimit(): number | undefined {
+  ownLimit ??= { value: cgroupMemoryLimit() };
+  return ownLimit.value;
+}
+
 /** The budget in effect: the flag, else CACHE_HELPER_MEMORY, else the cgroup limit. 0 anywhere: none. */
-export function resolveBudget(flag: string | undefined, env: Record<string, string | undefined>, cgroup: () => number | undefined = cgroupMemoryLimit): { budget: number | undefined; source: BudgetSource } {
+export function resolveBudget(flag: string | undefined, env: Record<string, string | undefined>, cgroup: () => number | undefined = processCgroupLimit): { budget: number | undefined; source: BudgetSource } {
   if (flag !== undefined && flag !== '') {
     const n = parseMemorySize(flag, '--helper-memory');
     return n > 0 ? { budget: n, source: 'flag' } : { budget: undefined, source: 'none' };

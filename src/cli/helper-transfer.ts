@@ -11,7 +11,7 @@ import {
   type CommonOptions,
 } from '../transfer/index.ts';
 import { presignUpload } from '../transfer/ask-server.ts';
-import { helperMemorySettings } from '../archive/memory-budget.ts';
+import { helperMemorySettings, type HelperMemorySettings } from '../archive/memory-budget.ts';
 import { pickNewer } from '../transfer/newer.ts';
 import { collectAll } from '../transfer/young-gc.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
@@ -47,7 +47,8 @@ function seconds(value: string | undefined, name: string): number | undefined {
   }
 }
 
-async function common(flags: Flags, io: TransferIo, label: string): Promise<{ opts: Omit<CommonOptions, 'file'>; done: () => void }> {
+async function common(flags: Flags, io: TransferIo, label: string): Promise<{ opts: Omit<CommonOptions, 'file'>; done: () => void; memory: HelperMemorySettings }> {
+  const memory = helperMemorySettings(flags['helper-memory'], io.env);
   const minutes = int(flags.timeout, '--timeout') ?? 10;
   const freq = meterFrequency(flags['transfer-meter-frequency'] ?? io.env.TRANSFER_METER_FREQUENCY, io.stderr.isTTY === true);
   const meter = freq > 0 ? createMeter({ label, frequencyMs: freq, stream: io.stderr }) : undefined;
@@ -59,11 +60,12 @@ async function common(flags: Flags, io: TransferIo, label: string): Promise<{ op
       retryDelayMs: seconds(flags['retry-time'], '--retry-time'),
       chunkSize: int(flags['chunk-size'] ?? io.env.CACHE_CHUNK_SIZE, '--chunk-size'),
       // the memory budget's parts in flight unless --concurrency / CACHE_CONCURRENCY says otherwise
-      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency') ?? helperMemorySettings(flags['helper-memory'], io.env).transferConcurrency,
+      concurrency: int(flags.concurrency ?? io.env.CACHE_CONCURRENCY, '--concurrency') ?? memory.transferConcurrency,
       onProgress: meter?.onProgress,
       onRetry: (err, attempt) => void io.stderr.write(`WARNING: retrying (${attempt}): ${(err as Error).message}\n`),
     },
     done: () => meter?.done(),
+    memory,
   };
 }
 
@@ -153,9 +155,8 @@ async function verifyDownload(tmp: string, growing: GrowingFile | undefined, mem
 export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<ExtractorDeps['download']> {
   return async (file, values) => {
     try {
-      const { opts, done } = await common(values, io, 'Downloading cache');
-      // the memory budget's zip entries in flight and large-entry workers, for the verification as for the extraction
-      const memory = helperMemorySettings(values['helper-memory'], io.env);
+      // memory: the budget's zip entries in flight and large-entry workers, for the verification as for the extraction
+      const { opts, done, memory } = await common(values, io, 'Downloading cache');
       const primary = { url: values.url, headUrl: values['head-url'], goCloudUrl: values['gocloud-url'] };
       const alternate = { url: values['alternate-url'], headUrl: values['alternate-head-url'], goCloudUrl: values['alternate-gocloud-url'] };
       let attempts = [primary, alternate].filter((a) => a.url || a.goCloudUrl);

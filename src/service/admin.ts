@@ -5,12 +5,10 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import { CacheGateError } from '../errors.ts';
-import { refuseLockedAddress } from './auth.ts';
+import { BEARER, refuseLockedAddress } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import type { ServiceState } from './state.ts';
 import { usageReport, type UsageReport } from './usage.ts';
-
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /** Throws 404 when no admin token is configured, 401 for a missing or wrong one. Constant-time over the digests. */
 export function authenticateAdmin(authorization: string | undefined, state: ServiceState, from?: string): void {

@@ -5,7 +5,7 @@ import { CacheGateError } from '../errors.ts';
 import { noteRequest } from '../request-context.ts';
 import type { Principal, ServiceState } from './state.ts';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
+export const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
  * The principal for an Authorization header value; 401 when absent or unknown, 429 over the rate
