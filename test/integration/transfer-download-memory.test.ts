@@ -3,7 +3,8 @@
  * them resident until ~64 MB of external memory had piled up; the download now scavenges every
  * 8 MiB (src/transfer/young-gc.ts). The download runs in a child process (the serving side's
  * buffers would count here), which reports the most ArrayBuffer memory it held while receiving a
- * 160 MiB object in 16 ranged parts.
+ * 160 MiB object in 16 ranged parts. Measured: 26-34 MiB on a quiet machine, 41 MiB once under CI
+ * load; 73-79 MiB with the scavenges disabled. The limit sits between the two.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -48,7 +49,7 @@ describe('download memory', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('receives 160 MiB in 16 parts holding < 40 MiB of buffers', async () => {
+  it('receives 160 MiB in 16 parts holding < 56 MiB of buffers (73-79 MiB without the scavenges)', async () => {
     const port = (server.address() as AddressInfo).port;
     const file = join(dir, 'cache.zip');
     const { stdout } = await promisify(execFile)(process.execPath, ['--semi-space-growth-factor=1', '--input-type=module', '-e', CHILD, file, `http://127.0.0.1:${port}/cache.zip`]);
@@ -56,6 +57,6 @@ describe('download memory', () => {
     assert.equal(out.status, 'downloaded');
     assert.equal(out.parts, 16);
     assert.equal((await stat(file)).size, SIZE);
-    assert.ok(out.peak < 40 * 1024 * 1024, `peak ArrayBuffer memory ${(out.peak / 1048576).toFixed(1)} MiB`);
+    assert.ok(out.peak < 56 * 1024 * 1024, `peak ArrayBuffer memory ${(out.peak / 1048576).toFixed(1)} MiB`);
   });
 });
