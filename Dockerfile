@@ -10,14 +10,23 @@
 ARG NODE_VERSION=24.21.0
 
 # Production dependencies only; zstd-napi is compiled from source against the headers that come with
-# this image's Node (no download from GitHub or nodejs.org).
+# this image's Node (no download from GitHub or nodejs.org). npm ci also runs the root install script,
+# which builds native/ (the libdeflate addon for zip, linked statically: the runtime image needs no
+# libdeflate) when scripts/build-native.sh is there; without it zip creation and extraction would
+# run on node:zlib, several times slower, so the stage checks that the addon loads and is complete.
 FROM node:${NODE_VERSION}-trixie AS deps
 WORKDIR /app
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libdeflate-dev \
+ && rm -rf /var/lib/apt/lists/*
 ENV npm_config_build_from_source=zstd-napi \
     npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
+COPY scripts/build-native.sh ./scripts/
+COPY native/binding.gyp native/deflate.c ./native/
 RUN npm ci --omit=dev --no-audit --no-fund \
- && node -e "require('zstd-napi/binding')"
+ && node -e "require('zstd-napi/binding')" \
+ && node -e "const a = require('./native/build/Release/cachegate_deflate.node'); for (const f of ['packFiles', 'writeFiles', 'inflateFile']) if (typeof a[f] !== 'function') throw new Error('native addon lacks ' + f)"
 
 # What both images share: Node from the base image, the sources (run through Node's type stripping,
 # no build step) and the production node_modules, all owned by root and read-only to the user below.
@@ -25,6 +34,7 @@ FROM node:${NODE_VERSION}-trixie-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=deps /app/native/build/Release/cachegate_deflate.node ./native/build/Release/
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
@@ -32,7 +42,8 @@ COPY adapters ./adapters
 RUN chmod 0755 bin/cachegate.js \
  && ln -s /app/bin/cachegate.js /usr/local/bin/cachegate \
  && cachegate --version \
- && node -e "require('zstd-napi/binding')"
+ && node -e "require('zstd-napi/binding')" \
+ && node --input-type=module -e "const { nativeDeflate } = await import('/app/src/archive/native-deflate.ts'); if (!nativeDeflate()) throw new Error('the native deflate addon does not load')"
 
 # The service. Give it a configuration (CACHEGATE_CONFIG or --config, or the CACHE_* variables):
 # it refuses to listen on 0.0.0.0 without a runner or API token.

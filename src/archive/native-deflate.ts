@@ -60,8 +60,8 @@ export function nativeDeflate(): NativeDeflate | null {
   loaded = null;
   if (process.env.CACHEGATE_NATIVE_DEFLATE === '0') return loaded;
   try {
-    // process.dlopen, not require: the addon is optional (absent from the Docker image, where the
-    // deploy test checks that every require()d file is present)
+    // process.dlopen, not require: the addon is optional (absent where libdeflate-dev or a compiler
+    // was missing at `npm ci`; the deploy test checks that every require()d file is present)
     const mod = { exports: {} as NativeDeflate };
     process.dlopen(mod, fileURLToPath(ADDON));
     if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function') loaded = mod.exports;

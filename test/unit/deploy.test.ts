@@ -119,7 +119,22 @@ describe('Dockerfile', () => {
     assert.equal(stage('service').from, 'runtime');
     assert.equal(stage('helper').from, 'runtime');
     assert.ok(instructions('deps', 'RUN').some((r) => /\bnpm ci\b.*--omit=dev/.test(r.args)), 'deps installs with npm ci --omit=dev');
-    assert.ok(instructions('deps', 'COPY').every((c) => /^package(-lock)?\.json( package(-lock)?\.json)* \S+$/.test(c.args)), 'deps sees only package.json and the lock file');
+    assert.ok(instructions('deps', 'COPY').every((c) => /^package(-lock)?\.json( package(-lock)?\.json)* \S+$/.test(c.args) || c.args.startsWith('scripts/') || c.args.startsWith('native/')), 'deps sees package.json, the lock file and the native addon\'s build inputs');
+  });
+
+  test('deps builds the native deflate addon from exactly what build-native.sh and binding.gyp read, and checks it', () => {
+    const copied = instructions('deps', 'COPY').flatMap((c) => c.args.split(' ').slice(0, -1));
+    const gyp = JSON.parse(read('native/binding.gyp')) as { targets: Array<{ sources: string[] }> };
+    for (const f of ['scripts/build-native.sh', 'native/binding.gyp', ...gyp.targets.flatMap((t) => t.sources.map((x) => `native/${x}`))]) {
+      assert.ok(copied.includes(f), `deps copies ${f}`);
+      assert.ok(!ignored(f), `${f} is sent to the builder`);
+    }
+    assert.match(read('package.json'), /"install": "\[ ! -f scripts\/build-native\.sh \] \|\| bash scripts\/build-native\.sh"/, 'npm ci runs build-native.sh when it is there');
+    const apt = instructions('deps', 'RUN').map((r) => r.args).join('\n');
+    assert.match(apt, /apt-get install[^\n&]*\blibdeflate-dev\b/, 'deps installs libdeflate-dev (the static library binding.gyp links)');
+    assert.ok(instructions('deps', 'RUN').some((r) => r.args.includes("require('./native/build/Release/cachegate_deflate.node')") && r.args.includes('writeFiles')), 'deps fails when the addon did not build or lacks a function');
+    assert.ok(instructions('runtime', 'COPY').some((c) => c.args === '--from=deps /app/native/build/Release/cachegate_deflate.node ./native/build/Release/'), 'runtime takes the addon from deps');
+    assert.ok(instructions('runtime', 'RUN').some((r) => r.args.includes('nativeDeflate()')), 'runtime fails when the addon does not load');
   });
 
   test('Node: an official Debian image of the version the node devDependency pins, slim at run time', () => {
@@ -307,7 +322,14 @@ function layOutImage(into: string): void {
     sources.reverse();
     if (flags.length > 0) {
       assert.deepEqual(flags, ['--from=deps'], `COPY ${copy.args}: only --from=deps is reproduced here`);
-      assert.deepEqual(sources, [depsDir], 'the only thing taken from deps is its node_modules');
+      if (sources[0] === posix.join(workdirOf('deps'), 'native/build/Release/cachegate_deflate.node')) {
+        // the addon deps builds is the one `npm ci` built here (scripts/build-native.sh, same sources)
+        assert.ok(existsSync(join(ROOT, 'native/build/Release/cachegate_deflate.node')), 'the native addon is built here (npm ci with libdeflate-dev installed)');
+        mkdirSync(target(dest), { recursive: true });
+        copyFileSync(join(ROOT, 'native/build/Release/cachegate_deflate.node'), join(target(dest), 'cachegate_deflate.node'));
+        continue;
+      }
+      assert.deepEqual(sources, [depsDir], 'what is taken from deps is its node_modules and the native addon');
       for (const name of productionPackages()) {
         mkdirSync(dirname(join(target(dest), name)), { recursive: true });
         symlinkSync(join(ROOT, 'node_modules', name), join(target(dest), name));
@@ -460,6 +482,18 @@ process.stdout.write(JSON.stringify(where));
     for (const [spec, at] of Object.entries(where)) {
       assert.ok(at.replace(/^file:\/\//, '').startsWith(tree), `${spec} resolved inside the tree (${at})`);
     }
+  });
+
+  test('the helper image zips with the native addon: the runtime stage\'s check passes in the tree, and the archiver says so', () => {
+    const check = instructions('runtime', 'RUN').map((r) => /node --input-type=module -e "([^"]+)"/.exec(r.args)?.[1]).find(Boolean);
+    assert.ok(check, 'the runtime stage checks the addon');
+    const c = run(['--input-type=module', '-e', check.replace('/app/', `${tree}/`)]);
+    assert.equal(c.status, 0, c.stderr);
+    mkdirSync(join(tree, 'work/t'), { recursive: true });
+    writeFileSync(join(tree, 'work/t/f'), 'x'.repeat(1000));
+    const a = spawnSync(process.execPath, ['--preserve-symlinks', cachegateBin(), 'cache-archiver', '--file', join(tree, 'work/a.zip'), '--path', 't'], { cwd: join(tree, 'work'), encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: tree } });
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stdout + a.stderr, /deflate: libdeflate [\d.]+ \(native addon\)/);
   });
 
   /**
