@@ -16,6 +16,20 @@ export interface LoadResult {
   errors: number;
   non2xx: number;
   p99ms: number;
+  /** Client errors by kind (`timeout`, an errno code or the message). */
+  errorKinds: Record<string, number>;
+  /** When each client error happened, seconds into the run (0.1 s resolution, distinct values). */
+  errorSecondsIntoRun: number[];
+  /** Non-2xx answers by status. */
+  non2xxStatuses: Record<string, number>;
+}
+
+/** One request of a rotation: each connection sends the next one of the list after each answer. */
+export interface LoadRequest {
+  method: 'GET' | 'PUT';
+  url: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
 }
 
 export interface LoadOptions {
@@ -25,48 +39,73 @@ export interface LoadOptions {
   seconds: number;
   body?: Buffer;
   headers?: Record<string, string>;
+  /** Instead of url/method/headers/body: connection i starts at requests[i % n] and goes round the list. */
+  requests?: LoadRequest[];
+  /** A request unanswered (answer read whole) after this long is destroyed and counted as `timeout`. */
+  timeoutSeconds?: number;
 }
 
 export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
-  const url = new URL(o.url);
-  const headers = { ...o.headers, ...(o.body ? { 'content-length': String(o.body.length) } : {}) };
+  const list = (o.requests ?? [{ method: o.method, url: o.url, headers: o.headers, body: o.body }]).map((r) => ({
+    method: r.method,
+    url: new URL(r.url),
+    body: r.body,
+    headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) },
+  }));
   const latencies: number[] = [];
   let errors = 0;
   let non2xx = 0;
   let bytesIn = 0;
+  const errorKinds: Record<string, number> = {};
+  const errorTimes = new Set<number>();
+  const non2xxStatuses: Record<string, number> = {};
   const start = performance.now();
   const deadline = start + o.seconds * 1000;
-  const one = (): Promise<void> =>
+  const one = (r: (typeof list)[number]): Promise<void> =>
     new Promise((resolve) => {
       const t0 = performance.now();
-      const req = request(url, { method: o.method, agent, headers }, (res) => {
-        if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) non2xx++;
+      let settled = false;
+      const fail = (err: NodeJS.ErrnoException): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        errors++;
+        const kind = err.message === 'timeout' ? 'timeout' : (err.code ?? err.message);
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+        errorTimes.add(Math.round((performance.now() - start) / 100) / 10);
+        resolve();
+      };
+      const req = request(r.url, { method: r.method, agent, headers: r.headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 299) {
+          non2xx++;
+          non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
+        }
         res.on('data', (c: Buffer) => (bytesIn += c.length));
         res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
           latencies.push(performance.now() - t0);
           resolve();
         });
-        res.on('error', () => {
-          errors++;
-          resolve();
-        });
+        res.on('error', fail);
       });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(o.body);
+      const timer = o.timeoutSeconds ? setTimeout(() => req.destroy(new Error('timeout')), o.timeoutSeconds * 1000) : undefined;
+      req.on('error', fail);
+      req.end(r.body);
     });
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) await one();
+  const worker = async (i: number): Promise<void> => {
+    for (let n = i; performance.now() < deadline; n++) await one(list[n % list.length]);
   };
-  await Promise.all(Array.from({ length: o.connections }, worker));
+  await Promise.all(Array.from({ length: o.connections }, (_, i) => worker(i)));
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
     requests: latencies.length, reqPerSec: Math.round((latencies.length / elapsed) * 10) / 10, bytesIn, errors, non2xx,
     p99ms: Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0),
+    errorKinds, errorSecondsIntoRun: [...errorTimes].sort((a, b) => a - b), non2xxStatuses,
   };
 }

@@ -25,7 +25,7 @@
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
- *   BENCH_CLIENT=autocannon …             the rounds' load generator (default node: bench/http-load.ts says why)
+ *   BENCH_CLIENT=autocannon …             the load generator of the rounds and the mix (default node: bench/http-load.ts says why)
  * Prints one JSON object. Every answer must be 2xx: a run with errors or non-2xx answers fails.
  */
 import assert from 'node:assert/strict';
@@ -234,47 +234,64 @@ if (mixSeconds > 0) {
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)]));
   };
   // Header signatures hold 15 minutes: signed once for the run.
-  const requests = [
+  const requests: Array<{ method: 'GET' | 'PUT'; path: string; headers?: Record<string, string>; body?: Buffer }> = [
     { method: 'GET' as const, path: path(f.get) },
     { method: 'PUT' as const, path: path(f.put), headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' }, body },
     { method: 'GET' as const, path: fu.pathname, headers: await hdr('GET') },
     { method: 'PUT' as const, path: fu.pathname, headers: { ...(await hdr('PUT')), 'content-type': 'application/octet-stream' }, body },
   ];
-  await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
+  // node:http (bench/http-load.ts) by default: autocannon's JavaScript parser spends ~23 ms per 1 MiB
+  // GET, and with 200 connections its own event loop lagged by seconds (a TimeoutNegativeWarning of
+  // -3.6 s in its timers), so its "timeouts" were requests it had not sent: 7 of them in one loaded
+  // run, each of which the door logged as arriving 29–126 ms before the client gave up at 30 s,
+  // while the door's slowest answer of the run took 2.5 s. BENCH_CLIENT=autocannon keeps it.
+  const nodeRequests = requests.map((r) => ({ ...r, url: front + r.path }));
+  if (loadClient === 'node') await httpLoad({ url: front, method: 'GET', connections: 50, seconds: 3, requests: nodeRequests }); // warm-up
+  else await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
   const before = await rss();
   const statusesBefore = await s3apiStatuses();
-  // What each client error was (autocannon counts them only), the status of each non-2xx answer,
-  // and the door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
+  // The door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
   // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
-  const clientErrors: Record<string, number> = {};
-  const non2xxStatuses: Record<string, number> = {};
   const rssMiB: number[] = [];
   const sampler = setInterval(() => void rss().then((b) => rssMiB.push(Math.round(b / 2 ** 20))), 5000);
-  const clientErrorTimes: number[] = [];
-  const mixStart = Date.now();
-  let done: (r: autocannon.Result) => void = () => undefined;
-  const finished = new Promise<autocannon.Result>((res) => (done = res));
-  const run = autocannon({ url: front, connections: 200, duration: mixSeconds, requests, timeout: 30 }, (err, result) => {
-    assert.ifError(err);
-    done(result);
-  });
-  run.on('reqError', (err: NodeJS.ErrnoException) => {
-    const k = err.code ?? err.message;
-    clientErrorTimes.push(Date.now() - mixStart);
-    clientErrors[k] = (clientErrors[k] ?? 0) + 1;
-  });
-  run.on('response', (_client: unknown, status: number) => {
-    if (status < 200 || status > 299) non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
-  });
-  const r = await finished;
+  let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number> };
+  if (loadClient === 'node') {
+    const x = await httpLoad({ url: front, method: 'GET', connections: 200, seconds: mixSeconds, requests: nodeRequests, timeoutSeconds: 30 });
+    r = { ...x, timeouts: x.errorKinds.timeout ?? 0, clientErrors: x.errorKinds, clientErrorSecondsIntoRun: x.errorSecondsIntoRun };
+  } else {
+    // What each client error was (autocannon counts them only) and the status of each non-2xx answer.
+    const clientErrors: Record<string, number> = {};
+    const non2xxStatuses: Record<string, number> = {};
+    const clientErrorTimes: number[] = [];
+    const mixStart = Date.now();
+    let done: (r: autocannon.Result) => void = () => undefined;
+    const finished = new Promise<autocannon.Result>((res) => (done = res));
+    const run = autocannon({ url: front, connections: 200, duration: mixSeconds, requests, timeout: 30 }, (err, result) => {
+      assert.ifError(err);
+      done(result);
+    });
+    run.on('reqError', (err: NodeJS.ErrnoException) => {
+      const k = err.code ?? err.message;
+      clientErrorTimes.push(Date.now() - mixStart);
+      clientErrors[k] = (clientErrors[k] ?? 0) + 1;
+    });
+    run.on('response', (_client: unknown, status: number) => {
+      if (status < 200 || status > 299) non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
+    });
+    const x = await finished;
+    r = {
+      requests: x.requests.total, reqPerSec: x.requests.average, errors: x.errors, timeouts: x.timeouts, non2xx: x.non2xx, p99ms: x.latency.p99,
+      clientErrors, clientErrorSecondsIntoRun: [...new Set(clientErrorTimes.map((ms) => Math.round(ms / 100) / 10))], non2xxStatuses,
+    };
+  }
   clearInterval(sampler);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
   assert.equal(exited, '', exited);
   mix = {
-    connections: 200, seconds: mixSeconds, requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
-    clientErrors, clientErrorSecondsIntoRun: [...new Set(clientErrorTimes.map((ms) => Math.round(ms / 100) / 10))], non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
-    p99ms: r.latency.p99, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
+    clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
+    p99ms: r.p99ms, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
   };
 }
 child.kill('SIGTERM');
