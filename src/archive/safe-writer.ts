@@ -181,9 +181,15 @@ export class SafeWriter implements EntrySink {
     fs.unlinkSync(p);
   }
 
+  /** Refuses a file at `rel` before anything is written: the working directory itself, or a path entries went through. */
+  private checkFileTarget(rel: string): void {
+    if (rel === '') throw new UnsafeEntryError('.', 'a file cannot replace the working directory');
+    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+  }
+
   /** Creates the file exclusively, replacing (never following) whatever is at the path; returns an fd. */
   private createFile(rel: string, mode: number): number {
-    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    this.checkFileTarget(rel);
     const { p } = this.parent(rel);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -274,7 +280,7 @@ export class SafeWriter implements EntrySink {
     if (data.length > batches.batchBytes) return false;
     // ready() was not awaited: a programming error, never a reason to break the entries' order
     if (batches.conflicts(rel)) throw new Error(`${rel}: written while an earlier entry of the same path is in flight (ready() not awaited)`);
-    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    this.checkFileTarget(rel);
     const dirFd = this.fsRoot.dir(rel, parentOf(rel), true);
     const chmod = (mode & MODE_BITS) !== (mode & 0o777 & ~UMASK);
     batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & MODE_BITS, chmod, atimeS: this.now, mtimeMs, method, size, crc }, data);
