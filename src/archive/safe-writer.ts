@@ -28,6 +28,13 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW;
 const O_DIR_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFOLLOW;
 const UMASK = process.umask();
+/**
+ * The mode bits an archive may set: permissions only, never set-user-ID, set-group-ID or sticky.
+ * The helper often extracts as root (Docker executor) and does not restore owners, so a 04755 file
+ * cached by an unprivileged job would come back as a set-user-ID root program; GitLab's helper
+ * (saracen/fastzip) applies the permission bits only, too.
+ */
+const MODE_BITS = 0o777;
 /** Longest symlink target accepted (Linux PATH_MAX); checked before a target is decoded. */
 export const PATH_MAX = 4096;
 /** Largest zip entry (uncompressed) that writePacked() decodes in the background. */
@@ -174,9 +181,15 @@ export class SafeWriter implements EntrySink {
     fs.unlinkSync(p);
   }
 
+  /** Refuses a file at `rel` before anything is written: the working directory itself, or a path entries went through. */
+  private checkFileTarget(rel: string): void {
+    if (rel === '') throw new UnsafeEntryError('.', 'a file cannot replace the working directory');
+    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+  }
+
   /** Creates the file exclusively, replacing (never following) whatever is at the path; returns an fd. */
   private createFile(rel: string, mode: number): number {
-    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    this.checkFileTarget(rel);
     const { p } = this.parent(rel);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -189,7 +202,7 @@ export class SafeWriter implements EntrySink {
   }
 
   private finishFile(fd: number, mode: number, mtimeMs: number): void {
-    if ((mode & 0o7777) !== (mode & 0o777 & ~UMASK)) fs.fchmodSync(fd, mode & 0o7777);
+    if ((mode & MODE_BITS) !== (mode & 0o777 & ~UMASK)) fs.fchmodSync(fd, mode & MODE_BITS);
     fs.futimesSync(fd, this.now, mtimeMs / 1000);
   }
 
@@ -267,10 +280,10 @@ export class SafeWriter implements EntrySink {
     if (data.length > batches.batchBytes) return false;
     // ready() was not awaited: a programming error, never a reason to break the entries' order
     if (batches.conflicts(rel)) throw new Error(`${rel}: written while an earlier entry of the same path is in flight (ready() not awaited)`);
-    if (this.fsRoot.used.has(rel)) throw new UnsafeEntryError(rel, refusedReplace);
+    this.checkFileTarget(rel);
     const dirFd = this.fsRoot.dir(rel, parentOf(rel), true);
-    const chmod = (mode & 0o7777) !== (mode & 0o777 & ~UMASK);
-    batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & 0o7777, chmod, atimeS: this.now, mtimeMs, method, size, crc }, data);
+    const chmod = (mode & MODE_BITS) !== (mode & 0o777 & ~UMASK);
+    batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & MODE_BITS, chmod, atimeS: this.now, mtimeMs, method, size, crc }, data);
     this.wroteFile(rel);
     return true;
   }
@@ -370,7 +383,7 @@ export class SafeWriter implements EntrySink {
     for (const d of dirs) {
       const parent = this.fsRoot.dir(d.rel, parentOf(d.rel), false);
       const p = at(parent, baseOf(d.rel));
-      if (this.fsRoot.created.has(d.rel) && (d.mode & 0o7777) === defaultMode) {
+      if (this.fsRoot.created.has(d.rel) && (d.mode & MODE_BITS) === defaultMode) {
         fs.lutimesSync(p, this.now, d.mtimeMs / 1000);
         continue;
       }
@@ -382,7 +395,7 @@ export class SafeWriter implements EntrySink {
         throw err;
       }
       try {
-        if ((fs.fstatSync(fd).mode & 0o7777) !== (d.mode & 0o7777)) fs.fchmodSync(fd, d.mode & 0o7777);
+        if ((fs.fstatSync(fd).mode & 0o7777) !== (d.mode & MODE_BITS)) fs.fchmodSync(fd, d.mode & MODE_BITS);
         fs.futimesSync(fd, this.now, d.mtimeMs / 1000);
       } finally {
         fs.closeSync(fd);

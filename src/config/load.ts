@@ -212,6 +212,23 @@ function checkProfiles(profiles: CacheProfile[], findings: Finding[]): void {
       message: `${group.length} runners are named "${name}" (${group.map(entryOf).join(', ')}): each keeps its own token, storage and limits, but an API token or --runner cannot name them; give them distinct names`,
     });
   }
+  // Object names carry only a token's short form (9 characters, as GitLab names them), so two runners
+  // whose short forms match on the same storage and Path would read and replace each other's caches,
+  // and a front-door key of one would reach the other's objects. The short form is not printed.
+  const byNamespace = new Map<string, CacheProfile[]>();
+  for (const p of profiles) {
+    if (p.token === '' || p.cache.shared) continue;
+    const ns = `${location(p.cache) ?? `local|${p.cache.path}`}|${p.shortToken}`;
+    byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), p]);
+  }
+  for (const group of byNamespace.values()) {
+    if (group.length < 2) continue;
+    findings.push({
+      level: 'warning',
+      field: `runners.${group[0].name}.token`,
+      message: `runners ${group.map((p) => `"${p.name}" (${entryOf(p)})`).join(', ')} have tokens with the same short form (the 9 characters after the prefix that name runner/<short token>/) on the same storage and Path with Shared = false: they share one namespace, each reads and replaces the other's caches; give each its own Path`,
+    });
+  }
   // Runners that point at the same place without Shared keep separate caches: probably not what was meant.
   const byLocation = new Map<string, CacheProfile[]>();
   for (const p of profiles) {

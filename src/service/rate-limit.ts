@@ -4,6 +4,7 @@
  * configuration, so the number of buckets is bounded by it.
  */
 import { CacheGateError } from '../errors.ts';
+import { clientKey } from './client-address.ts';
 
 interface Bucket {
   tokens: number;
@@ -51,9 +52,9 @@ export class RateLimiter {
  * wrong S3 signature or access key): `rate` per second, refilled up to `burst`. An address that has
  * used them up is refused before its credentials are looked at, so guessing stops there, right
  * guesses included, until the bucket refills. A known token from that address waits too (documented:
- * docs/security.md); requests without credentials are not counted. Addresses are bounded: past
- * `maxAddresses` the one that failed least recently is forgotten, and an address whose bucket has
- * refilled is dropped when it next shows up.
+ * docs/security.md); requests without credentials are not counted. An IPv6 client counts per /64
+ * (client-address.ts). Addresses are bounded: past `maxAddresses` the one that failed least
+ * recently is forgotten, and an address whose bucket has refilled is dropped when it next shows up.
  */
 export class AuthFailureLimiter {
   readonly rate: number;
@@ -73,8 +74,9 @@ export class AuthFailureLimiter {
   }
 
   /** 0 when `address` may present credentials, else the seconds until it may (the Retry-After). */
-  wait(address: string | undefined, now = performance.now()): number {
-    if (this.rate <= 0 || address === undefined) return 0;
+  wait(from: string | undefined, now = performance.now()): number {
+    if (this.rate <= 0 || from === undefined) return 0;
+    const address = clientKey(from);
     const b = this.buckets.get(address);
     if (b === undefined) return 0;
     refill(b, now, this.rate, this.burst);
@@ -85,8 +87,9 @@ export class AuthFailureLimiter {
   }
 
   /** Counts one failed authentication from `address`. */
-  failed(address: string | undefined, now = performance.now()): void {
-    if (this.rate <= 0 || address === undefined) return;
+  failed(from: string | undefined, now = performance.now()): void {
+    if (this.rate <= 0 || from === undefined) return;
+    const address = clientKey(from);
     let b = this.buckets.get(address);
     if (b === undefined) {
       b = { tokens: this.burst, at: now };

@@ -2,7 +2,8 @@
  * The `--env-file` GitLab Runner writes for role credentials: one `KEY="value"` line per variable,
  * keys sorted, with `\` `"` LF CR escaped as `\\` `\"` `\n` `\r`.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { CacheGateError } from '../errors.ts';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -79,7 +80,17 @@ export async function readEnvFile(path: string): Promise<Record<string, string>>
   return parseEnvFile(text);
 }
 
-/** Writes the file readable by its owner only: it holds credentials. */
+/**
+ * Writes the file readable by its owner only: it holds credentials. A new file renamed into place:
+ * writing over an existing one kept that file's mode (0644 stayed 0644) and followed a symlink there.
+ */
 export async function writeEnvFile(path: string, env: Record<string, string>): Promise<void> {
-  await writeFile(path, formatEnvFile(env), { mode: 0o600 });
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, formatEnvFile(env), { mode: 0o600, flag: 'wx' });
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
 }

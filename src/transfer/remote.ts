@@ -58,9 +58,11 @@ export function s3Remote(loc: S3Location, credentials: SigningCredentials): Remo
 /** `--header "Name: value"` flags → headers (the last of a repeated name wins). */
 export function parseHeaderFlags(flags: readonly string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of flags ?? []) {
+  const all = flags ?? [];
+  for (const [n, f] of all.entries()) {
     const i = f.indexOf(':');
-    if (i <= 0) throw new TypeError(`--header ${JSON.stringify(f)}: expected "Name: value"`);
+    // Not echoed: a header value may be a secret, and the job log is read by many.
+    if (i <= 0) throw new TypeError(`--header ${n + 1} of ${all.length} has no name before a ':' (expected "Name: value"; its text is not shown, it may hold a secret)`);
     out[f.slice(0, i).trim()] = f.slice(i + 1).trim();
   }
   return out;

@@ -164,6 +164,17 @@ RoleARN = "arn:aws:iam::1:role/x"
     assert.match(warnings(c).join('\n'), /runners "one", "two" use the same storage and Path with Shared = false/);
   });
 
+  it('warns when two runners\' tokens have the same short form on the same storage and Path: they would share one namespace (not naming it)', () => {
+    const r = (name: string, token: string, extra = ''): string => `[[runners]]\nname="${name}"\ntoken="${token}"\n[runners.cache]\nType="local"\n${extra}`;
+    const c = parse(r('a', 'glrt-abcdefghi-111') + r('b', 'glrt-t2_abcdefghi-222') + r('c', 'glrt-abcdefghi-333', 'Path="other"\n') + r('d', 'glrt-zzzzzzzzz-444'));
+    const w = warnings(c).filter((m) => /short form/.test(m));
+    assert.equal(w.length, 1, w.join('\n'));
+    assert.match(w[0], /runners "a" \(runners\[0\]\), "b" \(runners\[1\]\) .* share one namespace/);
+    assert.ok(!w[0].includes('abcdefghi'), 'the short token is not printed');
+    const shared = parse(r('a', 'glrt-abcdefghi-111', 'Shared=true\n') + r('b', 'glrt-abcdefghi-222', 'Shared=true\n'));
+    assert.equal(warnings(shared).filter((m) => /short form/.test(m)).length, 0, 'Shared runners share on purpose');
+  });
+
   it('refuses two runners with the same token', () => {
     const c = parse('[[runners]]\nname="a"\ntoken="t"\n[runners.cache]\n[[runners]]\nname="b"\ntoken="t"\n[runners.cache]\n');
     assert.match(errors(c).join('\n'), /the same token is used by runner "a"/);

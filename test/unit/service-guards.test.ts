@@ -91,6 +91,21 @@ describe('AuthFailureLimiter', () => {
     assert.equal(l.wait('b', 2), 0, 'b was forgotten');
     assert.ok(l.wait('c', 2) > 0);
   });
+
+  it('counts an IPv6 client per /64 (its other addresses are free to take) and an IPv4-mapped one as its IPv4 address', () => {
+    const l = new AuthFailureLimiter(1, 3);
+    for (let i = 1; i <= 3; i++) l.failed(`2001:db8:1:2::${i}`, 0);
+    assert.equal(l.wait('2001:db8:1:2:ffff:ffff:ffff:fffe', 0), 1, 'another address of the same /64 is locked too');
+    assert.equal(l.wait('2001:0DB8:0001:0002:0000:0000:0000:0009', 0), 1, 'the same /64 written out in full');
+    assert.equal(l.wait('2001:db8:1:2::9%eth0', 0), 1, 'with a zone');
+    assert.equal(l.wait('2001:db8:1:3::1', 0), 0, 'the next /64 is not');
+    assert.equal(l.wait('2001:db8::1:2:0:1', 0), 0, 'nor 2001:db8:0:0:1:2:…');
+    for (let i = 0; i < 3; i++) l.failed('::ffff:10.1.2.3', 0);
+    assert.equal(l.wait('10.1.2.3', 0), 1, 'an IPv4 client seen on a dual-stack socket is the same client');
+    assert.equal(l.wait('10.1.2.4', 0), 0, 'IPv4 addresses count one by one');
+    for (let i = 0; i < 3; i++) l.failed('64:ff9b::a01:203', 0);
+    assert.equal(l.wait('64:ff9b::10.1.2.9', 0), 1, 'an embedded IPv4 tail is two groups');
+  });
 });
 
 const fakeAdapter = (ready: () => Promise<void>): CacheAdapter => ({ kind: 's3', ready } as unknown as CacheAdapter);

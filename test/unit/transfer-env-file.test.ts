@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -41,6 +41,27 @@ describe('env file (GitLab Runner dotenv)', () => {
       assert.equal((await stat(file)).mode & 0o777, 0o600);
       assert.equal(await readFile(file, 'utf8'), 'AWS_SECRET_ACCESS_KEY="s\\"e\\ncret"\n');
       assert.deepEqual(await readEnvFile(file), { AWS_SECRET_ACCESS_KEY: 's"e\ncret' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writeEnvFile over an existing world-readable file, or a symlink, still leaves a new 0600 file and writes through nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cg-env-'));
+    try {
+      const file = join(dir, 'cache.env');
+      await writeFile(file, 'OLD="1"\n');
+      await chmod(file, 0o644);
+      await writeEnvFile(file, { AWS_SECRET_ACCESS_KEY: 'k' });
+      assert.equal((await stat(file)).mode & 0o777, 0o600, 'the credentials are not left world-readable');
+      const victim = join(dir, 'victim');
+      await writeFile(victim, 'victim');
+      const link = join(dir, 'link.env');
+      await symlink(victim, link);
+      await writeEnvFile(link, { AWS_SECRET_ACCESS_KEY: 'k' });
+      assert.equal(await readFile(victim, 'utf8'), 'victim', 'not written through the link');
+      assert.ok((await lstat(link)).isFile());
+      assert.deepEqual(await readEnvFile(link), { AWS_SECRET_ACCESS_KEY: 'k' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

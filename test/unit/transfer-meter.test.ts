@@ -54,6 +54,12 @@ describe('transfer helpers', () => {
     assert.throws(() => parseHeaderFlags(['nocolon']), /expected "Name: value"/);
   });
 
+  it('a malformed --header is refused without echoing it (a header value may be a secret: the job log is widely readable)', () => {
+    for (const bad of ['Authorization Bearer s3cr3t-t0ken-value', ': s3cr3t-t0ken-value', 's3cr3t-t0ken-value']) {
+      assert.throws(() => parseHeaderFlags(['x-ok: 1', bad]), (err: Error) => /--header 2 of 2.*expected "Name: value"/.test(err.message) && !err.message.includes('t0ken'));
+    }
+  });
+
   it('Azure SAS detection', () => {
     assert.ok(isAzureSasUrl('https://acct.blob.core.windows.net/c/b?sv=1&sig=x'));
     assert.ok(isAzureSasUrl('http://127.0.0.1:10000/devstoreaccount1/c/b?sv=2025-11-05&sr=b&sp=w&sig=abc'));
