@@ -5,8 +5,7 @@
  * RequestTimeTooSkewed; a presigned URL is valid from X-Amz-Date (15 minutes of skew allowed) until
  * X-Amz-Date + X-Amz-Expires (at most 7 days). Signatures are compared in constant time.
  */
-import { hash } from 'node:crypto';
-import { hmacHex, signingKey, type HmacPads } from '../sign/sigv4.ts';
+import { signatureOf, signingKey, type HmacPads } from '../sign/sigv4.ts';
 import { canonicalHeaders, canonicalQuery, canonicalUri, type ReadQuery } from './canonical.ts';
 import { S3Error } from './errors.ts';
 
@@ -209,9 +208,8 @@ export function verifySigV4(req: SigV4Request, secretFor: (accessKey: string) =>
     : req.query.canonical ?? canonicalQuery(req.query.pairs);
   const canonicalRequest = `${req.method}\n${canonicalUri(req.path)}\n${query}\n${headers}\n${p.signedList}\n${p.payloadHash}`;
   const { scope } = p;
-  const stringToSign = `${ALGORITHM}\n${p.amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
   const key = signingKey(secret, p.shortDate, p.region, p.service);
-  const expected = hmacHex(key, stringToSign);
+  const expected = signatureOf(key, `${ALGORITHM}\n${p.amzDate}\n${scope}\n`, canonicalRequest);
   if (!sameHex(expected, p.signature)) {
     throw new S3Error('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
   }
