@@ -43,36 +43,57 @@ export function readQuery(raw: string): ReadQuery | undefined {
   let sigFrom = -1;
   let sigTo = -1;
   const n = raw.length;
+  // The next '=' and '%' at or after where the scan is (-1: none left), each found once: an
+  // indexOf per part and a test per name and value for each measured ~1 µs on a presigned URL.
+  let nextEq = raw.indexOf('=');
+  let pct = raw.indexOf('%');
+  if (pct === -1) pct = n;
   try {
     for (let start = 0; start < n;) {
       let end = raw.indexOf('&', start);
       if (end === -1) end = n;
-      let eq = raw.indexOf('=', start);
-      if (eq > end) eq = -1;
+      let eq = nextEq;
+      if (eq !== -1 && eq < start) eq = raw.indexOf('=', start); // the previous part had a second '='
+      if (eq !== -1 && eq < end) nextEq = raw.indexOf('=', eq + 1);
+      else eq = -1;
       if (end === start || end === n - 1) canonical = false; // an empty part (here or after a trailing '&'): canonicalQuery() drops it
       if (end > start) {
         const nameEnd = eq === -1 ? end : eq;
-        const name = raw.slice(start, nameEnd);
-        const value = eq === -1 ? '' : raw.slice(eq + 1, end);
-        pairs.push([name.includes('%') ? decodeURIComponent(name) : name, value.includes('%') ? decodeURIComponent(value) : value]);
+        let name = raw.slice(start, nameEnd);
+        if (pct < nameEnd) {
+          name = decoded(name);
+          pct = raw.indexOf('%', nameEnd);
+          if (pct === -1) pct = n;
+        }
+        let value = '';
+        if (eq !== -1) {
+          value = raw.slice(eq + 1, end);
+          if (pct < end) {
+            value = decoded(value);
+            pct = raw.indexOf('%', end);
+            if (pct === -1) pct = n;
+          }
+        }
+        pairs.push([name, value]);
         if (canonical) {
           // An empty name, no '=', or a second '=' (canonical values have %3D): canonicalQuery() handles them.
-          const eq2 = eq === -1 ? -1 : raw.indexOf('=', eq + 1);
-          if (eq <= start || (eq2 !== -1 && eq2 < end)) canonical = false;
-          if (prevStart !== -1 && after(raw, prevStart, prevEq, prevEnd, start, eq, end)) sorted = false;
-          prevStart = start;
-          prevEq = eq;
-          prevEnd = end;
+          if (eq <= start || (nextEq !== -1 && nextEq < end)) canonical = false;
+          const later = prevStart !== -1 && after(raw, prevStart, prevEq, prevEnd, start, eq, end);
+          if (later) sorted = false;
           if (nameEnd - start === SIGNATURE_PARAM.length && raw.startsWith(SIGNATURE_PARAM, start)) {
             if (sigFrom !== -1) sortedUnsigned = false; // twice: canonicalQuery() leaves out both
             sigFrom = start;
             sigTo = end;
           } else {
-            if (keptStart !== -1 && after(raw, keptStart, keptEq, keptEnd, start, eq, end)) sortedUnsigned = false;
+            // The kept part is most often the previous one: its comparison is the one just made.
+            if (keptStart !== -1 && (keptStart === prevStart ? later : after(raw, keptStart, keptEq, keptEnd, start, eq, end))) sortedUnsigned = false;
             keptStart = start;
             keptEq = eq;
             keptEnd = end;
           }
+          prevStart = start;
+          prevEq = eq;
+          prevEnd = end;
         }
       }
       start = end + 1;
@@ -86,6 +107,28 @@ export function readQuery(raw: string): ReadQuery | undefined {
     canonicalUnsigned = sigFrom === -1 ? raw : sigFrom === 0 ? raw.slice(Math.min(sigTo + 1, n)) : raw.slice(0, sigFrom - 1) + raw.slice(sigTo);
   }
   return { pairs, canonical: canonical && sorted ? raw : undefined, canonicalUnsigned };
+}
+
+/**
+ * decodeURIComponent, remembering the last few short results: a client's presigned URLs repeat the
+ * same encoded X-Amz-Credential and X-Amz-SignedHeaders, and comparing a string is ~4× cheaper than
+ * decoding it again (0.6 µs of a presigned verification, measured). Throws as decodeURIComponent.
+ */
+const MEMO_SIZE = 4;
+const MEMO_MAX_LENGTH = 256;
+const memoIn: string[] = new Array<string>(MEMO_SIZE).fill('');
+const memoOut: string[] = new Array<string>(MEMO_SIZE).fill('');
+let memoNext = 0;
+
+function decoded(s: string): string {
+  for (let i = 0; i < MEMO_SIZE; i++) if (memoIn[i] === s) return memoOut[i];
+  const d = decodeURIComponent(s);
+  if (s.length <= MEMO_MAX_LENGTH) {
+    memoIn[memoNext] = s;
+    memoOut[memoNext] = d;
+    memoNext = (memoNext + 1) % MEMO_SIZE;
+  }
+  return d;
 }
 
 /** What a canonical query string is made of: unreserved characters, %XX, '=' and '&'. */

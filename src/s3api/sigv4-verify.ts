@@ -121,8 +121,8 @@ function parse(req: SigV4Request): Parsed {
     signature = q.signature ?? '';
     amzDate = q.date;
     const e = q.expires ?? '';
-    if (!/^[0-9]{1,7}$/.test(e)) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be a number of seconds');
-    expires = Number(e);
+    if (e.length === 0 || e.length > 7 || Number.isNaN(digits(e, 0, e.length))) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be a number of seconds');
+    expires = digits(e, 0, e.length);
     if (expires > MAX_PRESIGN_EXPIRES) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be less than a week (in seconds) that is 604800');
     // A signature of 64 characters that are not lower-case hex fails the comparison: SignatureDoesNotMatch, as AWS answers it.
     if (credential === '' || signed === '' || signature.length !== 64) {
@@ -139,7 +139,7 @@ function parse(req: SigV4Request): Parsed {
   const s2 = s1 === -1 ? -1 : credential.indexOf('/', s1 + 1);
   const s3 = s2 === -1 ? -1 : credential.indexOf('/', s2 + 1);
   const s4 = s3 === -1 ? -1 : credential.indexOf('/', s3 + 1);
-  if (s1 <= 0 || s2 !== s1 + 9 || s4 === -1 || credential.slice(s4 + 1) !== 'aws4_request' || !DIGITS8.test(credential.slice(s1 + 1, s2))) {
+  if (s1 <= 0 || s2 !== s1 + 9 || s4 === -1 || credential.length !== s4 + 13 || !credential.startsWith('aws4_request', s4 + 1) || Number.isNaN(digits(credential, s1 + 1, s2))) {
     throw new S3Error('AuthorizationQueryParametersError', 400, 'Error parsing the X-Amz-Credential parameter: expected <access key>/<YYYYMMDD>/<region>/s3/aws4_request');
   }
   const at = amzDate === undefined ? undefined : dateMs(amzDate);
@@ -150,7 +150,6 @@ function parse(req: SigV4Request): Parsed {
   };
 }
 
-const DIGITS8 = /^\d{8}$/;
 let lastDay = '-'; // never a prefix of a date
 let lastDayMs = 0;
 
@@ -192,7 +191,7 @@ export function verifySigV4(req: SigV4Request, secretFor: (accessKey: string) =>
   const secret = secretFor(p.accessKey);
   if (secret === undefined) throw new S3Error('InvalidAccessKeyId', 403, 'The AWS Access Key Id you provided does not exist in our records.');
   if (p.service !== 's3') throw new S3Error('AuthorizationQueryParametersError', 400, `the credential scope names service "${p.service}": this is s3`);
-  if (p.amzDate.slice(0, 8) !== p.shortDate) throw new S3Error('AccessDenied', 403, 'the date of the credential scope is not the request date');
+  if (!p.amzDate.startsWith(p.shortDate)) throw new S3Error('AccessDenied', 403, 'the date of the credential scope is not the request date');
   const { at } = p;
   if (p.form === 'header') {
     if (Math.abs(now - at) > MAX_SKEW_MS) throw new S3Error('RequestTimeTooSkewed', 403, 'The difference between the request time and the current time is too large.');
