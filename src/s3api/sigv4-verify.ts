@@ -27,7 +27,7 @@ export interface SigV4Request {
 export interface VerifiedSignature {
   accessKey: string;
   form: 'header' | 'query';
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
   /** x-amz-content-sha256 (header form), or UNSIGNED-PAYLOAD. */
   payloadHash: string;
   /** What chunk and trailer signatures chain from (aws-chunked bodies). */
@@ -42,7 +42,7 @@ interface Parsed {
   service: string;
   /** `<YYYYMMDD>/<region>/<service>/aws4_request`, the credential scope. */
   scope: string;
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
   /** SignedHeaders as given (';'-joined): the canonical request's signed-headers line. */
   signedList: string;
   signature: string;
@@ -133,21 +133,49 @@ function parse(req: SigV4Request): Parsed {
   } else {
     throw new S3Error('AccessDenied', 403, 'Anonymous access is not allowed: sign the request (AWS Signature Version 4)');
   }
-  // <access key>/<YYYYMMDD>/<region>/<service>/aws4_request, taken apart with indexOf (split was a
-  // tenth of a verification's time in the profile).
+  const c = credentialParts(credential);
+  if (c === undefined) throw new S3Error('AuthorizationQueryParametersError', 400, 'Error parsing the X-Amz-Credential parameter: expected <access key>/<YYYYMMDD>/<region>/s3/aws4_request');
+  const at = amzDate === undefined ? undefined : dateMs(amzDate);
+  if (at === undefined) throw new S3Error('AccessDenied', 403, 'AWS authentication requires a valid Date or x-amz-date header');
+  return {
+    form, accessKey: c.accessKey, shortDate: c.shortDate, region: c.region, service: c.service,
+    scope: c.scope, signedHeaders: signedNames(signed), signedList: signed, signature, amzDate: amzDate as string, at, expires, payloadHash,
+  };
+}
+
+interface CredentialParts { accessKey: string; shortDate: string; region: string; service: string; scope: string }
+
+/**
+ * `<access key>/<YYYYMMDD>/<region>/<service>/aws4_request` taken apart; undefined when malformed.
+ * The last one is kept, as is the last SignedHeaders list: a client's requests repeat them all day.
+ */
+let lastCredential = '';
+let lastParts: CredentialParts | undefined;
+
+function credentialParts(credential: string): CredentialParts | undefined {
+  if (credential === lastCredential) return lastParts;
   const s1 = credential.indexOf('/');
   const s2 = s1 === -1 ? -1 : credential.indexOf('/', s1 + 1);
   const s3 = s2 === -1 ? -1 : credential.indexOf('/', s2 + 1);
   const s4 = s3 === -1 ? -1 : credential.indexOf('/', s3 + 1);
   if (s1 <= 0 || s2 !== s1 + 9 || s4 === -1 || credential.length !== s4 + 13 || !credential.startsWith('aws4_request', s4 + 1) || Number.isNaN(digits(credential, s1 + 1, s2))) {
-    throw new S3Error('AuthorizationQueryParametersError', 400, 'Error parsing the X-Amz-Credential parameter: expected <access key>/<YYYYMMDD>/<region>/s3/aws4_request');
+    return undefined;
   }
-  const at = amzDate === undefined ? undefined : dateMs(amzDate);
-  if (at === undefined) throw new S3Error('AccessDenied', 403, 'AWS authentication requires a valid Date or x-amz-date header');
-  return {
-    form, accessKey: credential.slice(0, s1), shortDate: credential.slice(s1 + 1, s2), region: credential.slice(s2 + 1, s3), service: credential.slice(s3 + 1, s4),
-    scope: credential.slice(s1 + 1), signedHeaders: signed.split(';'), signedList: signed, signature, amzDate: amzDate as string, at, expires, payloadHash,
-  };
+  lastParts = { accessKey: credential.slice(0, s1), shortDate: credential.slice(s1 + 1, s2), region: credential.slice(s2 + 1, s3), service: credential.slice(s3 + 1, s4), scope: credential.slice(s1 + 1) };
+  lastCredential = credential;
+  return lastParts;
+}
+
+let lastSigned = '';
+let lastNames: readonly string[] = [];
+
+/** SignedHeaders as names (frozen: the same array is handed to every request that signs the same list). */
+function signedNames(signed: string): readonly string[] {
+  if (signed !== lastSigned) {
+    lastNames = Object.freeze(signed.split(';'));
+    lastSigned = signed;
+  }
+  return lastNames;
 }
 
 let lastDay = '-'; // never a prefix of a date
