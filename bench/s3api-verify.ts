@@ -10,6 +10,8 @@
  * HTTP parsing, the rate limiter, the operation itself.
  *
  *   ./node_modules/.bin/node bench/s3api-verify.ts        (also run at the end of bench/s3api.ts)
+ *   ./node_modules/.bin/node bench/s3api-verify-ab.ts …   (versions side by side, alternating)
+ *   ./node_modules/.bin/node bench/s3api-verify-steps.ts  (each step timed alone)
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';

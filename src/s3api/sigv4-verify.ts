@@ -5,8 +5,7 @@
  * RequestTimeTooSkewed; a presigned URL is valid from X-Amz-Date (15 minutes of skew allowed) until
  * X-Amz-Date + X-Amz-Expires (at most 7 days). Signatures are compared in constant time.
  */
-import { hash } from 'node:crypto';
-import { hmacHex, signingKey, type HmacPads } from '../sign/sigv4.ts';
+import { signatureOf, signingKey, type HmacPads } from '../sign/sigv4.ts';
 import { canonicalHeaders, canonicalQuery, canonicalUri, type ReadQuery } from './canonical.ts';
 import { S3Error } from './errors.ts';
 
@@ -28,7 +27,7 @@ export interface SigV4Request {
 export interface VerifiedSignature {
   accessKey: string;
   form: 'header' | 'query';
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
   /** x-amz-content-sha256 (header form), or UNSIGNED-PAYLOAD. */
   payloadHash: string;
   /** What chunk and trailer signatures chain from (aws-chunked bodies). */
@@ -43,7 +42,7 @@ interface Parsed {
   service: string;
   /** `<YYYYMMDD>/<region>/<service>/aws4_request`, the credential scope. */
   scope: string;
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
   /** SignedHeaders as given (';'-joined): the canonical request's signed-headers line. */
   signedList: string;
   signature: string;
@@ -70,16 +69,21 @@ interface PresignParams {
 function presignParams(pairs: ReadQuery['pairs']): PresignParams {
   const out: PresignParams = {};
   for (let i = 0; i < pairs.length; i++) {
-    const [name, value] = pairs[i];
-    if (name.length < 10 || !name.startsWith('X-Amz-')) continue;
-    switch (name) {
-      case 'X-Amz-Algorithm': out.algorithm ??= value; break;
-      case 'X-Amz-Credential': out.credential ??= value; break;
-      case 'X-Amz-SignedHeaders': out.signedHeaders ??= value; break;
-      case 'X-Amz-Signature': out.signature ??= value; break;
-      case 'X-Amz-Date': out.date ??= value; break;
-      case 'X-Amz-Expires': out.expires ??= value; break;
-      case 'X-Amz-Content-Sha256': out.contentSha256 ??= value; break;
+    const pair = pairs[i];
+    const name = pair[0];
+    const value = pair[1];
+    // By length, then one comparison: a startsWith('X-Amz-') test per pair cost more than the rest
+    // of this loop (the names are slices of the URL, V8's slow path for startsWith).
+    switch (name.length) {
+      case 10: if (name === 'X-Amz-Date') out.date ??= value; break;
+      case 13: if (name === 'X-Amz-Expires') out.expires ??= value; break;
+      case 15:
+        if (name === 'X-Amz-Algorithm') out.algorithm ??= value;
+        else if (name === 'X-Amz-Signature') out.signature ??= value;
+        break;
+      case 16: if (name === 'X-Amz-Credential') out.credential ??= value; break;
+      case 19: if (name === 'X-Amz-SignedHeaders') out.signedHeaders ??= value; break;
+      case 20: if (name === 'X-Amz-Content-Sha256') out.contentSha256 ??= value; break;
     }
   }
   return out;
@@ -122,8 +126,8 @@ function parse(req: SigV4Request): Parsed {
     signature = q.signature ?? '';
     amzDate = q.date;
     const e = q.expires ?? '';
-    if (!/^[0-9]{1,7}$/.test(e)) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be a number of seconds');
-    expires = Number(e);
+    if (e.length === 0 || e.length > 7 || Number.isNaN(digits(e, 0, e.length))) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be a number of seconds');
+    expires = digits(e, 0, e.length);
     if (expires > MAX_PRESIGN_EXPIRES) throw new S3Error('AuthorizationQueryParametersError', 400, 'X-Amz-Expires must be less than a week (in seconds) that is 604800');
     // A signature of 64 characters that are not lower-case hex fails the comparison: SignatureDoesNotMatch, as AWS answers it.
     if (credential === '' || signed === '' || signature.length !== 64) {
@@ -134,25 +138,52 @@ function parse(req: SigV4Request): Parsed {
   } else {
     throw new S3Error('AccessDenied', 403, 'Anonymous access is not allowed: sign the request (AWS Signature Version 4)');
   }
-  // <access key>/<YYYYMMDD>/<region>/<service>/aws4_request, taken apart with indexOf (split was a
-  // tenth of a verification's time in the profile).
+  const c = credentialParts(credential);
+  if (c === undefined) throw new S3Error('AuthorizationQueryParametersError', 400, 'Error parsing the X-Amz-Credential parameter: expected <access key>/<YYYYMMDD>/<region>/s3/aws4_request');
+  const at = amzDate === undefined ? undefined : dateMs(amzDate);
+  if (at === undefined) throw new S3Error('AccessDenied', 403, 'AWS authentication requires a valid Date or x-amz-date header');
+  return {
+    form, accessKey: c.accessKey, shortDate: c.shortDate, region: c.region, service: c.service,
+    scope: c.scope, signedHeaders: signedNames(signed), signedList: signed, signature, amzDate: amzDate as string, at, expires, payloadHash,
+  };
+}
+
+interface CredentialParts { accessKey: string; shortDate: string; region: string; service: string; scope: string }
+
+/**
+ * `<access key>/<YYYYMMDD>/<region>/<service>/aws4_request` taken apart; undefined when malformed.
+ * The last one is kept, as is the last SignedHeaders list: a client's requests repeat them all day.
+ */
+let lastCredential = '';
+let lastParts: CredentialParts | undefined;
+
+function credentialParts(credential: string): CredentialParts | undefined {
+  if (credential === lastCredential) return lastParts;
   const s1 = credential.indexOf('/');
   const s2 = s1 === -1 ? -1 : credential.indexOf('/', s1 + 1);
   const s3 = s2 === -1 ? -1 : credential.indexOf('/', s2 + 1);
   const s4 = s3 === -1 ? -1 : credential.indexOf('/', s3 + 1);
-  if (s1 <= 0 || s2 !== s1 + 9 || s4 === -1 || credential.slice(s4 + 1) !== 'aws4_request' || !DIGITS8.test(credential.slice(s1 + 1, s2))) {
-    throw new S3Error('AuthorizationQueryParametersError', 400, 'Error parsing the X-Amz-Credential parameter: expected <access key>/<YYYYMMDD>/<region>/s3/aws4_request');
+  if (s1 <= 0 || s2 !== s1 + 9 || s4 === -1 || credential.slice(s4 + 1) !== 'aws4_request' || Number.isNaN(digits(credential, s1 + 1, s2))) {
+    return undefined;
   }
-  const at = amzDate === undefined ? undefined : dateMs(amzDate);
-  if (at === undefined) throw new S3Error('AccessDenied', 403, 'AWS authentication requires a valid Date or x-amz-date header');
-  return {
-    form, accessKey: credential.slice(0, s1), shortDate: credential.slice(s1 + 1, s2), region: credential.slice(s2 + 1, s3), service: credential.slice(s3 + 1, s4),
-    scope: credential.slice(s1 + 1), signedHeaders: signed.split(';'), signedList: signed, signature, amzDate: amzDate as string, at, expires, payloadHash,
-  };
+  lastParts = { accessKey: credential.slice(0, s1), shortDate: credential.slice(s1 + 1, s2), region: credential.slice(s2 + 1, s3), service: credential.slice(s3 + 1, s4), scope: credential.slice(s1 + 1) };
+  lastCredential = credential;
+  return lastParts;
 }
 
-const DIGITS8 = /^\d{8}$/;
-let lastDay = '-'; // never a prefix of a date
+let lastSigned = '';
+let lastNames: readonly string[] = [];
+
+/** SignedHeaders as names (frozen: the same array is handed to every request that signs the same list). */
+function signedNames(signed: string): readonly string[] {
+  if (signed !== lastSigned) {
+    lastNames = Object.freeze(signed.split(';'));
+    lastSigned = signed;
+  }
+  return lastNames;
+}
+
+let lastDay = '-'; // never a date
 let lastDayMs = 0;
 
 /**
@@ -164,7 +195,7 @@ function dateMs(amzDate: string): number | undefined {
   if (amzDate.length !== 16 || amzDate.charCodeAt(8) !== 0x54 || amzDate.charCodeAt(15) !== 0x5a) return undefined; // 'T', 'Z'
   const clock = (digits(amzDate, 9, 11) * 60 + digits(amzDate, 11, 13)) * 60 + digits(amzDate, 13, 15);
   if (Number.isNaN(clock)) return undefined;
-  if (!amzDate.startsWith(lastDay)) {
+  if (amzDate.slice(0, 8) !== lastDay) {
     const ms = Date.UTC(digits(amzDate, 0, 4), digits(amzDate, 4, 6) - 1, digits(amzDate, 6, 8));
     if (Number.isNaN(ms)) return undefined;
     lastDayMs = ms;
@@ -209,9 +240,8 @@ export function verifySigV4(req: SigV4Request, secretFor: (accessKey: string) =>
     : req.query.canonical ?? canonicalQuery(req.query.pairs);
   const canonicalRequest = `${req.method}\n${canonicalUri(req.path)}\n${query}\n${headers}\n${p.signedList}\n${p.payloadHash}`;
   const { scope } = p;
-  const stringToSign = `${ALGORITHM}\n${p.amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
   const key = signingKey(secret, p.shortDate, p.region, p.service);
-  const expected = hmacHex(key, stringToSign);
+  const expected = signatureOf(key, `${ALGORITHM}\n${p.amzDate}\n${scope}\n`, canonicalRequest);
   if (!sameHex(expected, p.signature)) {
     throw new S3Error('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
   }

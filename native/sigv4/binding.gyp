@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "cachegate_sigv4",
+      "sources": ["sigv4.c"],
+      "cflags": ["-O2", "-std=c11", "-Wall"]
+    }
+  ]
+}
