@@ -12,8 +12,9 @@ ARG NODE_VERSION=24.21.0
 # Production dependencies only; zstd-napi is compiled from source against the headers that come with
 # this image's Node (no download from GitHub or nodejs.org). npm ci also runs the root install script,
 # which builds native/ (the libdeflate addon for zip, linked statically: the runtime image needs no
-# libdeflate) when scripts/build-native.sh is there; without it zip creation and extraction would
-# run on node:zlib, several times slower, so the stage checks that the addon loads and is complete.
+# libdeflate) and native/sigv4 (the front door's SigV4 hashing, on the Node binary's own SHA-256)
+# when scripts/build-native.sh is there; without them zip creation and extraction would run on
+# node:zlib, several times slower, and signatures on node:crypto, so both stages check that they load.
 FROM node:${NODE_VERSION}-trixie AS deps
 WORKDIR /app
 RUN apt-get update \
@@ -24,9 +25,11 @@ ENV npm_config_build_from_source=zstd-napi \
 COPY package.json package-lock.json ./
 COPY scripts/build-native.sh ./scripts/
 COPY native/binding.gyp native/deflate.c ./native/
+COPY native/sigv4/binding.gyp native/sigv4/sigv4.c ./native/sigv4/
 RUN npm ci --omit=dev --no-audit --no-fund \
  && node -e "require('zstd-napi/binding')" \
- && node -e "const a = require('./native/build/Release/cachegate_deflate.node'); for (const f of ['packFiles', 'writeFiles', 'inflateFile']) if (typeof a[f] !== 'function') throw new Error('native addon lacks ' + f)"
+ && node -e "const a = require('./native/build/Release/cachegate_deflate.node'); for (const f of ['packFiles', 'writeFiles', 'inflateFile']) if (typeof a[f] !== 'function') throw new Error('native addon lacks ' + f)" \
+ && node -e "const a = require('./native/sigv4/build/Release/cachegate_sigv4.node'); if (typeof a.signature !== 'function') throw new Error('native SigV4 addon lacks signature')"
 
 # What both images share: Node from the base image, the sources (run through Node's type stripping,
 # no build step) and the production node_modules, all owned by root and read-only to the user below.
@@ -35,6 +38,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=deps /app/native/build/Release/cachegate_deflate.node ./native/build/Release/
+COPY --from=deps /app/native/sigv4/build/Release/cachegate_sigv4.node ./native/sigv4/build/Release/
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
@@ -43,7 +47,8 @@ RUN chmod 0755 bin/cachegate.js \
  && ln -s /app/bin/cachegate.js /usr/local/bin/cachegate \
  && cachegate --version \
  && node -e "require('zstd-napi/binding')" \
- && node --input-type=module -e "const { nativeDeflate } = await import('/app/src/archive/native-deflate.ts'); if (!nativeDeflate()) throw new Error('the native deflate addon does not load')"
+ && node --input-type=module -e "const { nativeDeflate } = await import('/app/src/archive/native-deflate.ts'); if (!nativeDeflate()) throw new Error('the native deflate addon does not load')" \
+ && node --input-type=module -e "const { nativeSigV4 } = await import('/app/src/sign/native-sigv4.ts'); if (!nativeSigV4) throw new Error('the native SigV4 addon does not load')"
 
 # The service. Give it a configuration (CACHEGATE_CONFIG or --config, or the CACHE_* variables):
 # it refuses to listen on 0.0.0.0 without a runner or API token.

@@ -124,8 +124,12 @@ describe('Dockerfile', () => {
 
   test('deps builds the native deflate addon from exactly what build-native.sh and binding.gyp read, and checks it', () => {
     const copied = instructions('deps', 'COPY').flatMap((c) => c.args.split(' ').slice(0, -1));
-    const gyp = JSON.parse(read('native/binding.gyp')) as { targets: Array<{ sources: string[] }> };
-    for (const f of ['scripts/build-native.sh', 'native/binding.gyp', ...gyp.targets.flatMap((t) => t.sources.map((x) => `native/${x}`))]) {
+    const inputs = ['scripts/build-native.sh'];
+    for (const dir of ['native', 'native/sigv4']) {
+      const gyp = JSON.parse(read(`${dir}/binding.gyp`)) as { targets: Array<{ sources: string[] }> };
+      inputs.push(`${dir}/binding.gyp`, ...gyp.targets.flatMap((t) => t.sources.map((x) => `${dir}/${x}`)));
+    }
+    for (const f of inputs) {
       assert.ok(copied.includes(f), `deps copies ${f}`);
       assert.ok(!ignored(f), `${f} is sent to the builder`);
     }
@@ -133,8 +137,11 @@ describe('Dockerfile', () => {
     const apt = instructions('deps', 'RUN').map((r) => r.args).join('\n');
     assert.match(apt, /apt-get install[^\n&]*\blibdeflate-dev\b/, 'deps installs libdeflate-dev (the static library binding.gyp links)');
     assert.ok(instructions('deps', 'RUN').some((r) => r.args.includes("require('./native/build/Release/cachegate_deflate.node')") && r.args.includes('writeFiles')), 'deps fails when the addon did not build or lacks a function');
+    assert.ok(instructions('deps', 'RUN').some((r) => r.args.includes("require('./native/sigv4/build/Release/cachegate_sigv4.node')")), 'deps fails when the SigV4 addon did not build');
     assert.ok(instructions('runtime', 'COPY').some((c) => c.args === '--from=deps /app/native/build/Release/cachegate_deflate.node ./native/build/Release/'), 'runtime takes the addon from deps');
+    assert.ok(instructions('runtime', 'COPY').some((c) => c.args === '--from=deps /app/native/sigv4/build/Release/cachegate_sigv4.node ./native/sigv4/build/Release/'), 'runtime takes the SigV4 addon from deps');
     assert.ok(instructions('runtime', 'RUN').some((r) => r.args.includes('nativeDeflate()')), 'runtime fails when the addon does not load');
+    assert.ok(instructions('runtime', 'RUN').some((r) => r.args.includes('nativeSigV4')), 'runtime fails when the SigV4 addon does not load');
   });
 
   test('Node: an official Debian image of the version the node devDependency pins, slim at run time', () => {
@@ -322,11 +329,12 @@ function layOutImage(into: string): void {
     sources.reverse();
     if (flags.length > 0) {
       assert.deepEqual(flags, ['--from=deps'], `COPY ${copy.args}: only --from=deps is reproduced here`);
-      if (sources[0] === posix.join(workdirOf('deps'), 'native/build/Release/cachegate_deflate.node')) {
-        // the addon deps builds is the one `npm ci` built here (scripts/build-native.sh, same sources)
-        assert.ok(existsSync(join(ROOT, 'native/build/Release/cachegate_deflate.node')), 'the native addon is built here (npm ci with libdeflate-dev installed)');
+      const addon = posix.relative(workdirOf('deps'), sources[0]);
+      if (addon.startsWith('native/') && addon.endsWith('.node')) {
+        // the addons deps builds are the ones `npm ci` built here (scripts/build-native.sh, same sources)
+        assert.ok(existsSync(join(ROOT, addon)), `${addon} is built here (npm ci with libdeflate-dev installed)`);
         mkdirSync(target(dest), { recursive: true });
-        copyFileSync(join(ROOT, 'native/build/Release/cachegate_deflate.node'), join(target(dest), 'cachegate_deflate.node'));
+        copyFileSync(join(ROOT, addon), join(target(dest), posix.basename(addon)));
         continue;
       }
       assert.deepEqual(sources, [depsDir], 'what is taken from deps is its node_modules and the native addon');
@@ -484,11 +492,13 @@ process.stdout.write(JSON.stringify(where));
     }
   });
 
-  test('the helper image zips with the native addon: the runtime stage\'s check passes in the tree, and the archiver says so', () => {
-    const check = instructions('runtime', 'RUN').map((r) => /node --input-type=module -e "([^"]+)"/.exec(r.args)?.[1]).find(Boolean);
-    assert.ok(check, 'the runtime stage checks the addon');
-    const c = run(['--input-type=module', '-e', check.replace('/app/', `${tree}/`)]);
-    assert.equal(c.status, 0, c.stderr);
+  test('the helper image zips with the native addon: the runtime stage\'s checks of both addons pass in the tree, and the archiver says so', () => {
+    const checks = instructions('runtime', 'RUN').flatMap((r) => [...r.args.matchAll(/node --input-type=module -e "([^"]+)"/g)].map((m) => m[1]));
+    assert.equal(checks.length, 2, 'the runtime stage checks both addons');
+    for (const check of checks) {
+      const c = run(['--input-type=module', '-e', check.replace('/app/', `${tree}/`)]);
+      assert.equal(c.status, 0, c.stderr);
+    }
     mkdirSync(join(tree, 'work/t'), { recursive: true });
     writeFileSync(join(tree, 'work/t/f'), 'x'.repeat(1000));
     const a = spawnSync(process.execPath, ['--preserve-symlinks', cachegateBin(), 'cache-archiver', '--file', join(tree, 'work/a.zip'), '--path', 't'], { cwd: join(tree, 'work'), encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: tree } });
