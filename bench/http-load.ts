@@ -5,6 +5,7 @@
  * that cost ~23 ms of CPU per 1 MB GET (measured 2026-12-04, bench/s3api.ts's cpuMsPerRequest.client),
  * more than the server under test spent: the load generator was the bottleneck of the GET rounds.
  * node:http parses with llhttp (native) and a discarded body is not copied or decoded.
+ * A 307 is followed once (the front door's redirect_get arm), as the runner's helper does.
  */
 import { Agent, request } from 'node:http';
 
@@ -37,27 +38,34 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
   let bytesIn = 0;
   const start = performance.now();
   const deadline = start + o.seconds * 1000;
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      const t0 = performance.now();
-      const req = request(url, { method: o.method, agent, headers }, (res) => {
-        if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) non2xx++;
-        res.on('data', (c: Buffer) => (bytesIn += c.length));
-        res.on('end', () => {
-          latencies.push(performance.now() - t0);
-          resolve();
-        });
-        res.on('error', () => {
-          errors++;
-          resolve();
-        });
+  // One request, following one 307 (the S3 front door's redirect_get) as Go's net/http does: the
+  // same method, on the same agent (its sockets are per host).
+  const send = (target: URL | string, t0: number, resolve: () => void, hops: number): void => {
+    const req = request(target, { method: o.method, agent, headers }, (res) => {
+      const location = res.headers.location;
+      if (res.statusCode === 307 && location !== undefined && hops === 0) {
+        res.resume();
+        res.on('end', () => send(location, t0, resolve, 1));
+        return;
+      }
+      if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) non2xx++;
+      res.on('data', (c: Buffer) => (bytesIn += c.length));
+      res.on('end', () => {
+        latencies.push(performance.now() - t0);
+        resolve();
       });
-      req.on('error', () => {
+      res.on('error', () => {
         errors++;
         resolve();
       });
-      req.end(o.body);
     });
+    req.on('error', () => {
+      errors++;
+      resolve();
+    });
+    req.end(o.body);
+  };
+  const one = (): Promise<void> => new Promise((resolve) => send(url, performance.now(), resolve, 0));
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) await one();
   };
