@@ -71,7 +71,8 @@ export function createS3Listener(deps: S3ListenerDeps): (req: IncomingMessage, r
     requestContext.run({ reqId }, () => {
       handle(deps, req, res, path, q === -1 ? '' : url.slice(q + 1), (name) => (operation = name)).then(
         (answer) => {
-          deps.s3Metrics.operations.inc({ operation, outcome: 'ok' });
+          // A redirect_get answer (redirect.ts) is counted apart: its bytes never pass through the door.
+          deps.s3Metrics.operations.inc({ operation, outcome: answer.status === 307 ? 'redirected' : 'ok' });
           send(req, res, answer);
         },
         (err: unknown) => {

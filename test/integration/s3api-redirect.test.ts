@@ -109,6 +109,8 @@ ${server.toml(bucket)}
     assert.deepEqual([probe.status, probe.contentRange, probe.bodyLength], [206, `bytes 0-0/${data.length}`, 1]);
     const part = await goFetch('GET', url, 'bytes=1000-1999');
     assert.deepEqual([part.status, part.sha256], [206, sha(data.subarray(1000, 2000))]);
+    const m = await (await fetch(`${svc.url}/metrics`)).text();
+    assert.match(m, /cachegate_s3api_requests_total\{operation="GetObject",outcome="redirected"\} [1-9]/);
   });
 
   it('a presigned HEAD is a 307 to RGW; Go net/http follows it and reads Last-Modified', async () => {
