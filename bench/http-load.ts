@@ -5,8 +5,9 @@
  * that cost ~23 ms of CPU per 1 MB GET (measured 2026-12-04, bench/s3api.ts's cpuMsPerRequest.client),
  * more than the server under test spent: the load generator was the bottleneck of the GET rounds.
  * node:http parses with llhttp (native) and a discarded body is not copied or decoded.
+ * A 307 is followed once (the front door's redirect_get arm), as the runner's helper does.
  */
-import { Agent, request } from 'node:http';
+import { Agent, type ClientRequest, request } from 'node:http';
 
 export interface LoadResult {
   requests: number;
@@ -66,6 +67,7 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
     new Promise((resolve) => {
       const t0 = performance.now();
       let settled = false;
+      let current: ClientRequest | undefined;
       const fail = (err: NodeJS.ErrnoException): void => {
         if (settled) return;
         settled = true;
@@ -76,25 +78,37 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
         errorTimes.add(Math.round((performance.now() - start) / 100) / 10);
         resolve();
       };
-      const req = request(r.url, { method: r.method, agent, headers: r.headers }, (res) => {
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status > 299) {
-          non2xx++;
-          non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
-        }
-        res.on('data', (c: Buffer) => (bytesIn += c.length));
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          latencies.push(performance.now() - t0);
-          resolve();
+      // One request, following one 307 (the S3 front door's redirect_get) as Go's net/http does: the
+      // same method, on the same agent (its sockets are per host).
+      const send = (target: URL | string, hops: number): void => {
+        const req = request(target, { method: r.method, agent, headers: r.headers }, (res) => {
+          const location = res.headers.location;
+          if (res.statusCode === 307 && location !== undefined && hops === 0) {
+            res.resume();
+            res.on('end', () => send(location, 1));
+            return;
+          }
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 299) {
+            non2xx++;
+            non2xxStatuses[status] = (non2xxStatuses[status] ?? 0) + 1;
+          }
+          res.on('data', (c: Buffer) => (bytesIn += c.length));
+          res.on('end', () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            latencies.push(performance.now() - t0);
+            resolve();
+          });
+          res.on('error', fail);
         });
-        res.on('error', fail);
-      });
-      const timer = o.timeoutSeconds ? setTimeout(() => req.destroy(new Error('timeout')), o.timeoutSeconds * 1000) : undefined;
-      req.on('error', fail);
-      req.end(r.body);
+        current = req;
+        req.on('error', fail);
+        req.end(r.body);
+      };
+      const timer = o.timeoutSeconds ? setTimeout(() => current?.destroy(new Error('timeout')), o.timeoutSeconds * 1000) : undefined;
+      send(r.url, 0);
     });
   const worker = async (i: number): Promise<void> => {
     for (let n = i; performance.now() < deadline; n++) await one(list[n % list.length]);

@@ -9,8 +9,10 @@
  * the load generator (cpuMsPerRequest), since all three share the machine's cores.
  *
  * Targets: RGW direct, the door on that RGW (frontDoor), and the door on its embedded local backend
- * (frontDoorLocal: same object size and URL shape, its own runner profile and key), each against RGW
- * direct. Layouts (BENCH_LAYOUTS, default both): `shared` lets every process use both cores, as a
+ * (frontDoorLocal: same object size and URL shape, its own runner profile and key), and, for GET only,
+ * a second door process with `redirect_get = true` (frontDoorRedirect: the door verifies and answers
+ * 307, the load generator follows it to RGW as the runner's helper does; its CPU counted apart), each
+ * against RGW direct. Layouts (BENCH_LAYOUTS, default both): `shared` lets every process use both cores, as a
  * machine that hosts all three does; `pinned` puts this Ceph cluster (its ceph-mon, ceph-osd and
  * radosgw, all threads) on core 0 and the door and the load generator on core 1, in both arms, so
  * the ratio is what a deployment with the door on its own CPU would see (RGW direct then has a core
@@ -55,7 +57,7 @@ const loadAverageAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
 const server = await rgw();
 const bucket = await server.bucket('s3apibench');
 const dir = await mkdtemp(join(tmpdir(), 'cg-s3api-bench-'));
-await writeFile(join(dir, 'config.toml'), `
+const config = (redirect: boolean): string => `
 log_level = "${process.env.BENCH_LOG ? "info" : "warn"}"
 [[runners]]
   name = "bench"
@@ -70,6 +72,7 @@ ${server.toml(bucket)}
     Type = "local"
 [cachegate.s3_api]
   listen = "127.0.0.1:0"
+  redirect_get = ${redirect}
   [[cachegate.s3_api.keys]]
     access_key = "${AK}"
     secret_key = "${SK}"
@@ -78,43 +81,56 @@ ${server.toml(bucket)}
     access_key = "${LOCAL_AK}"
     secret_key = "${SK}"
     runner = "bench-local"
-`);
-const child = spawn(process.execPath, ['bin/cachegate.js', 'serve', '--config', join(dir, 'config.toml'), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info' } });
-let out = '';
-let exited = '';
-child.once('exit', (code, signal) => (exited = `cachegate serve exited (${code ?? signal}): ${out.slice(-3000)}`));
-const [front, service] = await new Promise<[string, string]>((res, rej) => {
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /S3 front door listening on (http:\/\/[0-9.:]+)/.exec(out);
-    const main = /cachegate listening on (http:\/\/[0-9.:]+)/.exec(out);
-    if (m && main) res([m[1], main[1]]);
+`;
+/** A `cachegate serve` child; its S3 front door and main listener URLs. */
+async function startDoor(name: string, redirect: boolean): Promise<{ child: ReturnType<typeof spawn>; front: string; service: string; exited: () => string }> {
+  await writeFile(join(dir, `${name}.toml`), config(redirect));
+  const child = spawn(process.execPath, ['bin/cachegate.js', 'serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info' } });
+  let out = '';
+  let exited = '';
+  child.once('exit', (code, signal) => (exited = `cachegate serve (${name}) exited (${code ?? signal}): ${out.slice(-3000)}`));
+  const [front, service] = await new Promise<[string, string]>((res, rej) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /S3 front door listening on (http:\/\/[0-9.:]+)/.exec(out);
+      const main = /cachegate listening on (http:\/\/[0-9.:]+)/.exec(out);
+      if (m && main) res([m[1], main[1]]);
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => rej(new Error(`cachegate serve exited (${code}): ${out.slice(-2000)}`)));
   });
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  child.once('exit', (code) => rej(new Error(`cachegate serve exited (${code}): ${out.slice(-2000)}`)));
-});
-child.stdout.on('data', (d: Buffer) => { if (process.env.BENCH_LOG) process.stderr.write(d); });
-child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-6000)));
+  child.stdout.on('data', (d: Buffer) => { if (process.env.BENCH_LOG) process.stderr.write(d); });
+  child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-6000)));
+  return { child, front, service, exited: () => exited };
+}
+type Target = 'rgwDirect' | 'frontDoor' | 'frontDoorLocal' | 'frontDoorRedirect';
+const targetNames = (process.env.BENCH_TARGETS ?? 'rgwDirect,frontDoor,frontDoorLocal,frontDoorRedirect').split(',') as Target[];
+const door = await startDoor('door', false);
+const { child, front, service } = door;
+// The redirect arm (redirect_get = true) is its own process, so that its CPU is counted apart.
+const redirectDoor = targetNames.includes('frontDoorRedirect') ? await startDoor('redirect', true) : undefined;
+const exited = (): string => door.exited() || (redirectDoor?.exited() ?? '');
 // log_level warn: no access log line per request (the bench measures the door, not the log sink)
 const presigner = (endpoint: string, accessKeyId: string, secretAccessKey: string): S3Client =>
   new S3Client({ endpoint, region: server.region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-const targets = {
+const targets: Record<Target, { client: S3Client; bucket: string; key: string }> = {
   frontDoor: { client: presigner(front, AK, SK), bucket: 'runner-cache', key: KEY },
   frontDoorLocal: { client: presigner(front, LOCAL_AK, SK), bucket: 'runner-cache', key: LOCAL_KEY },
+  frontDoorRedirect: { client: presigner(redirectDoor?.front ?? front, AK, SK), bucket: 'runner-cache', key: KEY },
   rgwDirect: { client: presigner(server.endpoint, server.accessKey, server.secretKey), bucket, key: KEY },
 };
 const body = randomBytes(1024 * 1024);
-type Target = keyof typeof targets;
 const urls = async (t: Target) => ({
   get: await getSignedUrl(targets[t].client, new GetObjectCommand({ Bucket: targets[t].bucket, Key: targets[t].key }), { expiresIn: 3600 }),
   put: await getSignedUrl(targets[t].client, new PutObjectCommand({ Bucket: targets[t].bucket, Key: targets[t].key, Metadata: { cachekey: 'bench' } }), { expiresIn: 3600, unhoistableHeaders: new Set(['x-amz-meta-cachekey']) }),
 });
-const u = { frontDoor: await urls('frontDoor'), frontDoorLocal: await urls('frontDoorLocal'), rgwDirect: await urls('rgwDirect') };
+const u = { frontDoor: await urls('frontDoor'), frontDoorLocal: await urls('frontDoorLocal'), frontDoorRedirect: await urls('frontDoorRedirect'), rgwDirect: await urls('rgwDirect') };
 // Both RGW targets reach the same object: PUT through the door, GET it straight from RGW.
 assert.equal((await fetch(u.frontDoor.put, { method: 'PUT', body, headers: { 'x-amz-meta-cachekey': 'bench' } })).status, 200);
 assert.ok(Buffer.from(await (await fetch(u.rgwDirect.get)).arrayBuffer()).equals(body));
 assert.equal((await fetch(u.frontDoorLocal.put, { method: 'PUT', body, headers: { 'x-amz-meta-cachekey': 'bench' } })).status, 200);
 assert.ok(Buffer.from(await (await fetch(u.frontDoorLocal.get)).arrayBuffer()).equals(body));
+if (redirectDoor) assert.ok(Buffer.from(await (await fetch(u.frontDoorRedirect.get)).arrayBuffer()).equals(body)); // fetch follows the 307
 
 /** Every thread of these processes on these cores (taskset -a: threads started later inherit it). */
 function pin(pids: number[], cpus: string): void {
@@ -129,9 +145,9 @@ function layout(name: string): void {
   if (name === 'pinned') {
     assert.ok(cores >= 2 && cephPids.length > 0, 'the pinned layout needs 2 cores and a Ceph cluster started here (not CACHEGATE_TEST_S3_ENDPOINT)');
     pin(cephPids, '0');
-    pin([child.pid!, process.pid], '1');
+    pin([child.pid!, ...(redirectDoor ? [redirectDoor.child.pid!] : []), process.pid], '1');
   } else {
-    pin([...cephPids, child.pid!, process.pid], `0-${cores - 1}`);
+    pin([...cephPids, child.pid!, ...(redirectDoor ? [redirectDoor.child.pid!] : []), process.pid], `0-${cores - 1}`);
   }
 }
 
@@ -143,7 +159,7 @@ function layout(name: string): void {
  * bounds the ratio to RGW direct.
  */
 type Cpu = { door: number; doorSystem: number; ceph: number; client: number };
-async function cpuSeconds(): Promise<Cpu> {
+async function cpuSeconds(doorPid: number): Promise<Cpu> {
   const stat = async (pid: number | string): Promise<string[]> => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.split(' ') ?? [];
   // utime, stime in clock ticks (USER_HZ 100)
   const ticks = async (pid: number | string): Promise<number> => {
@@ -160,7 +176,7 @@ async function cpuSeconds(): Promise<Cpu> {
     }
   }
   const u = process.cpuUsage();
-  return { door: await ticks(child.pid!), doorSystem: Number((await stat(child.pid!))[12] ?? 0) / 100, ceph, client: (u.user + u.system) / 1e6 };
+  return { door: await ticks(doorPid), doorSystem: Number((await stat(doorPid))[12] ?? 0) / 100, ceph, client: (u.user + u.system) / 1e6 };
 }
 
 interface Round { reqPerSec: number; mbPerSec: number; p99ms: number; cpuMsPerRequest: Cpu }
@@ -173,20 +189,20 @@ async function load(url: string, method: 'GET' | 'PUT'): Promise<{ requests: num
   return { requests: r.requests.total, reqPerSec: r.requests.average, errors: r.errors, non2xx: r.non2xx, p99ms: r.latency.p99, detail: { timeouts: r.timeouts, resets: r.resets, mismatches: r.mismatches } };
 }
 
-async function round(url: string, method: 'GET' | 'PUT', name: string): Promise<Round> {
-  const cpu0 = await cpuSeconds();
+async function round(url: string, method: 'GET' | 'PUT', name: Target): Promise<Round> {
+  const doorPid = (name === 'frontDoorRedirect' ? redirectDoor?.child.pid : child.pid) as number;
+  const cpu0 = await cpuSeconds(doorPid);
   const r = await load(url, method);
-  assert.equal(exited, '', exited);
+  assert.equal(exited(), '', exited());
   assert.equal(r.errors, 0, `${method} ${name}: ${r.errors} errors ${JSON.stringify(r.detail ?? {})}`);
   assert.equal(r.non2xx, 0, `${method} ${name}: ${r.non2xx} non-2xx answers`);
   const mb = (r.reqPerSec * body.length) / 1e6; // GET and PUT move one whole object per request
-  const cpu1 = await cpuSeconds();
+  const cpu1 = await cpuSeconds(doorPid);
   const per = (k: keyof Cpu): number => Math.round(((cpu1[k] - cpu0[k]) / Math.max(1, r.requests)) * 1e5) / 100;
   return { reqPerSec: r.reqPerSec, mbPerSec: Math.round(mb * 10) / 10, p99ms: r.p99ms, cpuMsPerRequest: { door: per('door'), doorSystem: per('doorSystem'), ceph: per('ceph'), client: per('client') } };
 }
 
 const methods = (process.env.BENCH_METHODS ?? 'GET,PUT').split(',') as ('GET' | 'PUT')[]; // e.g. BENCH_METHODS=PUT to profile one
-const targetNames = (process.env.BENCH_TARGETS ?? 'rgwDirect,frontDoor,frontDoorLocal').split(',') as Target[];
 const layouts = (process.env.BENCH_LAYOUTS ?? 'shared,pinned').split(',');
 const best: Record<string, Record<string, Round>> = {};
 for (const l of layouts) {
@@ -195,6 +211,7 @@ for (const l of layouts) {
   for (let i = 0; i < rounds; i++) {
     for (const method of methods) {
       for (const t of targetNames) {
+        if (t === 'frontDoorRedirect' && method === 'PUT') continue; // PUTs are never redirected
         const r = await round(method === 'GET' ? u[t].get : u[t].put, method, t);
         const k = `${method} ${t}`;
         if (!b[k] || r.reqPerSec > b[k].reqPerSec) b[k] = r;
@@ -287,7 +304,7 @@ if (mixSeconds > 0) {
   clearInterval(sampler);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
-  assert.equal(exited, '', exited);
+  assert.equal(exited(), '', exited());
   mix = {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
     clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
@@ -295,6 +312,7 @@ if (mixSeconds > 0) {
   };
 }
 child.kill('SIGTERM');
+redirectDoor?.child.kill('SIGTERM');
 
 // Each door target against RGW direct, per layout and method (undefined when a side did not run).
 const ratio: Record<string, Record<string, number | undefined>> = {};

@@ -10,12 +10,15 @@
  *    $metadata.httpStatusCode), so errors.ts maps them exactly as before;
  *  - retries: up to TIMEOUTS.attempts tries on a connection failure or a 5xx, as the SDK did;
  *  - time: the caller bounds the call until the answer's headers (bounded()); the socket fails when
- *    nothing moves for TIMEOUTS.idleMs, as the SDK's socketTimeout did.
+ *    nothing moves for TIMEOUTS.idleMs, as the SDK's socketTimeout did;
+ *  - region redirects: a wrong-region answer is followed once, re-signed for the region it names,
+ *    which the adapter then keeps (region-redirect.ts), as the SDK did.
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { TIMEOUTS, timedOut } from '../timeouts.ts';
 import type { S3Presigner } from './presigner.ts';
+import { movedRegion } from './region-redirect.ts';
 import { BACKEND_SOCKETS } from './sdk.ts';
 
 export const agents = {
@@ -69,9 +72,12 @@ function send(url: URL, headers: Record<string, string>, signal: AbortSignal): P
  * no) or a connection error; `signal` aborts it (the caller's deadline).
  */
 export async function directGet(presigner: S3Presigner, key: string, range: string | undefined, signal: AbortSignal): Promise<IncomingMessage> {
-  const p = await presigner.presign({ method: 'GET', objectName: key, expiresIn: 900, metadata: {} });
-  const url = new URL(p.url);
-  const headers: Record<string, string> = { ...p.headers, ...(range !== undefined ? { range } : {}) };
+  const sign = async (): Promise<{ url: URL; headers: Record<string, string> }> => {
+    const p = await presigner.presign({ method: 'GET', objectName: key, expiresIn: 900, metadata: {} });
+    return { url: new URL(p.url), headers: { ...p.headers, ...(range !== undefined ? { range } : {}) } };
+  };
+  let { url, headers } = await sign();
+  let moved = false;
   for (let attempt = 1; ; attempt++) {
     let res: IncomingMessage;
     try {
@@ -81,7 +87,20 @@ export async function directGet(presigner: S3Presigner, key: string, range: stri
       throw err;
     }
     const status = res.statusCode ?? 0;
-    if (status === 200 || status === 206) return res;
+    if (status === 200 || status === 206) {
+      presigner.regionConfirmed = true;
+      return res;
+    }
+    const region = moved ? undefined : movedRegion(res, url);
+    if (region !== undefined) {
+      // Once per request, not counted as an attempt (region-redirect.ts).
+      res.resume();
+      moved = true;
+      presigner.regionMoved(region);
+      ({ url, headers } = await sign());
+      attempt--;
+      continue;
+    }
     const err = await answerError(res);
     if ((status >= 500 || status === 429) && attempt < TIMEOUTS.attempts && !signal.aborted) continue;
     throw err;

@@ -138,7 +138,7 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
   const getTarget = (): Target | Promise<Target> => {
     // Known region (configured, or detected and not due for a retry): no await. The target follows
     // the region when a retried detection finds another one.
-    if (s3.bucketLocation !== '' || (knownRegion !== undefined && regionPromise !== undefined)) {
+    if ((s3.bucketLocation !== '' || regionPromise !== undefined) && knownRegion !== undefined) {
       const r = knownRegion as string;
       if (target === undefined || target.region !== r) target = resolveTarget(s3, r, { warn: warnOnce });
       return target;
@@ -176,7 +176,15 @@ export function createS3Adapter(ctx: AdapterContext, options: S3AdapterOptions =
     await headBucket();
     bucketSeenAt = performance.now();
   };
-  const presigner = new S3Presigner({ s3, credentials, target: getTarget, maxUploadedArchiveSize: profile.cache.maxUploadedArchiveSize });
+  // A region S3 names in a redirect (a wrong BucketLocation) is used from then on, as the SDK's
+  // region cache does; the SDK client (HEAD, multipart) follows such redirects itself.
+  const regionMoved = (r: string): void => {
+    if (r === knownRegion) return;
+    warnOnce(`S3 answered that bucket "${s3.bucketName}" is in region ${r}, not ${knownRegion ?? 'the detected one'}: signing for ${r} (set BucketLocation = "${r}")`);
+    knownRegion = r;
+    regionPromise = Promise.resolve(r);
+  };
+  const presigner = new S3Presigner({ s3, credentials, target: getTarget, maxUploadedArchiveSize: profile.cache.maxUploadedArchiveSize, regionMoved });
   const proxy: ProxyDeps = { s3, client: getClient, secrets, confirmBucket, presigner };
 
   // --- RoleARN ---

@@ -24,6 +24,8 @@ export interface PresignerOptions {
   /** Resolves (and caches) where requests go; the region may need GetBucketLocation the first time. */
   target: () => Target | Promise<Target>;
   maxUploadedArchiveSize: number;
+  /** S3 named the bucket's region in a redirect (direct-get.ts, direct-put.ts): sign for it from now on. */
+  regionMoved?: (region: string) => void;
 }
 
 export class S3Presigner {
@@ -44,6 +46,14 @@ export class S3Presigner {
   }
 
   #creds: Credentials | undefined;
+
+  /** Whether a request signed by this presigner has been answered 2xx yet (so its region is right). */
+  regionConfirmed = false;
+
+  /** The region S3 named in a redirect answer (x-amz-bucket-region) replaces the configured or detected one. */
+  regionMoved(region: string): void {
+    this.#opts.regionMoved?.(region);
+  }
 
   /**
    * Fast path without any await once the target and credentials are known (the common case): the

@@ -22,6 +22,8 @@ export const s3ApiSchema = z.strictObject({
   multipart_max_age: z.number().int().min(60).optional(),
   /** Seconds an idle keep-alive connection of the front door stays open (not [cachegate] keep_alive_timeout). */
   keep_alive_timeout: z.number().positive().optional(),
+  /** Presigned GET/HEAD answered with 307 to the backend's own presigned URL (src/s3api/redirect.ts). */
+  redirect_get: z.boolean().optional(),
   keys: z.array(s3ApiKeySchema).optional(),
 });
 
@@ -43,6 +45,8 @@ export interface S3ApiSettings {
   multipartMaxAge: number;
   /** Seconds; see DEFAULT_S3_API_KEEP_ALIVE. */
   keepAliveTimeout: number;
+  /** Presigned GET/HEAD of an object on S3/GCS/Azure answered with 307 to the backend (redirect.ts). */
+  redirectGet: boolean;
   keys: S3ApiKey[];
 }
 
@@ -84,5 +88,5 @@ export function s3ApiSettings(raw: RawS3Api | undefined, profiles: CacheProfile[
   if (keys.length === 0 && findings.every((x) => !x.field.startsWith(`${field}.keys`))) {
     findings.push({ level: 'warning', field: `${field}.keys`, message: 'no access keys: every request to the S3 front door is refused' });
   }
-  return { listen: raw.listen, bucket: raw.bucket ?? DEFAULT_S3_API_BUCKET, multipartMaxAge: raw.multipart_max_age ?? DEFAULT_MULTIPART_MAX_AGE, keepAliveTimeout: raw.keep_alive_timeout ?? DEFAULT_S3_API_KEEP_ALIVE, keys };
+  return { listen: raw.listen, bucket: raw.bucket ?? DEFAULT_S3_API_BUCKET, multipartMaxAge: raw.multipart_max_age ?? DEFAULT_MULTIPART_MAX_AGE, keepAliveTimeout: raw.keep_alive_timeout ?? DEFAULT_S3_API_KEEP_ALIVE, redirectGet: raw.redirect_get ?? false, keys };
 }

@@ -21,6 +21,7 @@ import { S3Error, accessDenied, errorXml, toS3Error } from './errors.ts';
 import type { S3ApiMetrics } from './metrics.ts';
 import { listUploads, stagingRoot } from './multipart.ts';
 import { deleteOp, getOp, headOp, putOp, type Answer, type ObjectContext } from './object-ops.ts';
+import { redirectOp, redirects } from './redirect.ts';
 import { verifySigV4, type VerifiedSignature } from './sigv4-verify.ts';
 
 export interface S3ListenerDeps {
@@ -70,7 +71,8 @@ export function createS3Listener(deps: S3ListenerDeps): (req: IncomingMessage, r
     requestContext.run({ reqId }, () => {
       handle(deps, req, res, path, q === -1 ? '' : url.slice(q + 1), (name) => (operation = name)).then(
         (answer) => {
-          deps.s3Metrics.operations.inc({ operation, outcome: 'ok' });
+          // A redirect_get answer (redirect.ts) is counted apart: its bytes never pass through the door.
+          deps.s3Metrics.operations.inc({ operation, outcome: answer.status === 307 ? 'redirected' : 'ok' });
           send(req, res, answer);
         },
         (err: unknown) => {
@@ -195,15 +197,16 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   continueIfExpected(req, res); // signed, in its namespace, allowed to write, a slot taken: now the body may come
   const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;
+  const redirect = settings.redirectGet && (method === 'GET' || method === 'HEAD') && query.has('X-Amz-Signature') && redirects(adapter);
   switch (method) {
     case 'GET': {
       setOperation('GetObject');
       const range = req.headers.range;
-      return getOp(object, range);
+      return (redirect ? await redirectOp(object, 'GET') : undefined) ?? getOp(object, range);
     }
     case 'HEAD':
       setOperation('HeadObject');
-      return headOp(object);
+      return (redirect ? await redirectOp(object, 'HEAD') : undefined) ?? headOp(object);
     case 'PUT':
       setOperation('PutObject');
       if (req.headers['x-amz-copy-source'] !== undefined) throw new S3Error('NotImplemented', 501, 'CopyObject is not supported by cachegate\'s S3 front door');

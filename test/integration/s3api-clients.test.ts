@@ -5,13 +5,13 @@
  * scripts/install-deps.sh. Backend: the embedded local backend.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { download, upload } from '../../src/transfer/index.ts';
+import { run } from '../support/run.ts';
 import { presign, startTestService, type TestService } from '../support/service.ts';
 
 const AK = 'CLIENTSKEY000001';
@@ -19,15 +19,6 @@ const SK = 'clients-secret-000001';
 const TOKEN = 'glrt-clientsrun-1';
 const NS = 'runner/clientsru/project/5';
 const MINIO_SRC = resolve(import.meta.dirname, '../fixtures/minio-go');
-
-/** Async on purpose: the service under test runs in this process. */
-function run(cmd: string, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((res) => {
-    execFile(cmd, args, { env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env }, cwd, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
-      res({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr });
-    });
-  });
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -44,7 +44,7 @@ function client(endpoint: string, accessKeyId = AK, secretAccessKey = SK, extra:
 }
 
 /** What a stock runner (s3v2 adapter) hands its helper: presigned path-style URLs, checksums only when required. */
-function runnerPresigner(endpoint: string, accessKeyId = AK, secretAccessKey = SK): S3Client {
+export function runnerPresigner(endpoint: string, accessKeyId = AK, secretAccessKey = SK): S3Client {
   return client(endpoint, accessKeyId, secretAccessKey, { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 }
 

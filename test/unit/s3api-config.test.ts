@@ -42,7 +42,7 @@ describe('[cachegate.s3_api]', () => {
 `, { FD_SECRET: 'from-env' });
     assert.equal(hasErrors(c), false, JSON.stringify(c.findings));
     assert.deepEqual(c.service.s3Api, {
-      listen: '0.0.0.0:9000', bucket: 'runner-cache', multipartMaxAge: 86400, keepAliveTimeout: 60,
+      listen: '0.0.0.0:9000', bucket: 'runner-cache', multipartMaxAge: 86400, keepAliveTimeout: 60, redirectGet: false,
       keys: [
         { accessKey: 'FRONTDOORKEY0001', secretKey: 'front-door-secret-0001', runner: 'r1', readOnly: false },
         { accessKey: 'FRONTDOORKEY0002', secretKey: 'from-env', runner: 'r1', readOnly: true },
