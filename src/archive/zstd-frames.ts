@@ -28,7 +28,7 @@ import { startWorker } from './worker-start.ts';
 export interface ZstdFramesOptions {
   /** Bytes of input per frame (default 4 MiB). */
   segment?: number;
-  /** Worker threads (default: CPUs, 2..4). */
+  /** Worker threads (default: CPUs, 2..4; the helper passes memory-budget.ts's choice). */
   parallel?: number;
   /** Segments in the pool, and as many output buffers (default parallel + 2; at least parallel + 1). */
   buffers?: number;
