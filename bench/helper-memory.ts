@@ -5,7 +5,7 @@
  *
  *   node bench/helper-memory.ts [--tree DIR]... [--generated] [--node-modules] [--big] [--dir DIR]
  *                               [--reps N] [--formats zip,tarzstd] [--no-transfer] [--wrapper|--direct]
- *                               [--budget 128MiB] [--breakdown] [--env NAME=VALUE]...
+ *                               [--budget 128MiB] [--breakdown] [--env NAME=VALUE]... [--drop-tree]
  *
  * --generated: bench/archive.ts's tree (20,000 small files, 3 × 100 MiB); --node-modules: a `cp -a`
  * copy of this project's node_modules; --big: the generated tree plus 6 × 1 GiB (~6.87 GB).
@@ -19,6 +19,8 @@
  * upper bound. Runs are repeated --reps times (default 1) interleaved by format; time is the median,
  * peak the maximum. Results: a table on stdout and bench/results/helper-memory-<date>.json.
  *
+ * --drop-tree: create every format's archive first, then delete the (generated) tree before the
+ * extractions, for --big on a tmpfs that cannot hold the tree, its archives and an extracted copy.
  * --budget: CACHE_HELPER_MEMORY for the commands (src/archive/memory-budget.ts). --env: more
  * environment for the commands (A/B runs of e.g. MALLOC_ARENA_MAX). --breakdown: what the peak is
  * made of (docs/archive.md "What the peak is made of"): /proc/<pid>/smaps of the Node process at its
@@ -239,6 +241,8 @@ async function main(): Promise<void> {
   const reps = Number(opt('--reps') ?? 1);
   const formats = (opt('--formats') ?? 'zip,tarzstd').split(',');
   const transfer = !args.includes('--no-transfer');
+  const dropTree = args.includes('--drop-tree');
+  if (dropTree && reps !== 1) throw new Error('--drop-tree runs each command once (--reps 1)');
   const breakdown = args.includes('--breakdown');
   const budget = opt('--budget');
   const extraEnv = Object.fromEntries(many('--env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -275,20 +279,35 @@ async function main(): Promise<void> {
         process.stderr.write(`${t.name} ${name}: ${r.wallS.toFixed(2)} s ${r.peakMB.toFixed(0)} MB (load ${r.load1})\n`);
         if (r.breakdown) process.stderr.write(`${JSON.stringify(r.breakdown)}\n`);
       };
-      for (let rep = 0; rep < reps; rep++) {
-        for (const format of formats) {
-          const file = path.join(work, `cache-${format}.${format === 'tarzstd' ? 'tar.zst' : 'zip'}`);
-          rm(file);
-          const key = `bench-${t.name}-${format}`;
-          const up = service ? await presign(service.url, 'upload', key) : [];
-          record(`${format} cache-archiver${service ? ' + upload' : ''}`, await measure([...launcher, 'cache-archiver', '--file', file, '--path', '.', ...up], t.dir, { ...env, CACHE_COMPRESSION_FORMAT: format, CACHE_COMPRESSION_LEVEL: 'fast' }, breakdown));
-          if (service) rm(file); // the extractor downloads it again
-          const down = service ? await presign(service.url, 'download', key) : [];
-          const dst = path.join(work, `x-${format}-${rep}`);
-          fs.mkdirSync(dst);
-          record(`${format} cache-extractor${service ? ' + download' : ''}`, await measure([...launcher, 'cache-extractor', '--file', file, ...down], dst, env, breakdown));
-          rm(dst);
-          rm(file);
+      const fileOf = (format: string): string => path.join(work, `cache-${format}.${format === 'tarzstd' ? 'tar.zst' : 'zip'}`);
+      const create = async (format: string): Promise<void> => {
+        const file = fileOf(format);
+        rm(file);
+        const up = service ? await presign(service.url, 'upload', `bench-${t.name}-${format}`) : [];
+        record(`${format} cache-archiver${service ? ' + upload' : ''}`, await measure([...launcher, 'cache-archiver', '--file', file, '--path', '.', ...up], t.dir, { ...env, CACHE_COMPRESSION_FORMAT: format, CACHE_COMPRESSION_LEVEL: 'fast' }, breakdown));
+        if (service) rm(file); // the extractor downloads it again
+      };
+      const extract = async (format: string, rep: number): Promise<void> => {
+        const file = fileOf(format);
+        const down = service ? await presign(service.url, 'download', `bench-${t.name}-${format}`) : [];
+        const dst = path.join(work, `x-${format}-${rep}`);
+        fs.mkdirSync(dst);
+        record(`${format} cache-extractor${service ? ' + download' : ''}`, await measure([...launcher, 'cache-extractor', '--file', file, ...down], dst, env, breakdown));
+        rm(dst);
+        rm(file);
+      };
+      if (dropTree) {
+        // every archive first, then the tree goes before the extractions: tree, archives and an
+        // extracted copy of the 6.87 GB tree do not fit the tmpfs together
+        for (const format of formats) await create(format);
+        if (t.made) rm(t.dir);
+        for (const format of formats) await extract(format, 0);
+      } else {
+        for (let rep = 0; rep < reps; rep++) {
+          for (const format of formats) {
+            await create(format);
+            await extract(format, rep);
+          }
         }
       }
       for (const [name, rs] of runs) {

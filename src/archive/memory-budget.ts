@@ -113,9 +113,13 @@ export function resolveBudget(flag: string | undefined, env: Record<string, stri
   return c !== undefined ? { budget: c, source: 'cgroup' } : { budget: undefined, source: 'none' };
 }
 
-/** The defaults (no budget, or one of SMALL_BUDGET or more). */
+/**
+ * The defaults (no budget, or one of SMALL_BUDGET or more). tar.zst frame threads: one on one or
+ * two CPUs, where the main thread (reading files, tar headers) needs the other CPU itself: a second
+ * frame thread measured no faster on the two trees and held ~18 MB more (docs/archive.md, Session 7).
+ */
 export function defaultSettings(cpus = os.availableParallelism()): Omit<HelperMemorySettings, 'budget' | 'source'> {
-  const zstdFrameWorkers = Math.min(4, Math.max(2, cpus));
+  const zstdFrameWorkers = cpus <= 2 ? 1 : Math.min(4, cpus);
   return { transferConcurrency: 16, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 2, largeEntryWorkers: 2, extractInFlightBytes: 32 << 20 };
 }
 
@@ -130,7 +134,7 @@ export function defaultSettings(cpus = os.availableParallelism()): Omit<HelperMe
 export function settingsFor(budget: number | undefined, source: BudgetSource = budget === undefined ? 'none' : 'env', cpus = os.availableParallelism()): HelperMemorySettings {
   const d = defaultSettings(cpus);
   if (budget === undefined || budget >= SMALL_BUDGET) return { budget, source, ...d };
-  const zstdFrameWorkers = budget < TIGHT_BUDGET ? 1 : Math.max(1, Math.min(2, cpus));
+  const zstdFrameWorkers = budget < TIGHT_BUDGET ? 1 : Math.min(2, d.zstdFrameWorkers);
   return { budget, source, transferConcurrency: 4, zstdFrameWorkers, zstdFrameBuffers: zstdFrameWorkers + 1, largeEntryWorkers: 1, extractInFlightBytes: 8 << 20 };
 }
 

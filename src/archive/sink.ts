@@ -84,6 +84,11 @@ export class Sink {
 
   static readonly MAX_REGION = BATCH;
 
+  /** Bytes left in the current batch (what region() can give without a flush). */
+  get room(): number {
+    return this.batch.length - this.used;
+  }
+
   flush(): Promise<void> | undefined {
     if (this.used === 0) return undefined;
     const full = this.batch;

@@ -29,11 +29,23 @@ export interface TarWriteOptions {
 const ZEROS = Buffer.alloc(1024);
 /** Largest file written inline: its header and data must fit one Sink region (≤ 1 MiB). */
 const INLINE_LIMIT = Sink.MAX_REGION / 2;
+/** A streamed file's read goes into the batch's rest when at least this much is left. */
+const MIN_PIECE = 64 * 1024;
 const MAX_OCTAL_11 = 0o77777777777;
 const MAX_OCTAL_7 = 0o7777777;
 
+/**
+ * `value` as len − 1 octal digits and a NUL, written digit by digit: the string a
+ * `toString(8).padStart()` made per field (seven per header) was a share of the main thread's time
+ * and garbage on trees of many small files. Callers keep values within len − 1 digits.
+ */
 function octal(buf: Buffer, off: number, len: number, value: number): void {
-  buf.write(value.toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
+  let v = value;
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[off + len - 1] = 0;
 }
 
 function paxRecord(key: string, value: string): Buffer {
@@ -190,11 +202,12 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     }
     try {
       await writeHeader(sink, e.name, '0', e.size, e.mode, e.uid, e.gid, e.mtimeMs);
-      // read straight into the sink's batches: no per-block allocation
+      // read straight into the sink's batches: no per-block allocation. Each read fills what is
+      // left of the batch (a whole 1 MiB batch after the first): 256 KiB pieces cost four trips
+      // to the threadpool per batch, and the main thread waited on them (tar.zst of the bench tree).
       let n = 0;
-      const piece = 256 * 1024;
       while (n < e.size) {
-        const want = Math.min(piece, e.size - n);
+        const want = Math.min(sink.room >= MIN_PIECE ? sink.room : Sink.MAX_REGION, e.size - n);
         await sink.reserve(want);
         const region = sink.region(want);
         let got = 0;

@@ -13,7 +13,9 @@
  * up to ~64 MB of them resident before V8 collected. zstd-napi's own multi-threaded streams were
  * measured too and rejected: they busy-wait the calling thread (see docs/archive.md).
  *
- * The threads' code is zstd-frame-worker.ts (started through worker-start.ts).
+ * The threads' code is zstd-frame-worker.ts (started through worker-start.ts). The helper starts
+ * them while it selects the files (`prestartFrameWorkers`): a thread's start-up (its isolate,
+ * Node's bootstrap, the module) took ~0.1–0.3 s after the selection, with nothing compressing.
  *
  * Memory: buffers (default parallel + 2) × (4 MiB in + 4 MiB out) + one zstd context and one
  * isolate per worker; the helper's memory budget chooses both (memory-budget.ts).
@@ -26,7 +28,7 @@ import { startWorker } from './worker-start.ts';
 export interface ZstdFramesOptions {
   /** Bytes of input per frame (default 4 MiB). */
   segment?: number;
-  /** Worker threads (default: CPUs, 2..4). */
+  /** Worker threads (default: CPUs, 2..4; the helper passes memory-budget.ts's choice). */
   parallel?: number;
   /** Segments in the pool, and as many output buffers (default parallel + 2; at least parallel + 1). */
   buffers?: number;
@@ -68,6 +70,38 @@ class Pool {
     if (w) w(b);
     else this.free.push(b);
   }
+}
+
+const WORKER_URL = new URL('./zstd-frame-worker.ts', import.meta.url);
+/** Threads started ahead of the writer, not yet taken by one (unref'd: they hold no process open). */
+const prestarted: Worker[] = [];
+
+/**
+ * Starts `n` frame threads now for the next ZstdFrameWriter to take, so that they start up while
+ * the caller does other work (the archiver: selecting the files). Threads nobody takes are ended
+ * by `releasePrestartedFrameWorkers()` (or die with the process: they are unref'd).
+ */
+export function prestartFrameWorkers(n: number): void {
+  while (prestarted.length < n) {
+    const worker = startWorker(WORKER_URL, null);
+    worker.unref();
+    // a thread that fails before it is taken is dropped; the writer starts its own
+    worker.on('error', () => {
+      const i = prestarted.indexOf(worker);
+      if (i >= 0) prestarted.splice(i, 1);
+    });
+    prestarted.push(worker);
+  }
+}
+
+/** How many prestarted threads wait to be taken. */
+export function prestartedFrameWorkers(): number {
+  return prestarted.length;
+}
+
+/** Ends the threads prestartFrameWorkers started that no writer took. */
+export async function releasePrestartedFrameWorkers(): Promise<void> {
+  await Promise.all(prestarted.splice(0).map((w) => w.terminate()));
 }
 
 export class ZstdFrameWriter extends Writable {
@@ -120,7 +154,8 @@ export class ZstdFrameWriter extends Writable {
     const w = this.idle.pop();
     if (w) return w;
     if (this.workers.length < this.parallel) {
-      const worker = startWorker(new URL('./zstd-frame-worker.ts', import.meta.url), { level: this.level });
+      const worker = prestarted.shift() ?? startWorker(WORKER_URL, null);
+      worker.ref();
       worker.on('message', (r: Result) => this.done(worker, r));
       worker.on('error', (err) => this.fail(err));
       this.workers.push(worker);
@@ -164,7 +199,7 @@ export class ZstdFrameWriter extends Writable {
     const worker = await this.worker();
     const id = this.submitted++;
     this.order.push(id);
-    worker.postMessage({ id, seg, len, out }, [seg, out]);
+    worker.postMessage({ id, seg, len, out, level: this.level }, [seg, out]);
   }
 
   private async take(chunk: Buffer): Promise<void> {

@@ -54,6 +54,9 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
   } catch (e) {
     return fail((e as Error).message);
   }
+  // tar.zst: the frame threads start up while the files are selected (zstd-frames.ts)
+  const frames = format.value === 'tarzstd' ? await import('../archive/zstd-frames.ts') : undefined;
+  frames?.prestartFrameWorkers(memory.zstdFrameWorkers);
 
   const sel = await selectFiles({
     cwd,
@@ -65,6 +68,7 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
     onInfo: info,
   });
   if (sel.entries.length === 0) {
+    await frames?.releasePrestartedFrameWorkers();
     info('No files to cache.');
     return 0;
   }
@@ -85,9 +89,12 @@ export async function main(argv: string[], deps: ArchiverDeps = {}): Promise<num
       info(`Created cache archive ${values.file} (${format.value}${engine}, ${res.entries} entries, ${res.bytes} bytes)`);
     } catch (e) {
       return fail(`creating ${values.file}: ${(e as Error).message}`);
+    } finally {
+      await frames?.releasePrestartedFrameWorkers();
     }
     fs.writeFileSync(path.join(path.dirname(file), 'metadata.json'), metadataJson(values.metadata ?? env.CACHE_METADATA, warn));
   } else {
+    await frames?.releasePrestartedFrameWorkers();
     info('Archive is up to date!');
   }
 

@@ -87,6 +87,13 @@ describe('settingsFor', () => {
     assert.deepEqual(settingsFor(SMALL_BUDGET, 'env', 8), { budget: SMALL_BUDGET, source: 'env', ...defaultSettings(8) });
     assert.equal(defaultSettings(2).transferConcurrency, 16);
     assert.equal(defaultSettings(8).zstdFrameWorkers, 4);
+    assert.equal(defaultSettings(3).zstdFrameWorkers, 3);
+  });
+  it('one or two CPUs: one tar.zst frame thread by default (the main thread needs the other CPU; Session 7)', () => {
+    assert.equal(defaultSettings(1).zstdFrameWorkers, 1);
+    assert.equal(defaultSettings(2).zstdFrameWorkers, 1);
+    assert.equal(defaultSettings(2).zstdFrameBuffers, 3);
+    assert.equal(settingsFor(TIGHT_BUDGET, 'cgroup', 2).zstdFrameWorkers, 1, 'a budget never gives more threads than the default');
   });
   it('a small budget: fewer parts, workers and buffers', () => {
     for (const cpus of [1, 2, 8]) {
