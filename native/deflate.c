@@ -14,14 +14,17 @@
  *   shrank) or 0xFFFFFFFF when the file vanished (ENOENT, ENOTDIR). Reading on the threadpool
  *   overlaps it with compression; the main thread reading every small file was the bottleneck on
  *   trees of many small files (docs/archive.md "Deflate engines").
- * packBlock(level, input, output, last) -> Promise<[crc, n]>
- *   One block of a large file. libdeflate has no streaming API: each block is a complete stream,
- *   so for every block but the last the final-block bit is cleared and an empty stored block
- *   (byte alignment, like a sync flush) appended, which makes the blocks' concatenation one
- *   ordinary deflate stream (the way zlib's examples/gzjoin.c joins streams). The last block's
- *   header is found by walking the blocks with zlib's inflate(Z_BLOCK). `output` needs
- *   compressBound(input) bytes (see blockBound). A block whose 64 KiB sample from its middle
- *   deflates to more than 70 % is stored instead (level 0, a copy in deflate's stored blocks).
+ * packBlockAt(level, fd, position, input, output, last) -> Promise<[crc, n, read]>
+ *   One block of a large file, read by the job: up to input.length bytes of `fd` at `position`
+ *   (fewer when the file ends: `read`), so a large file costs the main thread no read and no CRC
+ *   per block (docs/archive.md "Session 8"; crc32Combine(crc1, crc2, len2) joins the CRCs).
+ *   libdeflate has no streaming API: each block is a complete stream, so for every block but the
+ *   last the final-block bit is cleared and an empty stored block (byte alignment, like a sync
+ *   flush) appended, which makes the blocks' concatenation one ordinary deflate stream (the way
+ *   zlib's examples/gzjoin.c joins streams). The last block's header is found by walking the
+ *   blocks with zlib's inflate(Z_BLOCK). `output` needs compressBound(input) bytes (see
+ *   blockBound). A block whose 64 KiB sample from its middle deflates (at level 1) to more than
+ *   70 % is stored instead (deflate's stored blocks, written directly).
  *
  * No global state: compressors are cached per thread, so the module is context-aware (worker
  * threads and several Node environments may load it).
@@ -85,7 +88,7 @@ typedef struct {
   napi_ref refs[5];
   int nrefs;
   int level;
-  int block; /* 1 packBlock, 0 packFiles */
+  int block; /* 1 packBlockAt, 0 packFiles */
   int last;
   uint8_t *in;
   size_t in_len;
@@ -100,6 +103,9 @@ typedef struct {
   uint32_t crc;
   size_t produced;
   const char *error;
+  int fd; /* packBlockAt: the block is read from fd at pos first (got: bytes read) */
+  int64_t pos;
+  size_t got;
 } job_t;
 
 /* Reads up to `len` bytes of `path` into `buf`; bytes read, or -1 with errno set. */
@@ -182,12 +188,56 @@ static int worth_deflating(struct libdeflate_compressor *c, const uint8_t *in, s
   return n > 0 && n <= STORE_ABOVE * SAMPLE;
 }
 
+/* `in` as deflate stored blocks (a copy; byte-aligned, so no end-of-stream walk is needed when
+ * not last); bytes written, 0 when `cap` is too small. */
+static size_t stored_blocks(const uint8_t *in, size_t len, uint8_t *out, size_t cap, int last) {
+  size_t o = 0, i = 0;
+  do {
+    size_t n = len - i > 65535 ? 65535 : len - i;
+    if (o + 5 + n > cap) return 0;
+    out[o++] = last && i + n == len ? 1 : 0; /* BFINAL, BTYPE 00, padding */
+    out[o++] = (uint8_t)n; out[o++] = (uint8_t)(n >> 8);
+    out[o++] = (uint8_t)~n; out[o++] = (uint8_t)(~n >> 8);
+    memcpy(out + o, in + i, n);
+    o += n;
+    i += n;
+  } while (i < len);
+  return o;
+}
+
+/* The block's bytes from the file (a short read: the file ended). */
+static int read_block(job_t *j) {
+  size_t off = 0;
+  while (off < j->in_len) {
+    ssize_t n = pread(j->fd, j->in + off, j->in_len - off, (off_t)(j->pos + (int64_t)off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const char *name = strerrorname_np(errno);
+      snprintf(j->errbuf, sizeof j->errbuf, "%s: %s, read", name ? name : "EIO", strerror(errno));
+      j->error = j->errbuf;
+      return -1;
+    }
+    if (n == 0) break;
+    off += (size_t)n;
+  }
+  j->got = j->in_len = off;
+  return 0;
+}
+
 static void run_block(job_t *j) {
+  if (read_block(j)) return;
   struct libdeflate_compressor *c = compressor(j->level);
   if (!c) { j->error = "out of memory"; return; }
-  if (j->level > 0 && !worth_deflating(c, j->in, j->in_len) && !(c = compressor(0))) { j->error = "out of memory"; return; }
   j->crc = (uint32_t)libdeflate_crc32(0, j->in, j->in_len);
   if (j->out_len < 16) { j->error = "output buffer too small"; return; }
+  /* the sample is probed at level 1 whatever the level: at level 5 it cost ~0.4 s of CPU on the
+     bench tree's 300 incompressible blocks, for the same decision (docs/archive.md "Session 8") */
+  struct libdeflate_compressor *probe = j->level > 1 ? compressor(1) : c;
+  if (!probe) { j->error = "out of memory"; return; }
+  if (j->level == 0 || !worth_deflating(probe, j->in, j->in_len)) {
+    if (!(j->produced = stored_blocks(j->in, j->in_len, j->out, j->out_len, j->last))) j->error = "output buffer too small";
+    return;
+  }
   size_t n = libdeflate_deflate_compress(c, j->in, j->in_len, j->out, j->out_len - 6);
   if (n == 0) { j->error = "output buffer too small"; return; }
   if (!j->last) {
@@ -237,12 +287,14 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (j->error) {
     v = NULL;
   } else if (j->block) {
-    napi_value a, b;
-    napi_create_array_with_length(env, 2, &v);
+    napi_value a, b, c;
+    napi_create_array_with_length(env, 3, &v);
     napi_create_uint32(env, j->crc, &a);
     napi_create_uint32(env, (uint32_t)j->produced, &b);
     napi_set_element(env, v, 0, a);
     napi_set_element(env, v, 1, b);
+    napi_create_uint32(env, (uint32_t)j->got, &c);
+    napi_set_element(env, v, 2, c);
   } else {
     napi_get_undefined(env, &v);
   }
@@ -317,19 +369,36 @@ static napi_value pack_files(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
-static napi_value pack_block(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc = 4;
+static napi_value pack_block_at(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  size_t argc = 6;
   job_t *j = calloc(1, sizeof *j);
-  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return fail(env, j, "packBlock: bad call");
+  if (!j || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return fail(env, j, "packBlockAt: bad call");
   j->block = 1;
   bool last;
-  if (argc < 4 || level_arg(env, argv[0], &j->level)) return fail(env, j, "packBlock: level 0-12 expected");
-  if (typed(env, argv[1], (void **)&j->in, &j->in_len, j) || typed(env, argv[2], (void **)&j->out, &j->out_len, j) ||
-      napi_get_value_bool(env, argv[3], &last) != napi_ok)
-    return fail(env, j, "packBlock(level, input, output, last: boolean)");
+  if (argc < 6 || level_arg(env, argv[0], &j->level)) return fail(env, j, "packBlockAt: level 0-12 expected");
+  if (napi_get_value_int32(env, argv[1], &j->fd) != napi_ok || j->fd < 0 || napi_get_value_int64(env, argv[2], &j->pos) != napi_ok || j->pos < 0 ||
+      typed(env, argv[3], (void **)&j->in, &j->in_len, j) || typed(env, argv[4], (void **)&j->out, &j->out_len, j) ||
+      napi_get_value_bool(env, argv[5], &last) != napi_ok)
+    return fail(env, j, "packBlockAt(level, fd, position, input, output, last: boolean)");
   j->last = last;
   return start(env, j);
+}
+
+/* zlib's crc32_combine: the CRC-32 of A then B from crc(A), crc(B) and B's length. */
+static napi_value crc32_combine_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], v;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t a, b;
+  int64_t len;
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &a) != napi_ok || napi_get_value_uint32(env, argv[1], &b) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &len) != napi_ok || len < 0) {
+    napi_throw_type_error(env, NULL, "crc32Combine(crc1, crc2, len2)");
+    return NULL;
+  }
+  napi_create_uint32(env, (uint32_t)crc32_combine(a, b, (z_off_t)len), &v);
+  return v;
 }
 
 static napi_value block_bound(napi_env env, napi_callback_info info) {
@@ -639,10 +708,12 @@ NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "packFiles", NAPI_AUTO_LENGTH, pack_files, NULL, &f);
   napi_set_named_property(env, exports, "packFiles", f);
-  napi_create_function(env, "packBlock", NAPI_AUTO_LENGTH, pack_block, NULL, &f);
-  napi_set_named_property(env, exports, "packBlock", f);
   napi_create_function(env, "blockBound", NAPI_AUTO_LENGTH, block_bound, NULL, &f);
   napi_set_named_property(env, exports, "blockBound", f);
+  napi_create_function(env, "packBlockAt", NAPI_AUTO_LENGTH, pack_block_at, NULL, &f);
+  napi_set_named_property(env, exports, "packBlockAt", f);
+  napi_create_function(env, "crc32Combine", NAPI_AUTO_LENGTH, crc32_combine_js, NULL, &f);
+  napi_set_named_property(env, exports, "crc32Combine", f);
   napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &f);
   napi_set_named_property(env, exports, "writeFiles", f);
   napi_create_function(env, "inflateFile", NAPI_AUTO_LENGTH, inflate_file, NULL, &f);

@@ -4,7 +4,7 @@
  * one finished; zstd blocks as separate frames). The input block and a pooled output buffer are
  * transferred to the worker (block-worker.ts) and back; the worker drives a zlib handle (or a
  * zstd-napi context) straight into the output buffer. With the native deflate addon, deflate blocks
- * go to native-blocks.ts instead (no worker threads). Why: node:zlib's asynchronous one-shot `deflateRaw` returns a
+ * go to native-stream.ts instead (no worker threads). Why: node:zlib's asynchronous one-shot `deflateRaw` returns a
  * fresh buffer per 1 MiB block, and those piled up to ~64 MB of resident garbage while the bench's
  * 100 MiB files were compressed (zip creation peaked at ~208 MB, ~150 MB the rest of the time).
  *

@@ -21,12 +21,15 @@ export interface NativeDeflate {
    */
   packFiles(level: number, input: Uint8Array, lengths: Uint32Array, output: Uint8Array, results: Uint32Array, paths?: Uint8Array): Promise<void>;
   /**
-   * One block of a large file: [CRC-32 of the block, bytes written to `output`]. Every block but
-   * the last ends byte-aligned and not final, so the blocks' concatenation is one deflate stream.
-   * `output` must hold blockBound(input.length) bytes.
+   * One block of a large file, read by the job: up to input.length bytes of `fd` at `position` into
+   * `input` (fewer when the file ends): [CRC-32 of the bytes read, bytes written to `output`, bytes
+   * read]. Every block but the last ends byte-aligned and not final, so the blocks' concatenation is
+   * one deflate stream. `output` must hold blockBound(input.length) bytes.
    */
-  packBlock(level: number, input: Uint8Array, output: Uint8Array, last: boolean): Promise<[number, number]>;
+  packBlockAt(level: number, fd: number, position: number, input: Uint8Array, output: Uint8Array, last: boolean): Promise<[number, number, number]>;
   blockBound(bytes: number): number;
+  /** zlib's crc32_combine: the CRC-32 of A then B. */
+  crc32Combine(crcA: number, crcB: number, lengthB: number): number;
   /**
    * Extraction (file-batches.ts): small files written on the threadpool, each `name` (NUL-terminated,
    * back to back; one path component) in the directory handle meta[WF_SLOTS*i]: see native/deflate.c.
@@ -64,7 +67,7 @@ export function nativeDeflate(): NativeDeflate | null {
     // was missing at `npm ci`; the deploy test checks that every require()d file is present)
     const mod = { exports: {} as NativeDeflate };
     process.dlopen(mod, fileURLToPath(ADDON));
-    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function') loaded = mod.exports;
+    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function' && typeof mod.exports.packBlockAt === 'function') loaded = mod.exports;
     // An addon built from older sources (a checkout updated without `npm ci`): its missing functions
     // would silently send extraction down the slower path, so none of it is used, and it is said.
     else process.stderr.write('cachegate: the native addon was built from older sources: run `npm run install` to rebuild it; using node:zlib meanwhile\n');

@@ -13,12 +13,13 @@ import zlib from 'node:zlib';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Writable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
 import type { SourceEntry } from './entry.ts';
 import { typeBits } from './entry.ts';
 import { Sink } from './sink.ts';
 import { BlockCompressor, type CompressedBlock } from './block-workers.ts';
 import { nativeDeflate } from './native-deflate.ts';
-import { NativeBlocks } from './native-blocks.ts';
+import { NativeFileStreamer } from './native-stream.ts';
 import { FileBatches, type Prepared } from './zip-batches.ts';
 import { Budget, ReadAhead } from './pool.ts';
 import { openForRead, readBlocks, readSmallFile, readSmallFileSync } from './fsread.ts';
@@ -256,17 +257,16 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
   // stored and zstd small files are done inline, synchronously.
   const isInline = (e: SourceEntry): boolean => e.type !== 'file' || e.size === 0 || (e.size <= SYNC_LIMIT && opts.method !== METHOD_DEFLATE);
   // deflate with the native addon: small files in batches (zip-batches.ts), large files' blocks
-  // on the threadpool (native-blocks.ts); else node:zlib: deflate lanes and block workers
+  // read and deflated on the threadpool (native-stream.ts); else node:zlib: deflate lanes and block workers
   const native = opts.method === METHOD_DEFLATE && opts.engine !== 'zlib' ? nativeDeflate() : null;
   if (opts.engine === 'native' && native === null) throw new Error('the native deflate addon is not built or is turned off (CACHEGATE_NATIVE_DEFLATE=0)');
   const batches = native ? new FileBatches(native, opts.method, opts.level) : null;
   const lanes = opts.method === METHOD_DEFLATE && !native ? new DeflateLanes(opts.level) : null;
   // large files: blocks compressed by worker threads (block-workers.ts), started with the first one
-  let blockWorkers: BlockCompressor | NativeBlocks | null = null;
-  const compressor = (): BlockCompressor | NativeBlocks =>
-    (blockWorkers ??= native
-      ? new NativeBlocks(native, opts.level, BLOCK)
-      : new BlockCompressor(opts.method, opts.level, Math.min(parallel, Math.max(2, os.availableParallelism())), BLOCK));
+  let blockWorkers: BlockCompressor | null = null;
+  const streamer = native ? new NativeFileStreamer(native, opts.level, BLOCK, parallel) : null;
+  const compressor = (): BlockCompressor =>
+    (blockWorkers ??= new BlockCompressor(opts.method, opts.level, Math.min(parallel, Math.max(2, os.availableParallelism())), BLOCK));
   // Reused 64 KiB read buffers for small files in flight (a fresh Buffer per file left ~100 MB of
   // garbage in the resident set on 20,000 files); at most maxInFlight are ever taken.
   const slots: Buffer[] = [];
@@ -357,6 +357,43 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
     };
   };
 
+  /** Without the addon: blocks read here, compressed by worker threads (or stored), written in order. */
+  const streamBlocks = async (fh: FileHandle, size: number, method: number): Promise<{ crc: number; usize: number }> => {
+    let crc = 0;
+    let usize = 0;
+    // input blocks come from a small pool and go back once their output is in the sink
+    const pool: Buffer[] = [];
+    const inFlight: Array<Promise<CompressedBlock>> = [];
+    let prev: Buffer | null = null;
+    if (method !== METHOD_STORE) compressor().begin();
+    const submit = (block: Buffer, last: boolean): void => {
+      if (method === METHOD_STORE) {
+        inFlight.push(Promise.resolve({ data: block, block, release: () => {} }));
+        return;
+      }
+      const job = compressor().compress(block, last);
+      job.catch(() => {}); // observed in writeOldest
+      inFlight.push(job);
+    };
+    const writeOldest = async (): Promise<void> => {
+      const done = await inFlight.shift()!;
+      await sink.write(done.data);
+      done.release();
+      if (done.block.buffer.byteLength === BLOCK) pool.push(Buffer.from(done.block.buffer, 0, BLOCK));
+    };
+    const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafe(BLOCK);
+    for await (const block of readBlocks(fh, size, BLOCK, take)) {
+      crc = zlib.crc32(block, crc);
+      usize += block.length;
+      if (prev) submit(prev, false);
+      prev = block;
+      while (inFlight.length >= parallel) await writeOldest();
+    }
+    submit(prev ?? Buffer.alloc(0), true);
+    while (inFlight.length > 0) await writeOldest();
+    return { crc, usize };
+  };
+
   const writeStreamed = async (e: SourceEntry): Promise<void> => {
     let fh;
     try {
@@ -375,38 +412,7 @@ export async function writeZip(entries: readonly SourceEntry[], out: Writable, o
       if (zip64) r.versionNeeded = Math.max(45, r.versionNeeded);
       await sink.write(localHeader(r, zip64));
       const dataStart = sink.offset;
-      let crc = 0;
-      let usize = 0;
-      // input blocks come from a small pool and go back once their output is in the sink
-      const pool: Buffer[] = [];
-      const inFlight: Array<Promise<CompressedBlock>> = [];
-      let prev: Buffer | null = null;
-      if (method !== METHOD_STORE) compressor().begin();
-      const submit = (block: Buffer, last: boolean): void => {
-        if (method === METHOD_STORE) {
-          inFlight.push(Promise.resolve({ data: block, block, release: () => {} }));
-          return;
-        }
-        const job = compressor().compress(block, last);
-        job.catch(() => {}); // observed in writeOldest
-        inFlight.push(job);
-      };
-      const writeOldest = async (): Promise<void> => {
-        const done = await inFlight.shift()!;
-        await sink.write(done.data);
-        done.release();
-        if (done.block.buffer.byteLength === BLOCK) pool.push(Buffer.from(done.block.buffer, 0, BLOCK));
-      };
-      const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafe(BLOCK);
-      for await (const block of readBlocks(fh, e.size, BLOCK, take)) {
-        crc = zlib.crc32(block, crc);
-        usize += block.length;
-        if (prev) submit(prev, false);
-        prev = block;
-        while (inFlight.length >= parallel) await writeOldest();
-      }
-      submit(prev ?? Buffer.alloc(0), true);
-      while (inFlight.length > 0) await writeOldest();
+      const { crc, usize } = streamer ? await streamer.write(fh.fd, e.size, sink) : await streamBlocks(fh, e.size, method);
       if (usize !== e.size) warn(`${e.name}: file size changed while archiving (${e.size} → ${usize} bytes)`);
       r.crc = crc;
       r.usize = usize;

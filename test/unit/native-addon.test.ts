@@ -14,5 +14,5 @@ test('a built native addon is current (else: npm run install)', (t) => {
   if (process.env.CACHEGATE_NATIVE_DEFLATE === '0') return t.skip('CACHEGATE_NATIVE_DEFLATE=0');
   const n = nativeDeflate();
   assert.ok(n, 'native/build/Release/cachegate_deflate.node is older than native/deflate.c: run `npm run install`');
-  for (const f of ['packFiles', 'packBlock', 'blockBound', 'writeFiles', 'inflateFile'] as const) assert.equal(typeof n[f], 'function', f);
+  for (const f of ['packFiles', 'packBlockAt', 'crc32Combine', 'blockBound', 'writeFiles', 'inflateFile'] as const) assert.equal(typeof n[f], 'function', f);
 });
