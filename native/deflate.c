@@ -103,6 +103,7 @@ typedef struct {
   uint32_t crc;
   size_t produced;
   const char *error;
+  int read_only; /* readFiles: packFiles' reads without the CRC and deflate */
   int fd; /* packBlockAt: the block is read from fd at pos first (got: bytes read) */
   int64_t pos;
   size_t got;
@@ -131,8 +132,8 @@ static ssize_t read_file(const char *path, uint8_t *buf, size_t len) {
 }
 
 static void run_files(job_t *j) {
-  struct libdeflate_compressor *c = compressor(j->level);
-  if (!c) { j->error = "out of memory"; return; }
+  struct libdeflate_compressor *c = j->read_only ? NULL : compressor(j->level);
+  if (!c && !j->read_only) { j->error = "out of memory"; return; }
   size_t in_off = 0, out_off = 0, path_off = 0;
   int slots = j->paths ? 3 : 2;
   for (size_t i = 0; i < j->count; i++) {
@@ -160,6 +161,7 @@ static void run_files(job_t *j) {
       }
       len = (size_t)got;
       j->results[3 * i + 2] = (uint32_t)got;
+      if (j->read_only) continue;
     }
     j->results[slots * i] = (uint32_t)libdeflate_crc32(0, p, len);
     /* libdeflate wants slack past the result: give it all the room left, keep the result only
@@ -382,6 +384,24 @@ static napi_value pack_block_at(napi_env env, napi_callback_info info) {
       napi_get_value_bool(env, argv[5], &last) != napi_ok)
     return fail(env, j, "packBlockAt(level, fd, position, input, output, last: boolean)");
   j->last = last;
+  return start(env, j);
+}
+
+/* readFiles(input, lengths, results, paths) -> Promise<void>: packFiles' reads alone (results[3i+2]
+ * the bytes read or 0xFFFFFFFF: vanished), for the tar writer's small files (docs/archive.md "Session 8"). */
+static napi_value read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) return fail(env, j, "out of memory");
+  j->read_only = 1;
+  size_t lbytes, rbytes;
+  if (argc < 4 || typed(env, argv[0], (void **)&j->in, &j->in_len, j) || typed(env, argv[1], (void **)&j->lengths, &lbytes, j) ||
+      typed(env, argv[2], (void **)&j->results, &rbytes, j) || typed(env, argv[3], (void **)&j->paths, &j->paths_len, j))
+    return fail(env, j, "readFiles(input, lengths: Uint32Array, results: Uint32Array, paths)");
+  j->count = lbytes / 4;
+  if (rbytes < 12 * j->count) return fail(env, j, "readFiles: results needs 3 slots per file");
   return start(env, j);
 }
 
@@ -712,6 +732,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "blockBound", f);
   napi_create_function(env, "packBlockAt", NAPI_AUTO_LENGTH, pack_block_at, NULL, &f);
   napi_set_named_property(env, exports, "packBlockAt", f);
+  napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &f);
+  napi_set_named_property(env, exports, "readFiles", f);
   napi_create_function(env, "crc32Combine", NAPI_AUTO_LENGTH, crc32_combine_js, NULL, &f);
   napi_set_named_property(env, exports, "crc32Combine", f);
   napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &f);

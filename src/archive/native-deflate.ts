@@ -28,6 +28,12 @@ export interface NativeDeflate {
    */
   packBlockAt(level: number, fd: number, position: number, input: Uint8Array, output: Uint8Array, last: boolean): Promise<[number, number, number]>;
   blockBound(bytes: number): number;
+  /**
+   * packFiles' reads alone (no CRC, no deflate): each file of `paths` into its slot of `lengths[i]`
+   * bytes; results[3i+2] the bytes read, or 0xFFFFFFFF when it vanished (ENOENT, ENOTDIR); other
+   * errors reject with their errno name and the file's name. For the tar writer's small files.
+   */
+  readFiles(input: Uint8Array, lengths: Uint32Array, results: Uint32Array, paths: Uint8Array): Promise<void>;
   /** zlib's crc32_combine: the CRC-32 of A then B. */
   crc32Combine(crcA: number, crcB: number, lengthB: number): number;
   /**
@@ -67,7 +73,7 @@ export function nativeDeflate(): NativeDeflate | null {
     // was missing at `npm ci`; the deploy test checks that every require()d file is present)
     const mod = { exports: {} as NativeDeflate };
     process.dlopen(mod, fileURLToPath(ADDON));
-    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function' && typeof mod.exports.packBlockAt === 'function') loaded = mod.exports;
+    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function' && typeof mod.exports.packBlockAt === 'function' && typeof mod.exports.readFiles === 'function') loaded = mod.exports;
     // An addon built from older sources (a checkout updated without `npm ci`): its missing functions
     // would silently send extraction down the slower path, so none of it is used, and it is said.
     else process.stderr.write('cachegate: the native addon was built from older sources: run `npm run install` to rebuild it; using node:zlib meanwhile\n');

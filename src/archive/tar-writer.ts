@@ -1,16 +1,16 @@
 /**
  * Streaming tar writer (POSIX ustar, with PAX extended headers for what ustar cannot hold: names or
  * link targets over 100 bytes, sizes from 8 GiB, ids over 2,097,151, times before 1970 or after 2242).
- * GNU tar, bsdtar and Python's tarfile read it. Files up to INLINE_LIMIT are read synchronously
- * straight into the Sink's batch after their header; larger ones are streamed into it in 256 KiB
- * pieces: no buffer is allocated per file. A later name of a hard-linked file is a link entry naming
- * the first (hard-links.ts).
+ * GNU tar, bsdtar and Python's tarfile read it. Files up to INLINE_LIMIT are read ahead on the
+ * threadpool (tar-read-ahead.ts, with the native addon) or synchronously, then copied into the
+ * Sink's batch after their header; larger ones are streamed into it: no buffer is allocated per
+ * file. A later name of a hard-linked file is a link entry naming the first (hard-links.ts).
  *
- * Why no read-ahead (as the zip writer has): files of 64 KiB–1 MiB used to be read ahead on the
- * threadpool (≤ 64 files, ≤ 32 MiB) into a fresh buffer each, concatenated with their header: that
- * garbage held up to ~100 MB of external memory in the helper before V8 collected it (tar.zst of a
- * copy of node_modules: peak RSS 236 → 170 MB without it, same time: 2.9–4.3 s against 3.0–3.9 s).
- * The compression runs on worker threads either way; GitLab's archive/tar reads one file at a time too.
+ * Read-ahead without garbage: files of 64 KiB–1 MiB used to be read ahead on the threadpool
+ * (≤ 64 files, ≤ 32 MiB) into a fresh buffer each, concatenated with their header: that garbage held
+ * up to ~100 MB of external memory in the helper before V8 collected it (tar.zst of a copy of
+ * node_modules: peak RSS 236 → 170 MB without it). Since session 8 the native addon reads them
+ * into a few reused 1 MiB arenas instead (tar-read-ahead.ts); without it they are read here.
  */
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -19,11 +19,15 @@ import { Sink } from './sink.ts';
 import { openForRead } from './fsread.ts';
 import type { WriteResult } from './zip-writer.ts';
 import { HardLinks } from './hard-links.ts';
+import { nativeDeflate } from './native-deflate.ts';
+import { TarReadAhead } from './tar-read-ahead.ts';
 
 export interface TarWriteOptions {
   /** false: every name of a hard-linked file carries its bytes (for readers that restore type `1` badly). */
   hardLinks?: boolean;
   onWarning?: (message: string) => void;
+  /** Small files read ahead on the threadpool (tar-read-ahead.ts); default: when the native addon is there. */
+  readAhead?: boolean;
 }
 
 const ZEROS = Buffer.alloc(1024);
@@ -140,6 +144,11 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
   const isStreamed = (e: SourceEntry): boolean => e.type === 'file' && e.size > INLINE_LIMIT;
   const links = new HardLinks(opts.hardLinks === false ? [] : entries);
   let count = 0;
+  // with the native addon, small files are read ahead on the threadpool (tar-read-ahead.ts)
+  const native = opts.readAhead === false ? null : nativeDeflate();
+  if (opts.readAhead && !native) throw new Error('reading ahead needs the native addon (not built, or CACHEGATE_NATIVE_DEFLATE=0)');
+  const isReadAhead = (i: number): boolean => entries[i].type === 'file' && entries[i].size > 0 && !isStreamed(entries[i]) && !links.mayLink(i);
+  const readAhead = native ? new TarReadAhead(native, entries, isReadAhead) : null;
 
   const vanished = (e: SourceEntry, err: unknown): null => {
     const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -148,6 +157,21 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     return null;
   };
 
+
+  /** A small file read ahead: its header, then its bytes copied into the sink's batch. */
+  const writeReadAhead = async (e: SourceEntry, ahead: TarReadAhead, i: number): Promise<boolean> => {
+    const data = await ahead.take(i);
+    if (data === null) {
+      warn(`${e.name}: file vanished while archiving, skipped`);
+      return false;
+    }
+    if (data.length !== e.size) throw new Error(`${e.name}: file shrank while archiving (${e.size} → ${data.length} bytes)`);
+    const padded = e.size + ((512 - (e.size % 512)) % 512);
+    const region = await writeHeader(sink, e.name, '0', e.size, e.mode, e.uid, e.gid, e.mtimeMs, '', padded);
+    data.copy(region);
+    region.fill(0, e.size);
+    return true;
+  };
 
   /** Header and data of a small file go straight into the sink's batch (no intermediate copies). */
   const writeInlineFile = async (e: SourceEntry): Promise<boolean> => {
@@ -243,15 +267,21 @@ export async function writeTar(entries: readonly SourceEntry[], out: Writable, o
     return isStreamed(e) ? writeStreamed(e) : writeInlineFile(e);
   };
 
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    let written: boolean;
-    if (links.mayLink(i)) written = await writeLaterName(e);
-    else if (isStreamed(e)) written = await writeStreamed(e);
-    else written = await (e.type === 'file' ? writeInlineFile(e) : writeInlineOther(e));
-    if (!written) continue;
-    links.wrote(e);
-    count++;
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      let written: boolean;
+      if (links.mayLink(i)) written = await writeLaterName(e);
+      else if (isStreamed(e)) written = await writeStreamed(e);
+      else if (readAhead && isReadAhead(i)) written = await writeReadAhead(e, readAhead, i);
+      else written = await (e.type === 'file' ? writeInlineFile(e) : writeInlineOther(e));
+      if (!written) continue;
+      links.wrote(e);
+      count++;
+    }
+  } catch (err) {
+    readAhead?.abandon();
+    throw err;
   }
   await sink.write(ZEROS);
   await sink.end();

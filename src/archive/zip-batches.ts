@@ -13,6 +13,7 @@
  */
 import { PACK_SLACK, type NativeDeflate } from './native-deflate.ts';
 import { METHOD_STORE, type ZipMethod } from './compress.ts';
+import { NameList } from './name-list.ts';
 
 export const ARENA = 1 << 20;
 /** Batches compressing at once (libuv's threadpool has 4 threads; this machine 2 cores). */
@@ -44,8 +45,7 @@ class Batch {
   readonly lengths = new Uint32Array(MAX_ITEMS);
   readonly results = new Uint32Array(3 * MAX_ITEMS);
   /** The files' names, NUL-terminated, back to back. */
-  paths = Buffer.allocUnsafe(64 * 1024);
-  pathsUsed = 0;
+  readonly paths = new NameList();
   items: Item[] = [];
   files = 0;
   used = 0;
@@ -55,7 +55,7 @@ class Batch {
     this.items = [];
     this.files = 0;
     this.used = 0;
-    this.pathsUsed = 0;
+    this.paths.reset();
     this.done = null;
   }
 }
@@ -91,14 +91,7 @@ export class FileBatches {
   addFile(index: number, path: string, size: number): void {
     const b = this.batch();
     if (b.used + size > ARENA || b.files === MAX_ITEMS) throw new Error('FileBatches.addFile: batch is full (call fits() first)');
-    const need = Buffer.byteLength(path) + 1;
-    if (b.pathsUsed + need > b.paths.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * b.paths.length, b.pathsUsed + need));
-      b.paths.copy(grown, 0, 0, b.pathsUsed);
-      b.paths = grown;
-    }
-    b.pathsUsed += b.paths.write(path, b.pathsUsed, 'utf8');
-    b.paths[b.pathsUsed++] = 0;
+    b.paths.add(path);
     b.lengths[b.files++] = size;
     b.items.push({ index, prepared: null, offset: b.used, length: size });
     b.used += size;
@@ -115,7 +108,7 @@ export class FileBatches {
     const b = this.current;
     this.current = null;
     if (b !== null && b.items.length > 0) {
-      b.done = b.files > 0 ? this.engine.packFiles(this.level, b.input.subarray(0, b.used), b.lengths.subarray(0, b.files), b.output, b.results, b.paths.subarray(0, b.pathsUsed)) : Promise.resolve();
+      b.done = b.files > 0 ? this.engine.packFiles(this.level, b.input.subarray(0, b.used), b.lengths.subarray(0, b.files), b.output, b.results, b.paths.bytes()) : Promise.resolve();
       b.done.catch(() => {}); // observed in writeOldest
       this.queue.push(b);
     } else if (b !== null) {
