@@ -2,7 +2,8 @@
  * bench/owners-cost — what restoring owners costs an extraction (docs/archive.md, "Session 8:
  * owners"): `cachegate cache-extractor` on this checkout's node_modules (the npm tree, ~42k
  * entries) as zip and tar.zst, with owners restored (default) and with CACHE_RESTORE_OWNERS=0,
- * interleaved A B, B A, …; medians of wall time. Run as root to measure the chown calls that are
+ * interleaved A B, B A, …; medians of wall time and of CPU time (user + system, /usr/bin/time:
+ * less disturbed than wall time when others load the machine). Run as root to measure the chown calls that are
  * made (as root every entry is chowned; otherwise only those that can succeed are).
  *
  *   node_modules/node/bin/node bench/owners-cost.ts [--reps N] [--dir DIR] [--formats zip,tarzstd]
@@ -24,16 +25,20 @@ const dir = values.dir!;
 const node = path.join(ROOT, 'node_modules/node/bin/node');
 const cli = path.join(ROOT, 'bin/cachegate.js');
 
-function extractOnce(archive: string, restore: boolean): number {
+interface Run {
+  wall: number;
+  cpu: number;
+}
+
+function extractOnce(archive: string, restore: boolean): Run {
   const dest = path.join(dir, 'out');
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest);
   spawnSync('sync');
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(node, [cli, 'cache-extractor', '--file', archive], { cwd: dest, env: { ...process.env, CACHE_RESTORE_OWNERS: restore ? '1' : '0' }, encoding: 'utf8' });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S', node, cli, 'cache-extractor', '--file', archive], { cwd: dest, env: { ...process.env, CACHE_RESTORE_OWNERS: restore ? '1' : '0' }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cache-extractor failed: ${r.stderr}`);
-  return s;
+  const [wall, user, sys] = /TIME (\S+) (\S+) (\S+)/.exec(r.stderr)!.slice(1).map(Number);
+  return { wall, cpu: user + sys };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -45,14 +50,17 @@ try {
   for (const format of values.formats!.split(',') as Array<'zip' | 'tarzstd'>) {
     const archive = path.join(dir, format === 'zip' ? 'a.zip' : 'a.tar.zst');
     await createArchiveFile(sel.entries, archive, format, 'fast');
-    const on: number[] = [];
-    const off: number[] = [];
+    const on: Run[] = [];
+    const off: Run[] = [];
     for (let i = 0; i < reps; i++) {
       const order = i % 2 === 0 ? [true, false] : [false, true];
       for (const restore of order) (restore ? on : off).push(extractOnce(archive, restore));
     }
-    const d = median(on) - median(off);
-    console.log(`${format}: owners restored ${median(on).toFixed(3)} s, CACHE_RESTORE_OWNERS=0 ${median(off).toFixed(3)} s (medians of ${reps}), difference ${d.toFixed(3)} s; runs on [${on.map((x) => x.toFixed(2)).join(' ')}] off [${off.map((x) => x.toFixed(2)).join(' ')}]`);
+    for (const k of ['wall', 'cpu'] as const) {
+      const a = on.map((r) => r[k]);
+      const b = off.map((r) => r[k]);
+      console.log(`${format} ${k}: owners restored ${median(a).toFixed(2)} s, CACHE_RESTORE_OWNERS=0 ${median(b).toFixed(2)} s (medians of ${reps}), difference ${(median(a) - median(b)).toFixed(2)} s; on [${a.map((x) => x.toFixed(2)).join(' ')}] off [${b.map((x) => x.toFixed(2)).join(' ')}]`);
+    }
   }
   console.log(`load after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 } finally {
