@@ -448,11 +448,12 @@ static napi_value block_bound(napi_env env, napi_callback_info info) {
  *   (never followed) and openat again, once; pwrite, fchmod when asked, futimens, close. A failure
  *   after the create unlinks the file: no partial file stays.
  *   meta: Float64Array, WF_SLOTS per file: dirfd, input bytes, method, size, crc (or -1), mode,
- *   chmod (0/1), atime (s), mtime (ms). results: Int32Array, 2 per file: status (0 written,
+ *   chmod (0/1), atime (s), mtime (ms), uid, gid (-1: leave the owner; else fchown before fchmod,
+ *   a failure ignored as GitLab's helper does: src/archive/owners.ts). results: Int32Array, 2 per file: status (0 written,
  *   > 0 an errno, WF_BAD_DATA, WF_BAD_CRC, WF_BAD_SIZE, WF_DIR_IN_WAY) and, for WF_BAD_SIZE, the
  *   bytes decoded. The job stops at the first failure; later files keep status WF_NOT_RUN.
  */
-#define WF_SLOTS 9
+#define WF_SLOTS 11
 #define WF_BAD_DATA -2
 #define WF_BAD_CRC -3
 #define WF_BAD_SIZE -4
@@ -532,6 +533,7 @@ static int write_one(const double *m, const char *name, const uint8_t *data, int
     if (n <= 0) err = n < 0 ? errno : EIO;
     else off += (size_t)n;
   }
+  if (!err && m[9] >= 0 && m[10] >= 0) (void)!fchown(fd, (uid_t)m[9], (gid_t)m[10]);
   if (!err && m[6] != 0 && fchmod(fd, mode & 07777) != 0) err = errno;
   if (!err) {
     struct timespec ts[2];
@@ -740,6 +742,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "writeFiles", f);
   napi_create_function(env, "inflateFile", NAPI_AUTO_LENGTH, inflate_file, NULL, &f);
   napi_set_named_property(env, exports, "inflateFile", f);
+  napi_value slots;
+  napi_create_int32(env, WF_SLOTS, &slots);
+  napi_set_named_property(env, exports, "wfSlots", slots);
   napi_value version;
   napi_create_string_utf8(env, "libdeflate " LIBDEFLATE_VERSION_STRING, NAPI_AUTO_LENGTH, &version);
   napi_set_named_property(env, exports, "engine", version);

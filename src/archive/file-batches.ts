@@ -6,7 +6,7 @@
  * and is made on the main thread, in entry order, before a file is queued: the name is validated,
  * its parent directory resolved to a handle (extract-root.ts), the replace rules checked. A job only
  * does what the synchronous path does, relative to that handle (openat O_CREAT|O_EXCL|O_NOFOLLOW,
- * write, fchmod, futimens, close; a failure unlinks the file it created).
+ * write, fchown, fchmod, futimens, close; a failure unlinks the file it created).
  *
  * What keeps the order of the entries: a queued file's name is `pending` until its job is done, and
  * an entry that is, or goes through, a pending name waits for every job first (`conflicts`, the
@@ -45,6 +45,9 @@ export interface BatchFile {
   size: number;
   /** Expected CRC-32, or -1 (tar: zstd checks its frames). */
   crc: number;
+  /** Owner to fchown to before the mode is set, or -1 each: none (owners.ts decides). */
+  uid: number;
+  gid: number;
 }
 
 /** Turns a failed status into the error the extraction reports. */
@@ -125,6 +128,8 @@ export class FileBatches {
     m[o + 6] = file.chmod ? 1 : 0;
     m[o + 7] = file.atimeS;
     m[o + 8] = file.mtimeMs;
+    m[o + 9] = file.uid;
+    m[o + 10] = file.gid;
     b.files.push(file);
     b.names.push(file.base);
     this.root.pin(file.dirFd);

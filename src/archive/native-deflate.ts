@@ -42,6 +42,8 @@ export interface NativeDeflate {
    * Absent from an addon built before it.
    */
   writeFiles?(input: Uint8Array, meta: Float64Array, names: Uint8Array, results: Int32Array): Promise<void>;
+  /** WF_SLOTS of the sources it was built from (absent before owners were restored: 9). */
+  readonly wfSlots?: number;
   /**
    * Extraction: one large zip entry (method 0 or 8) read from `archiveFd` at `start`, decoded, its
    * CRC-32 computed, written from offset 0 to `outFd` (-1: only checked): [crc, bytes produced].
@@ -52,7 +54,7 @@ export interface NativeDeflate {
 }
 
 /** writeFiles' layout: slots per file in `meta`, and the statuses besides an errno. */
-export const WF_SLOTS = 9;
+export const WF_SLOTS = 11;
 export const WF_BAD_DATA = -2;
 export const WF_BAD_CRC = -3;
 export const WF_BAD_SIZE = -4;
@@ -73,7 +75,8 @@ export function nativeDeflate(): NativeDeflate | null {
     // was missing at `npm ci`; the deploy test checks that every require()d file is present)
     const mod = { exports: {} as NativeDeflate };
     process.dlopen(mod, fileURLToPath(ADDON));
-    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function' && typeof mod.exports.packBlockAt === 'function' && typeof mod.exports.readFiles === 'function') loaded = mod.exports;
+    // wfSlots: writeFiles' meta layout; an addon with another one would misread every file's metadata
+    if (typeof mod.exports.writeFiles === 'function' && typeof mod.exports.inflateFile === 'function' && typeof mod.exports.packBlockAt === 'function' && typeof mod.exports.readFiles === 'function' && mod.exports.wfSlots === WF_SLOTS) loaded = mod.exports;
     // An addon built from older sources (a checkout updated without `npm ci`): its missing functions
     // would silently send extraction down the slower path, so none of it is used, and it is said.
     else process.stderr.write('cachegate: the native addon was built from older sources: run `npm run install` to rebuild it; using node:zlib meanwhile\n');

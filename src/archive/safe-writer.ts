@@ -1,7 +1,7 @@
 /**
  * The only place extraction touches the file system. It guarantees that nothing outside the working
- * directory is created, replaced, deleted, chmod'ed, utime'd or written, whatever the archive holds
- * and whatever the working directory held before (earlier caches, the job's checkout):
+ * directory is created, replaced, deleted, chmod'ed, chown'ed, utime'd or written, whatever the
+ * archive holds and whatever the working directory held before (earlier caches, the job's checkout):
  * - names are validated: no absolute names, no `..` components, no NUL;
  * - every call works relative to a directory handle opened component by component with O_NOFOLLOW
  *   (extract-root.ts), at the moment it runs; a symlink already in the working directory is followed
@@ -11,7 +11,8 @@
  *   is never replaced, so an archive's link cannot redirect its own entries;
  * - files are created with O_CREAT|O_EXCL|O_NOFOLLOW: an existing file or symlink at the final
  *   path is removed first, never written through; modes and times are set on the open descriptor
- *   (fchmod, futimes) or with lutimes, never through a path that may follow a link;
+ *   (fchmod, fchown, futimes) or with lutimes/lchown on a name in a directory handle, never through
+ *   a path that may follow a link; hard links are never chowned (the inode has its first name's owner);
  * - a file whose data fails (CRC, size, truncated archive, I/O error, a limit) is removed: no
  *   half-written file is left behind.
  * Linux only (it needs /proc/self/fd); so is the helper.
@@ -21,6 +22,7 @@ import { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError } from './erro
 import { ExtractRoot, at, baseOf, errCode, parentOf } from './extract-root.ts';
 import { FileBatches, WF_BAD_CRC, WF_BAD_SIZE, WF_DIR_IN_WAY, errnoError, type BatchFile, type WriteBatchOptions } from './file-batches.ts';
 import { nativeDeflate } from './native-deflate.ts';
+import { OwnerPolicy, restoreOwnersFromEnv, type Owner } from './owners.ts';
 
 export { ArchiveLimitError, CorruptArchiveError, UnsafeEntryError };
 
@@ -30,8 +32,8 @@ const O_DIR_NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | O_NOFO
 const UMASK = process.umask();
 /**
  * The mode bits an archive may set: permissions only, never set-user-ID, set-group-ID or sticky.
- * The helper often extracts as root (Docker executor) and does not restore owners, so a 04755 file
- * cached by an unprivileged job would come back as a set-user-ID root program; GitLab's helper
+ * The helper often extracts as root (Docker executor) and restores the archived owners (owners.ts),
+ * so a 04755 file recorded as uid 0 would come back as a set-user-ID root program; GitLab's helper
  * (saracen/fastzip) applies the permission bits only, too.
  */
 const MODE_BITS = 0o777;
@@ -61,12 +63,14 @@ interface DirMeta {
   rel: string;
   mode: number;
   mtimeMs: number;
+  owner?: Owner;
 }
 
 interface LinkMeta {
   rel: string;
   target: string;
   mtimeMs: number;
+  owner?: Owner;
 }
 
 /**
@@ -76,11 +80,12 @@ interface LinkMeta {
 export interface EntrySink {
   /** Validates an entry name; returns its clean relative path. */
   check(name: string): string;
-  dir(rel: string, mode: number, mtimeMs: number): void;
-  symlink(name: string, rel: string, target: string, mtimeMs: number): void;
+  /** `owner`: the archived uid/gid, restored when present (owners.ts). */
+  dir(rel: string, mode: number, mtimeMs: number, owner?: Owner): void;
+  symlink(name: string, rel: string, target: string, mtimeMs: number, owner?: Owner): void;
   hardlink(name: string, rel: string, targetName: string): void;
   /** A complete, verified small file (`data` may be reused once this returns). */
-  writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void;
+  writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer, owner?: Owner): void;
   /**
    * Before the entry `rel` (a file or a directory): a promise to await when files written in the
    * background must finish first (file-batches.ts), else null.
@@ -91,12 +96,12 @@ export interface EntrySink {
    * background; false when this sink cannot (then decode it and call writeFileSync). Call ready()
    * first. `name` is the entry's name, for errors.
    */
-  writePacked?(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number): boolean;
+  writePacked?(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number, owner?: Owner): boolean;
   /**
    * A large file: `produce` writes chunks through `write` (or at offsets from 0 to the file's `fd`,
    * null when nothing is written) and throws when the data turns out to be bad.
    */
-  streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void>;
+  streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>, owner?: Owner): Promise<void>;
   /** After every entry: deferred links and directory metadata. */
   finish(): Promise<void>;
   /** Releases what the sink holds (directory handles); called after finish() or a failure. */
@@ -107,6 +112,8 @@ export interface EntrySink {
 export interface SafeWriterOptions {
   /** Small files written in the background (needs the native addon); `inFlight: 0` turns it off. */
   writeBatches?: WriteBatchOptions;
+  /** Restore the archived owners (default: CACHE_RESTORE_OWNERS, true unless 0/false/no/off, as GitLab's helper). */
+  restoreOwners?: boolean;
 }
 
 function batchError(f: BatchFile, status: number, decoded: number): Error {
@@ -132,11 +139,13 @@ export class SafeWriter implements EntrySink {
   private readonly now = Date.now() / 1000;
   /** Small files written in the background (native addon), or null: written here, one by one. */
   private readonly batches: FileBatches | null;
+  private readonly owners: OwnerPolicy;
 
   private constructor(fsRoot: ExtractRoot, knownSymlinks: Set<string>, opts: SafeWriterOptions) {
     this.fsRoot = fsRoot;
     this.root = fsRoot.path;
     this.knownSymlinks = knownSymlinks;
+    this.owners = new OwnerPolicy(opts.restoreOwners ?? restoreOwnersFromEnv(process.env.CACHE_RESTORE_OWNERS));
     const write = opts.writeBatches?.inFlight === 0 ? undefined : nativeDeflate()?.writeFiles;
     this.batches = write ? new FileBatches(write.bind(nativeDeflate()), fsRoot, batchError, opts.writeBatches) : null;
   }
@@ -201,7 +210,9 @@ export class SafeWriter implements EntrySink {
     }
   }
 
-  private finishFile(fd: number, mode: number, mtimeMs: number): void {
+  private finishFile(fd: number, mode: number, mtimeMs: number, owner: Owner | undefined): void {
+    // chown first: it clears set-id bits (never set here anyway), and fchmod then sets the final mode
+    this.owners.fchown(fd, owner);
     if ((mode & MODE_BITS) !== (mode & 0o777 & ~UMASK)) fs.fchmodSync(fd, mode & MODE_BITS);
     fs.futimesSync(fd, this.now, mtimeMs / 1000);
   }
@@ -224,13 +235,13 @@ export class SafeWriter implements EntrySink {
    * Writes a complete, already verified file. Synchronous on purpose: for many small files the
    * threadpool round trips cost more than the system calls (measured: see docs/archive.md).
    */
-  writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer): void {
-    if (this.batches && this.queue(rel, rel, mode, mtimeMs, 0, data, data.length, -1)) return;
+  writeFileSync(rel: string, mode: number, mtimeMs: number, data: Buffer, owner?: Owner): void {
+    if (this.batches && this.queue(rel, rel, mode, mtimeMs, 0, data, data.length, -1, owner)) return;
     const fd = this.createFile(rel, mode);
     try {
       let off = 0;
       while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, off);
-      this.finishFile(fd, mode, mtimeMs);
+      this.finishFile(fd, mode, mtimeMs, owner);
     } catch (err) {
       this.discard(fd, rel);
       throw err;
@@ -243,7 +254,7 @@ export class SafeWriter implements EntrySink {
    * Streams a file: `produce` writes chunks through the given function and must throw when the
    * data turns out to be bad (then the file is removed).
    */
-  async streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>): Promise<void> {
+  async streamFile(rel: string, mode: number, mtimeMs: number, produce: (write: (chunk: Buffer) => Promise<void>, fd: number | null) => Promise<void>, owner?: Owner): Promise<void> {
     if (this.batches?.conflicts(rel)) await this.batches.drain();
     const fd = this.createFile(rel, mode);
     let pos = 0;
@@ -256,7 +267,7 @@ export class SafeWriter implements EntrySink {
           pos += n;
         }
       }, fd);
-      this.finishFile(fd, mode, mtimeMs);
+      this.finishFile(fd, mode, mtimeMs, owner);
     } catch (err) {
       this.discard(fd, rel);
       throw err;
@@ -269,13 +280,13 @@ export class SafeWriter implements EntrySink {
     return this.batches?.ready(rel) ?? null;
   }
 
-  writePacked(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number): boolean {
+  writePacked(name: string, rel: string, mode: number, mtimeMs: number, method: number, packed: Buffer, size: number, crc: number, owner?: Owner): boolean {
     if (!this.batches || (method !== 0 && method !== 8) || size > SMALL_PACKED) return false;
-    return this.queue(name, rel, mode, mtimeMs, method, packed, size, crc);
+    return this.queue(name, rel, mode, mtimeMs, method, packed, size, crc, owner);
   }
 
   /** Queues a file for the background writers, after the checks createFile() makes; false when it does not fit a batch. */
-  private queue(name: string, rel: string, mode: number, mtimeMs: number, method: 0 | 8, data: Buffer, size: number, crc: number): boolean {
+  private queue(name: string, rel: string, mode: number, mtimeMs: number, method: 0 | 8, data: Buffer, size: number, crc: number, owner: Owner | undefined): boolean {
     const batches = this.batches!;
     if (data.length > batches.batchBytes) return false;
     // ready() was not awaited: a programming error, never a reason to break the entries' order
@@ -283,7 +294,10 @@ export class SafeWriter implements EntrySink {
     this.checkFileTarget(rel);
     const dirFd = this.fsRoot.dir(rel, parentOf(rel), true);
     const chmod = (mode & MODE_BITS) !== (mode & 0o777 & ~UMASK);
-    batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & MODE_BITS, chmod, atimeS: this.now, mtimeMs, method, size, crc }, data);
+    const chown = this.owners.applies(owner);
+    const uid = chown ? owner.uid : -1;
+    const gid = chown ? owner.gid : -1;
+    batches.add({ rel, entry: name, dirFd, base: baseOf(rel), mode: mode & MODE_BITS, chmod, atimeS: this.now, mtimeMs, method, size, crc, uid, gid }, data);
     this.wroteFile(rel);
     return true;
   }
@@ -294,19 +308,19 @@ export class SafeWriter implements EntrySink {
     this.hardlinks.delete(rel);
   }
 
-  dir(rel: string, mode: number, mtimeMs: number): void {
+  dir(rel: string, mode: number, mtimeMs: number, owner?: Owner): void {
     if (rel === '') return;
     if (this.batches?.conflicts(rel)) throw new Error(`${rel}: directory entry while a file of that path is in flight (ready() not awaited)`);
     this.fsRoot.dir(rel, rel, true);
-    this.dirMeta.set(rel, { rel, mode, mtimeMs });
+    this.dirMeta.set(rel, { rel, mode, mtimeMs, owner });
   }
 
   /** Records a symlink; it is created in finish(), after everything else. */
-  symlink(name: string, rel: string, target: string, mtimeMs: number): void {
+  symlink(name: string, rel: string, target: string, mtimeMs: number, owner?: Owner): void {
     if (rel === '') throw new UnsafeEntryError(name, 'a symlink cannot replace the working directory');
     if (target.includes('\0')) throw new UnsafeEntryError(name, 'symlink target contains a NUL byte');
     if (Buffer.byteLength(target) > PATH_MAX) throw new UnsafeEntryError(name, `symlink target longer than ${PATH_MAX} bytes`);
-    this.symlinks.set(rel, { rel, target, mtimeMs });
+    this.symlinks.set(rel, { rel, target, mtimeMs, owner });
   }
 
   /**
@@ -371,6 +385,7 @@ export class SafeWriter implements EntrySink {
         fs.symlinkSync(l.target, p);
       }
       fs.lutimesSync(p, this.now, l.mtimeMs / 1000);
+      this.owners.lchownAt(p, l.owner); // the link itself, never its target
     }
     // Paths in reverse order: every directory after all of its descendants (a mode without search
     // permission cannot block them) and siblings together (their parent's handle stays cached).
@@ -384,6 +399,7 @@ export class SafeWriter implements EntrySink {
       const parent = this.fsRoot.dir(d.rel, parentOf(d.rel), false);
       const p = at(parent, baseOf(d.rel));
       if (this.fsRoot.created.has(d.rel) && (d.mode & MODE_BITS) === defaultMode) {
+        this.owners.lchownAt(p, d.owner);
         fs.lutimesSync(p, this.now, d.mtimeMs / 1000);
         continue;
       }
@@ -395,6 +411,7 @@ export class SafeWriter implements EntrySink {
         throw err;
       }
       try {
+        this.owners.fchown(fd, d.owner);
         if ((fs.fstatSync(fd).mode & 0o7777) !== (d.mode & MODE_BITS)) fs.fchmodSync(fd, d.mode & MODE_BITS);
         fs.futimesSync(fd, this.now, d.mtimeMs / 1000);
       } finally {

@@ -32,6 +32,19 @@ function numeric(buf: Buffer, off: number, len: number): number {
   return parseInt(s, 8);
 }
 
+/**
+ * An owner id: the PAX record when there is one, else the header field; undefined when unreadable
+ * (the entry then keeps the extracting user's owner: an owner is never a reason to refuse a cache).
+ */
+function ownerId(h: Buffer, off: number, pax: string | undefined): number | undefined {
+  if (pax !== undefined) return /^\d{1,10}$/.test(pax) ? Number(pax) : undefined;
+  try {
+    return numeric(h, off, 8);
+  } catch {
+    return undefined;
+  }
+}
+
 function checksumOk(h: Buffer): boolean {
   let unsigned = 0;
   let signed = 0;
@@ -57,6 +70,8 @@ interface Extended {
   linkpath?: string;
   size?: string;
   mtime?: string;
+  uid?: string;
+  gid?: string;
   longName?: string;
   longLink?: string;
   bytes: number;
@@ -78,7 +93,7 @@ function parsePax(data: Buffer, ext: Extended): void {
     const eq = data.indexOf(0x3d, p + 1);
     if (eq > p + 1 && eq < pos + len) {
       const key = data.toString('utf8', p + 1, eq);
-      if (key === 'path' || key === 'linkpath' || key === 'size' || key === 'mtime') ext[key] = data.toString('utf8', eq + 1, pos + len - 1);
+      if (key === 'path' || key === 'linkpath' || key === 'size' || key === 'mtime' || key === 'uid' || key === 'gid') ext[key] = data.toString('utf8', eq + 1, pos + len - 1);
     }
     pos += len;
   }
@@ -149,6 +164,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
       if (ext.mtime !== undefined) mtimeMs = Math.round(Number(ext.mtime) * 1000);
       if (!Number.isFinite(mtimeMs)) mtimeMs = 0;
       const mode = numeric(h, 100, 8) & 0o7777;
+      const owner = { uid: ownerId(h, 108, ext.uid), gid: ownerId(h, 116, ext.gid) };
       ext = noExtended();
       if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`${name}: invalid size`);
       entries++;
@@ -159,12 +175,12 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
         const rel = safe.check(name);
         const wait = safe.ready?.(rel);
         if (wait) await wait;
-        safe.dir(rel, mode, mtimeMs);
+        safe.dir(rel, mode, mtimeMs, owner);
         await r.skip(size + pad512(size));
         continue;
       }
       if (type === '2') {
-        safe.symlink(name, safe.check(name), link, mtimeMs);
+        safe.symlink(name, safe.check(name), link, mtimeMs, owner);
         await r.skip(size + pad512(size));
         continue;
       }
@@ -184,12 +200,12 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
       bytes += size;
       checkLimits(opts.limits, bytes, entries);
       if (size <= small) {
-        safe.writeFileSync(rel, mode, mtimeMs, await readData(size));
+        safe.writeFileSync(rel, mode, mtimeMs, await readData(size), owner);
         continue;
       }
       await safe.streamFile(rel, mode, mtimeMs, async (write) => {
         for await (const chunk of r.take(size)) await write(chunk);
-      });
+      }, owner);
       await r.skip(pad512(size));
     }
   } catch (err) {
@@ -207,7 +223,7 @@ export async function readTarStream(source: AsyncIterable<Buffer>, safe: EntrySi
 
 /** Extracts a tar.zst file into `dir`. */
 export async function extractTarZstd(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  const safe = await SafeWriter.create(dir, [], { writeBatches: opts.writeBatches });
+  const safe = await SafeWriter.create(dir, [], { writeBatches: opts.writeBatches, restoreOwners: opts.restoreOwners });
   try {
     return await readTarZstd(file, safe, { ...opts, limits: extractLimits(opts.limits) });
   } finally {

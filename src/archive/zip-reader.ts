@@ -46,6 +46,8 @@ export interface ExtractOptions {
   limits?: Partial<ExtractLimits>;
   /** Small files written in the background (safe-writer.ts, file-batches.ts); `{ inFlight: 0 }` turns it off. */
   writeBatches?: WriteBatchOptions;
+  /** Restore archived owners (safe-writer.ts, owners.ts); default CACHE_RESTORE_OWNERS, else true. */
+  restoreOwners?: boolean;
   /** Large zip entries decoded at once (default 2; 2 MiB each, and an isolate each when decoded by worker threads). */
   largeEntryWorkers?: number;
 }
@@ -260,7 +262,7 @@ export function decodeChecked(decoder: SmallDecoder, name: string, method: numbe
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
 export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches }), { ...opts, limits: extractLimits(opts.limits) });
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches, restoreOwners: opts.restoreOwners }), { ...opts, limits: extractLimits(opts.limits) });
 }
 
 /**
@@ -319,7 +321,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           }
           if (r.size !== e.size) throw corrupt(`${e.name}: size mismatch (${r.size} bytes, expected ${e.size})`);
           if (r.crc !== e.crc) throw corrupt(`${e.name}: CRC-32 mismatch`);
-        });
+        }, e);
       } finally {
         largeSlots.release(0);
       }
@@ -340,7 +342,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
         const wait = e.type === 'symlink' ? null : sink.ready?.(rel);
         if (wait) await wait;
         if (e.type === 'dir') {
-          sink.dir(rel, e.mode, e.mtimeMs);
+          sink.dir(rel, e.mode, e.mtimeMs, e);
           continue;
         }
         checkMethod(e);
@@ -349,18 +351,18 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           // (issue 14, item 2); decoding is bounded by the declared size + 1 (a lying size fails).
           if (e.size > PATH_MAX || e.csize > PATH_MAX + 1024) throw new UnsafeEntryError(e.name, `symlink target longer than ${PATH_MAX} bytes (declared ${e.size} bytes, ${e.csize} compressed)`);
           const target = await decodeSmall(e, await entryData(src, e));
-          sink.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs);
+          sink.symlink(e.name, rel, target.toString('utf8'), e.mtimeMs, e);
           continue;
         }
         bytes += e.size;
         if (sink.writePacked && e.size <= small && e.csize <= small) {
           // used synchronously: writePacked copies it
-          if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc)) continue;
+          if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc, e)) continue;
         }
         if (e.size <= SYNC_LIMIT && e.csize <= SYNC_LIMIT) {
           const packed = await entryData(src, e, true); // used synchronously below
           // a view of the decoder's buffer, written at once
-          sink.writeFileSync(rel, e.mode, e.mtimeMs, decodeChecked(decoder, e.name, e.method, packed, e.size, e.crc));
+          sink.writeFileSync(rel, e.mode, e.mtimeMs, decodeChecked(decoder, e.name, e.method, packed, e.size, e.crc), e);
           continue;
         }
         if (e.size <= small && e.csize <= small) {
@@ -376,7 +378,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           tasks.add(
             (async () => {
               try {
-                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed), e);
               } finally {
                 budget.release(cost);
               }

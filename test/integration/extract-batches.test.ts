@@ -156,7 +156,7 @@ test('FileBatches: an entry that is, or goes through, a name in flight waits for
   try {
     const batches = new FileBatches(native!.writeFiles!.bind(native), root, () => new Error('failed'), { batchFiles: 4 });
     assert.equal(batches.ready('a'), null);
-    batches.add({ rel: 'a', entry: 'a', dirFd: root.dir('a', '', true), base: 'a', mode: 0o644, chmod: false, atimeS: 0, mtimeMs: 0, method: 0, size: 1, crc: -1 }, Buffer.from('1'));
+    batches.add({ rel: 'a', entry: 'a', dirFd: root.dir('a', '', true), base: 'a', mode: 0o644, chmod: false, atimeS: 0, mtimeMs: 0, method: 0, size: 1, crc: -1, uid: -1, gid: -1 }, Buffer.from('1'));
     for (const rel of ['a', 'a/b', 'a/b/c']) assert.ok(batches.ready(rel) instanceof Promise, rel);
     assert.equal(batches.ready('ab'), null);
     await batches.ready('a');
