@@ -25,6 +25,7 @@
  *                            0 errors required; each client error by code and when, the door's answers
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
+ *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
  *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage() and its live handles (bench/door-memory-probe.ts): the mix reports them every 30 s
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
@@ -245,8 +246,10 @@ let mix: Record<string, unknown> | undefined;
 if (mixSeconds > 0) {
   const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   const path = (url: string): string => { const x = new URL(url); return x.pathname + x.search; };
-  const f = u.frontDoor;
-  const headerSigner = new SignatureV4({ credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+  // BENCH_MIX_TARGET=frontDoorLocal: the same mix on the door's local backend (no backend client), to tell the door's own memory from its S3 client's.
+  const local = process.env.BENCH_MIX_TARGET === 'frontDoorLocal';
+  const f = local ? u.frontDoorLocal : u.frontDoor;
+  const headerSigner = new SignatureV4({ credentials: { accessKeyId: local ? LOCAL_AK : AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
   const fu = new URL(f.get);
   const hdr = async (method: 'GET' | 'PUT'): Promise<Record<string, string>> => {
     const h = (await headerSigner.sign({ method, protocol: 'http:', hostname: fu.hostname, port: Number(fu.port), path: fu.pathname, query: {}, headers: { host: fu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench' } : {}) } })).headers;
