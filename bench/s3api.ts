@@ -25,6 +25,8 @@
  *                            0 errors required; each client error by code and when, the door's answers
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
+ *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
+ *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage() and its live handles (bench/door-memory-probe.ts): the mix reports them every 30 s
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
  *   BENCH_CLIENT=autocannon …             the load generator of the rounds and the mix (default node: bench/http-load.ts says why)
@@ -85,7 +87,8 @@ ${server.toml(bucket)}
 /** A `cachegate serve` child; its S3 front door and main listener URLs. */
 async function startDoor(name: string, redirect: boolean): Promise<{ child: ReturnType<typeof spawn>; front: string; service: string; exited: () => string }> {
   await writeFile(join(dir, `${name}.toml`), config(redirect));
-  const child = spawn(process.execPath, ['bin/cachegate.js', 'serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info' } });
+  const probe = process.env.BENCH_MEM_PROBE ? ['--import', './bench/door-memory-probe.ts'] : [];
+  const child = spawn(process.execPath, [...probe, 'bin/cachegate.js', 'serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info', CACHEGATE_BENCH_MEMLOG: join(dir, `${name}-memory.jsonl`) } });
   let out = '';
   let exited = '';
   child.once('exit', (code, signal) => (exited = `cachegate serve (${name}) exited (${code ?? signal}): ${out.slice(-3000)}`));
@@ -243,8 +246,10 @@ let mix: Record<string, unknown> | undefined;
 if (mixSeconds > 0) {
   const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   const path = (url: string): string => { const x = new URL(url); return x.pathname + x.search; };
-  const f = u.frontDoor;
-  const headerSigner = new SignatureV4({ credentials: { accessKeyId: AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+  // BENCH_MIX_TARGET=frontDoorLocal: the same mix on the door's local backend (no backend client), to tell the door's own memory from its S3 client's.
+  const local = process.env.BENCH_MIX_TARGET === 'frontDoorLocal';
+  const f = local ? u.frontDoorLocal : u.frontDoor;
+  const headerSigner = new SignatureV4({ credentials: { accessKeyId: local ? LOCAL_AK : AK, secretAccessKey: SK }, region: 'us-east-1', service: 's3', sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
   const fu = new URL(f.get);
   const hdr = async (method: 'GET' | 'PUT'): Promise<Record<string, string>> => {
     const h = (await headerSigner.sign({ method, protocol: 'http:', hostname: fu.hostname, port: Number(fu.port), path: fu.pathname, query: {}, headers: { host: fu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench' } : {}) } })).headers;
@@ -304,11 +309,15 @@ if (mixSeconds > 0) {
   clearInterval(sampler);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
+  // With BENCH_MEM_PROBE=1: the door's own split of its memory (bench/door-memory-probe.ts), one sample per 30 s.
+  const probeLines = process.env.BENCH_MEM_PROBE ? (await readFile(join(dir, 'door-memory.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { s: number }) : [];
+  const memoryEvery30s = probeLines.filter((_, i) => i % 6 === 5 || i === probeLines.length - 1);
   assert.equal(exited(), '', exited());
   mix = {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
     clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
     p99ms: r.p99ms, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    ...(probeLines.length ? { memoryEvery30s } : {}),
   };
 }
 child.kill('SIGTERM');

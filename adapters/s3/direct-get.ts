@@ -16,8 +16,10 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { TIMEOUTS, timedOut } from '../timeouts.ts';
 import type { S3Presigner } from './presigner.ts';
+import { RawHttpPool } from './raw-http.ts';
 import { movedRegion } from './region-redirect.ts';
 import { BACKEND_SOCKETS } from './sdk.ts';
 
@@ -25,6 +27,21 @@ export const agents = {
   'http:': new HttpAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
 };
+
+/**
+ * Opt-in, off by default: with CACHEGATE_RAW_HTTP=1 a 200/206 GET answer on plain http is read by
+ * raw-http.ts; everything else, and TLS, stays on node:http. Its A/B on a loaded machine showed no
+ * saving beyond the noise (docs/performance.md, "S3 front door, session 8"): a quiet re-measure
+ * (bench/s3api-raw-ab.ts) decides whether it stays. On, a GET answered with an error is sent twice
+ * (raw-http.ts says why).
+ */
+export const rawPool = process.env.CACHEGATE_RAW_HTTP === '1' ? new RawHttpPool(BACKEND_SOCKETS) : undefined;
+
+/** A successful GET's answer: its headers and its body (unread). */
+export interface GetAnswer {
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
 
 /** What S3's error answers are read into: the fields errors.ts reads from the SDK's errors. */
 export class S3AnswerError extends Error {
@@ -71,7 +88,7 @@ function send(url: URL, headers: Record<string, string>, signal: AbortSignal): P
  * The backend's answer to GET `key` (200 or 206, body unread), or throws an S3AnswerError (S3 said
  * no) or a connection error; `signal` aborts it (the caller's deadline).
  */
-export async function directGet(presigner: S3Presigner, key: string, range: string | undefined, signal: AbortSignal): Promise<IncomingMessage> {
+export async function directGet(presigner: S3Presigner, key: string, range: string | undefined, signal: AbortSignal): Promise<GetAnswer> {
   const sign = async (): Promise<{ url: URL; headers: Record<string, string> }> => {
     const p = await presigner.presign({ method: 'GET', objectName: key, expiresIn: 900, metadata: {} });
     return { url: new URL(p.url), headers: { ...p.headers, ...(range !== undefined ? { range } : {}) } };
@@ -81,6 +98,11 @@ export async function directGet(presigner: S3Presigner, key: string, range: stri
   for (let attempt = 1; ; attempt++) {
     let res: IncomingMessage;
     try {
+      const raw = await rawPool?.get(url, headers, signal);
+      if (raw !== undefined) {
+        presigner.regionConfirmed = true;
+        return raw;
+      }
       res = await send(url, headers, signal);
     } catch (err) {
       if (attempt < TIMEOUTS.attempts && !signal.aborted) continue;
@@ -89,7 +111,7 @@ export async function directGet(presigner: S3Presigner, key: string, range: stri
     const status = res.statusCode ?? 0;
     if (status === 200 || status === 206) {
       presigner.regionConfirmed = true;
-      return res;
+      return { headers: res.headers, body: res };
     }
     const region = moved ? undefined : movedRegion(res, url);
     if (region !== undefined) {

@@ -13,14 +13,13 @@
  */
 import { Transform } from 'node:stream';
 import type { TransformCallback, Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ByteRange, GetResult, ObjectInfo, PutInput } from '../../src/adapter.ts';
 import type { S3Settings } from '../../src/config/types.ts';
 import { CacheGateError, badRequest, tooLarge } from '../../src/errors.ts';
 import { httpStatusOf, isNotFound, toCacheGateError } from './errors.ts';
 import { TIMEOUTS, UploadWatch, bounded } from '../timeouts.ts';
-import { directGet } from './direct-get.ts';
+import { directGet, type GetAnswer } from './direct-get.ts';
 import { directPut } from './direct-put.ts';
 import type { S3Presigner } from './presigner.ts';
 
@@ -107,22 +106,26 @@ export async function getObject(d: ProxyDeps, key: string, range?: ByteRange): P
 }
 
 /** A GetResult from S3's answer headers, as the SDK's GetObjectCommand output reads them. */
-function directResult(res: IncomingMessage): GetResult {
+function directResult(res: GetAnswer): GetResult {
   const h = res.headers;
   const metadata: Record<string, string> = {};
   for (const name in h) {
     const v = h[name];
     if (name.startsWith('x-amz-meta-') && typeof v === 'string') metadata[name.slice('x-amz-meta-'.length)] = v;
   }
-  const lastModified = h['last-modified'] !== undefined ? new Date(h['last-modified']) : undefined;
+  const one = (name: string): string | undefined => {
+    const v = h[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  };
+  const lastModified = one('last-modified') !== undefined ? new Date(one('last-modified') as string) : undefined;
   const out: HeadLike = {
-    ContentLength: h['content-length'] !== undefined ? Number(h['content-length']) : undefined,
+    ContentLength: one('content-length') !== undefined ? Number(one('content-length')) : undefined,
     ...(lastModified !== undefined && !Number.isNaN(lastModified.getTime()) ? { LastModified: lastModified } : {}),
-    ...(h.etag !== undefined ? { ETag: h.etag } : {}),
-    ...(h['content-type'] !== undefined ? { ContentType: h['content-type'] } : {}),
+    ...(one('etag') !== undefined ? { ETag: one('etag') } : {}),
+    ...(one('content-type') !== undefined ? { ContentType: one('content-type') } : {}),
     Metadata: metadata,
   };
-  return getResult(out, h['content-range'], res);
+  return getResult(out, one('content-range'), res.body);
 }
 
 /** A GET's answer: a 206's Content-Range gives the object's total size and the range served. */
