@@ -149,13 +149,16 @@ export class CentralDirectory {
   private readonly offsets: Float64Array;
   /** Sum of the declared sizes of the file entries. */
   readonly fileBytes: number;
+  /** The indexes of the symlink entries. */
+  readonly symlinks: readonly number[];
 
-  constructor(records: Buffer, starts: Float64Array, offsets: Float64Array, fileBytes: number) {
+  constructor(records: Buffer, starts: Float64Array, offsets: Float64Array, fileBytes: number, symlinks: readonly number[]) {
     this.records = records;
     this.starts = starts;
     this.offsets = offsets;
     this.count = starts.length;
     this.fileBytes = fileBytes;
+    this.symlinks = symlinks;
   }
 
   /** Entry `i`, parsed anew (a short-lived object). */
@@ -201,6 +204,7 @@ export async function readCentralDirectory(src: FileSource, limits?: Partial<Ext
   const starts = new Float64Array(count);
   const offsets = new Float64Array(count);
   let fileBytes = 0;
+  const symlinks: number[] = [];
   let off = 0;
   for (let i = 0; i < count; i++) {
     if (off + RECORD > cdSize) throw corrupt(`central directory ends after ${i} of ${count} entries`);
@@ -208,9 +212,10 @@ export async function readCentralDirectory(src: FileSource, limits?: Partial<Ext
     starts[i] = off;
     offsets[i] = entry.localOffset;
     if (entry.type === 'file') fileBytes += entry.size;
+    else if (entry.type === 'symlink') symlinks.push(i);
     off = next;
   }
-  return new CentralDirectory(records, starts, offsets, fileBytes);
+  return new CentralDirectory(records, starts, offsets, fileBytes, symlinks);
 }
 
 /** Reads the central directory: every entry, in central-directory order. */

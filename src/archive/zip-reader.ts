@@ -138,12 +138,8 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     // an archive over the limits is refused before anything is written.
     checkLimits(limits, cd.fileBytes, cd.count);
     // Validate every name before writing anything (the paths are made again as each entry comes).
-    const symlinks: string[] = [];
-    for (let i = 0; i < cd.count; i++) {
-      const rel = cleanEntryName(cd.name(i));
-      if (cd.entry(i).type === 'symlink') symlinks.push(rel);
-    }
-    safe = await openSink(symlinks);
+    for (let i = 0; i < cd.count; i++) cleanEntryName(cd.name(i));
+    safe = await openSink(cd.symlinks.map((i) => cleanEntryName(cd.name(i))));
     const sink = safe;
     for (let i = 0; i < cd.count; i++) sink.check(cd.name(i));
     const ordered = cd.fileOrder();
