@@ -155,6 +155,11 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     workers = new EntryWorkers(largeWorkers);
     const pool = workers;
     const largeSlots = new Budget(largeWorkers, Number.MAX_SAFE_INTEGER);
+    // A file still arriving (verification during a download): deflate and stored entries longer
+    // than the read window go to the addon, which reads them from the file itself. Read whole, they
+    // grew each part's two reused windows to the largest entry it met (≤ 1 MiB; the npm tree's zip
+    // in 12 parts: ~25 MB of ArrayBuffers held for the whole download).
+    const nativeSmall = opts.smallEntryLimit ?? (opts.growing && inflateFile && window ? window : small);
     const largeEntry = async (e: ZipEntry, rel: string, start: number): Promise<void> => {
       await opts.growing?.ready(start, start + e.csize);
       await largeSlots.acquire(0);
@@ -207,7 +212,12 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         bytes += e.size;
-        if (sink.writePacked && e.size <= small && e.csize <= small) {
+        const limit = e.method === 93 ? small : nativeSmall;
+        if (e.size > limit || e.csize > limit) {
+          tasks.add(largeEntry(e, rel, await dataOffset(src, e)));
+          continue;
+        }
+        if (sink.writePacked) {
           // used synchronously: writePacked copies it
           if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc)) continue;
         }
@@ -217,28 +227,24 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           sink.writeFileSync(rel, e.mode, e.mtimeMs, decodeChecked(decoder, e.name, e.method, packed, e.size, e.crc));
           continue;
         }
-        if (e.size <= small && e.csize <= small) {
-          const cost = e.size + e.csize;
-          await budget.acquire(cost);
-          let packed: Buffer;
-          try {
-            packed = await entryData(src, e);
-          } catch (err) {
-            budget.release(cost);
-            throw err;
-          }
-          tasks.add(
-            (async () => {
-              try {
-                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
-              } finally {
-                budget.release(cost);
-              }
-            })(),
-          );
-          continue;
+        const cost = e.size + e.csize;
+        await budget.acquire(cost);
+        let packed: Buffer;
+        try {
+          packed = await entryData(src, e);
+        } catch (err) {
+          budget.release(cost);
+          throw err;
         }
-        tasks.add(largeEntry(e, rel, await dataOffset(src, e)));
+        tasks.add(
+          (async () => {
+            try {
+              sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed));
+            } finally {
+              budget.release(cost);
+            }
+          })(),
+        );
       }
     };
     // A local file: one loop in file order. A file still arriving in parts (verification during a
