@@ -66,15 +66,18 @@ interface Tree {
   name: string;
 }
 
+// Ours runs as a CI job runs it: bin/cachegate.js as a program, whose shell line execs the
+// checkout's Node 24 with the helper's malloc setting (MALLOC_MMAP_THRESHOLD_); `node bin/cachegate.js`
+// measured a process users never run.
 function createCmd(tool: Tool, p: Programs, format: Format, level: Level, tree: Tree, out: string): string[] {
-  if (tool === 'ours') return ['env', `CACHE_COMPRESSION_FORMAT=${format}`, `CACHE_COMPRESSION_LEVEL=${level}`, p.node, p.cli, 'cache-archiver', '--file', out, '--path', tree.name];
+  if (tool === 'ours') return ['env', `CACHE_COMPRESSION_FORMAT=${format}`, `CACHE_COMPRESSION_LEVEL=${level}`, p.cli, 'cache-archiver', '--file', out, '--path', tree.name];
   if (tool === 'gitlab') return [p.ref, `${format}-create`, tree.job, out, level, tree.name];
   if (format === 'zip') return ['zip', '-r', '-q', '-y', level === 'fast' ? '-1' : '-6', out, tree.name];
   return ['tar', '-I', level === 'fast' ? 'zstd -1 -T0' : 'zstd -3 -T0', '-cf', out, tree.name];
 }
 
 function extractCmd(tool: Tool, p: Programs, format: Format, archive: string, dest: string): string[] {
-  if (tool === 'ours') return [p.node, p.cli, 'cache-extractor', '--file', archive];
+  if (tool === 'ours') return [p.cli, 'cache-extractor', '--file', archive];
   if (tool === 'gitlab') return [p.ref, `${format}-extract`, archive, dest];
   if (format === 'zip') return ['unzip', '-q', archive, '-d', dest];
   return ['tar', '-I', 'zstd', '-xf', archive, '-C', dest];

@@ -5,29 +5,20 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import type { ArchiveEntryInfo } from './entry.ts';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './entry.ts';
 import { FileSource } from './file-source.ts';
 import { openInput, type GrowingFile } from './input.ts';
 import { BLOCK, SYNC_LIMIT, SmallDecoder, decompressWhole, decompressWholeSync } from './compress.ts';
 import { EntryWorkers } from './entry-workers.ts';
 import { Budget, TaskGroup, Yielder } from './pool.ts';
-import { CorruptArchiveError, PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
+import { PATH_MAX, SafeWriter, UnsafeEntryError, cleanEntryName, type EntrySink } from './safe-writer.ts';
 import { checkLimits, extractLimits, type ExtractLimits } from './limits.ts';
 import type { WriteBatchOptions } from './file-batches.ts';
 import { nativeDeflate } from './native-deflate.ts';
-import {
-  EXTRA_TIMESTAMP, EXTRA_ZIP64, FLAG_ENCRYPTED, HOST_UNIX, MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
-  SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, fromDosDateTime, readU64,
-} from './zip-format.ts';
+import { FLAG_ENCRYPTED, SIG_LOCAL } from './zip-format.ts';
+import { CorruptArchiveError } from './errors.ts';
+import { corrupt, readCentralDirectory, readZipDirectory, type CentralDirectory, type ZipEntry } from './zip-directory.ts';
 
-export interface ZipEntry extends ArchiveEntryInfo {
-  method: number;
-  flags: number;
-  crc: number;
-  csize: number;
-  localOffset: number;
-}
+export { readZipDirectory, type ZipEntry };
 
 export interface ExtractOptions {
   onWarning?: (message: string) => void;
@@ -55,143 +46,6 @@ export interface ExtractOptions {
 export interface ExtractResult {
   entries: number;
   bytes: number;
-}
-
-function corrupt(msg: string): CorruptArchiveError {
-  return new CorruptArchiveError(`zip archive is corrupt: ${msg}`);
-}
-
-async function findEnd(src: FileSource): Promise<{ count: number; cdOffset: number; cdSize: number }> {
-  if (src.size < 22) throw corrupt('too short to be a zip archive (no end of central directory)');
-  // The end record is in the last 22 bytes unless the archive has a comment (up to 64 KiB): look in a
-  // short tail first (a file still downloading may not have the bytes before it yet).
-  let tail: Buffer = Buffer.alloc(0);
-  let eocd = -1;
-  for (const tailLen of [Math.min(src.size, 4096), Math.min(src.size, 22 + MAX16 + 20)]) {
-    if (tailLen <= tail.length) break;
-    tail = await src.read(src.size - tailLen, tailLen);
-    for (let i = tail.length - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) {
-        eocd = i;
-        break;
-      }
-    }
-    if (eocd >= 0) break;
-  }
-  if (eocd < 0) throw corrupt('end of central directory not found (truncated or not a zip archive)');
-  let count = tail.readUInt16LE(eocd + 10);
-  let cdSize = tail.readUInt32LE(eocd + 12);
-  let cdOffset = tail.readUInt32LE(eocd + 16);
-  if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === SIG_ZIP64_LOCATOR) {
-    const z64Offset = readU64(tail, eocd - 20 + 8);
-    const z = await src.read(z64Offset, 56);
-    if (z.readUInt32LE(0) !== SIG_ZIP64_EOCD) throw corrupt('zip64 end of central directory record not found');
-    count = readU64(z, 32);
-    cdSize = readU64(z, 40);
-    cdOffset = readU64(z, 48);
-  } else if (count === MAX16 || cdSize === MAX32 || cdOffset === MAX32) {
-    throw corrupt('zip64 end of central directory locator missing');
-  }
-  if (cdOffset + cdSize > src.size) throw corrupt('central directory lies beyond the end of the file (truncated?)');
-  return { count, cdOffset, cdSize };
-}
-
-function entryFromCentral(buf: Buffer, off: number): { entry: ZipEntry; next: number } {
-  if (buf.readUInt32LE(off) !== SIG_CENTRAL) throw corrupt('bad central directory entry signature');
-  const madeBy = buf.readUInt16LE(off + 4);
-  const flags = buf.readUInt16LE(off + 8);
-  const method = buf.readUInt16LE(off + 10);
-  const time = buf.readUInt16LE(off + 12);
-  const date = buf.readUInt16LE(off + 14);
-  const crc = buf.readUInt32LE(off + 16);
-  let csize = buf.readUInt32LE(off + 20);
-  let usize = buf.readUInt32LE(off + 24);
-  const nameLen = buf.readUInt16LE(off + 28);
-  const extraLen = buf.readUInt16LE(off + 30);
-  const commentLen = buf.readUInt16LE(off + 32);
-  const external = buf.readUInt32LE(off + 38);
-  let localOffset = buf.readUInt32LE(off + 42);
-  const nameStart = off + 46;
-  const extraStart = nameStart + nameLen;
-  const next = extraStart + extraLen + commentLen;
-  if (next > buf.length) throw corrupt('central directory entry overruns the directory');
-  const name = buf.toString('utf8', nameStart, extraStart);
-  let mtimeMs = fromDosDateTime(time, date);
-  let uid: number | undefined;
-  let gid: number | undefined;
-  for (let p = extraStart; p + 4 <= extraStart + extraLen; ) {
-    const id = buf.readUInt16LE(p);
-    const len = buf.readUInt16LE(p + 2);
-    const d = p + 4;
-    if (d + len > extraStart + extraLen) break;
-    if (id === EXTRA_ZIP64) {
-      let q = d;
-      if (usize === MAX32 && q + 8 <= d + len) {
-        usize = readU64(buf, q);
-        q += 8;
-      }
-      if (csize === MAX32 && q + 8 <= d + len) {
-        csize = readU64(buf, q);
-        q += 8;
-      }
-      if (localOffset === MAX32 && q + 8 <= d + len) {
-        localOffset = readU64(buf, q);
-        q += 8;
-      }
-    } else if (id === EXTRA_TIMESTAMP && len >= 5 && (buf[d] & 1) !== 0) {
-      mtimeMs = buf.readInt32LE(d + 1) * 1000;
-    } else if (id === 0x7875 && len >= 3 && buf[d] === 1) {
-      const us = buf[d + 1];
-      if (us === 4 && len >= 2 + 4 + 1 + 4) {
-        uid = buf.readUInt32LE(d + 2);
-        if (buf[d + 6] === 4) gid = buf.readUInt32LE(d + 7);
-      }
-    }
-    p = d + len;
-  }
-  if (usize === MAX32 || csize === MAX32 || localOffset === MAX32) throw corrupt(`${name}: zip64 extra field missing`);
-  const unixMode = (madeBy >> 8) === HOST_UNIX ? external >>> 16 : 0;
-  let type: ZipEntry['type'];
-  let mode: number;
-  const fmt = unixMode & S_IFMT;
-  if (fmt === S_IFLNK) type = 'symlink';
-  else if (fmt === S_IFDIR || name.endsWith('/') || (fmt === 0 && (external & 0x10) !== 0)) type = 'dir';
-  else if (fmt === S_IFREG || fmt === 0) type = 'file';
-  else type = 'file';
-  if (unixMode !== 0) mode = unixMode & 0o7777;
-  else mode = type === 'dir' ? 0o755 : 0o644;
-  if (fmt !== 0 && fmt !== S_IFLNK && fmt !== S_IFDIR && fmt !== S_IFREG) {
-    // device, fifo, socket: not something a cache restores
-    return { entry: { name, type: 'file', mode: -1, mtimeMs, size: usize, method, flags, crc, csize, localOffset, uid, gid }, next };
-  }
-  return { entry: { name, type, mode, mtimeMs, size: usize, method, flags, crc, csize, localOffset, uid, gid }, next };
-}
-
-/** Reads the central directory: every entry, in central-directory order. */
-export async function readZipDirectory(src: FileSource, limits?: Partial<ExtractLimits>): Promise<ZipEntry[]> {
-  const { count, cdOffset, cdSize } = await findEnd(src);
-  checkLimits(limits, 0, count); // before the directory is read into memory
-  const entries: ZipEntry[] = [];
-  // Parse the directory in windows so that a huge directory does not need one huge buffer.
-  let pos = cdOffset;
-  const end = cdOffset + cdSize;
-  let buf = Buffer.alloc(0);
-  let bufOff = 0;
-  while (entries.length < count) {
-    if (buf.length - bufOff < 46 || buf.length - bufOff < 46 + buf.readUInt16LE(bufOff + 28) + buf.readUInt16LE(bufOff + 30) + buf.readUInt16LE(bufOff + 32)) {
-      if (pos >= end) throw corrupt(`central directory ends after ${entries.length} of ${count} entries`);
-      const n = Math.min(BLOCK, end - pos);
-      const more = await src.read(pos, n);
-      pos += n;
-      buf = Buffer.concat([buf.subarray(bufOff), more]);
-      bufOff = 0;
-      continue;
-    }
-    const { entry, next } = entryFromCentral(buf, bufOff);
-    entries.push(entry);
-    bufOff = next;
-  }
-  return entries;
 }
 
 export async function listZip(file: string): Promise<ZipEntry[]> {
@@ -262,7 +116,7 @@ export function decodeChecked(decoder: SmallDecoder, name: string, method: numbe
 
 /** Extracts a zip archive from a local file into `dir` (see safe-writer.ts for the guarantees). */
 export function extractZip(file: string, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
-  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches, restoreOwners: opts.restoreOwners }), { ...opts, limits: extractLimits(opts.limits) });
+  return readZip(file, (symlinks) => SafeWriter.create(dir, symlinks, { writeBatches: opts.writeBatches, restoreOwners: opts.restoreOwners, hardLinks: false }), { ...opts, limits: extractLimits(opts.limits) });
 }
 
 /**
@@ -281,17 +135,16 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const window = opts.growing ? 128 * 1024 : undefined;
     const src = new FileSource(fh, size, { reuse: true, window, sync: !opts.growing });
     const limits = opts.limits;
-    const entries = await readZipDirectory(src, limits);
+    const cd = await readCentralDirectory(src, limits);
     // Every entry's data is verified to have its declared size, so the declared total is the truth:
     // an archive over the limits is refused before anything is written.
-    checkLimits(limits, entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0), entries.length);
-    // Validate every name before writing anything.
-    const rels = new Map<ZipEntry, string>();
-    for (const e of entries) rels.set(e, cleanEntryName(e.name));
-    safe = await openSink(entries.filter((e) => e.type === 'symlink').map((e) => rels.get(e)!));
+    checkLimits(limits, cd.fileBytes, cd.count);
+    // Validate every name before writing anything (the paths are made again as each entry comes).
+    for (let i = 0; i < cd.count; i++) cleanEntryName(cd.name(i));
+    safe = await openSink(cd.symlinks.map((i) => cleanEntryName(cd.name(i))));
     const sink = safe;
-    for (const e of entries) sink.check(e.name);
-    const ordered = [...entries].sort((a, b) => a.localOffset - b.localOffset);
+    for (let i = 0; i < cd.count; i++) sink.check(cd.name(i));
+    const ordered = cd.fileOrder();
     const budget = new Budget(opts.maxInFlight ?? 32, opts.budgetBytes ?? 32 * BLOCK);
     const decoder = new SmallDecoder();
     // Large entries: decoded two at a time (`largeEntryWorkers`) by the native addon's inflateFile on
@@ -304,6 +157,11 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     workers = new EntryWorkers(largeWorkers);
     const pool = workers;
     const largeSlots = new Budget(largeWorkers, Number.MAX_SAFE_INTEGER);
+    // A file still arriving (verification during a download): deflate and stored entries longer
+    // than the read window go to the addon, which reads them from the file itself. Read whole, they
+    // grew each part's two reused windows to the largest entry it met (≤ 1 MiB; the npm tree's zip
+    // in 12 parts: ~25 MB of ArrayBuffers held for the whole download).
+    const nativeSmall = opts.smallEntryLimit ?? (opts.growing && inflateFile && window ? window : small);
     const largeEntry = async (e: ZipEntry, rel: string, start: number): Promise<void> => {
       await opts.growing?.ready(start, start + e.csize);
       await largeSlots.acquire(0);
@@ -329,12 +187,13 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     const tasks = new TaskGroup();
     let bytes = 0;
     const yielder = new Yielder();
-    const run = async (list: readonly ZipEntry[], src: FileSource): Promise<void> => {
-      for (const e of list) {
+    const run = async (list: Uint32Array, src: FileSource): Promise<void> => {
+      for (const i of list) {
         const turn = yielder.due();
         if (turn) await turn;
         tasks.throwIfFailed();
-        const rel = rels.get(e)!;
+        const e = cd.entry(i);
+        const rel = cleanEntryName(e.name);
         if (e.mode === -1) {
           warn(`${e.name}: special file (device, fifo or socket) skipped`);
           continue;
@@ -355,7 +214,12 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           continue;
         }
         bytes += e.size;
-        if (sink.writePacked && e.size <= small && e.csize <= small) {
+        const limit = e.method === 93 ? small : nativeSmall;
+        if (e.size > limit || e.csize > limit) {
+          tasks.add(largeEntry(e, rel, await dataOffset(src, e)));
+          continue;
+        }
+        if (sink.writePacked) {
           // used synchronously: writePacked copies it
           if (sink.writePacked(e.name, rel, e.mode, e.mtimeMs, e.method, await entryData(src, e, true), e.size, e.crc, e)) continue;
         }
@@ -365,33 +229,29 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
           sink.writeFileSync(rel, e.mode, e.mtimeMs, decodeChecked(decoder, e.name, e.method, packed, e.size, e.crc), e);
           continue;
         }
-        if (e.size <= small && e.csize <= small) {
-          const cost = e.size + e.csize;
-          await budget.acquire(cost);
-          let packed: Buffer;
-          try {
-            packed = await entryData(src, e);
-          } catch (err) {
-            budget.release(cost);
-            throw err;
-          }
-          tasks.add(
-            (async () => {
-              try {
-                sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed), e);
-              } finally {
-                budget.release(cost);
-              }
-            })(),
-          );
-          continue;
+        const cost = e.size + e.csize;
+        await budget.acquire(cost);
+        let packed: Buffer;
+        try {
+          packed = await entryData(src, e);
+        } catch (err) {
+          budget.release(cost);
+          throw err;
         }
-        tasks.add(largeEntry(e, rel, await dataOffset(src, e)));
+        tasks.add(
+          (async () => {
+            try {
+              sink.writeFileSync(rel, e.mode, e.mtimeMs, await decodeSmall(e, packed), e);
+            } finally {
+              budget.release(cost);
+            }
+          })(),
+        );
       }
     };
     // A local file: one loop in file order. A file still arriving in parts (verification during a
     // ranged download): one loop per part, each following its part's bytes as they come.
-    const groups = segment(ordered, opts.growing?.starts);
+    const groups = segment(cd, ordered, opts.growing?.starts);
     const loops = groups.map((list, i) => run(list, i === 0 ? src : new FileSource(fh, size, { reuse: true, window })));
     try {
       await Promise.all(loops);
@@ -407,7 +267,7 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
     }
     await tasks.wait();
     await sink.finish();
-    return { entries: entries.length, bytes };
+    return { entries: cd.count, bytes };
   } finally {
     if (closeLater) void closeLater.then(() => Promise.all([workers?.close(), fh.close()])).finally(() => safe?.close());
     else {
@@ -416,14 +276,16 @@ export async function readZip(file: string, openSink: (symlinks: string[]) => Pr
   }
 }
 
-/** Entries (sorted by offset) grouped by the part of the file (`starts`, ascending) they begin in. */
-function segment(ordered: readonly ZipEntry[], starts: readonly number[] | undefined): ZipEntry[][] {
-  if (!starts || starts.length < 2) return [[...ordered]];
-  const groups: ZipEntry[][] = starts.map(() => []);
-  let g = 0;
-  for (const e of ordered) {
-    while (g + 1 < starts.length && e.localOffset >= starts[g + 1]) g++;
-    groups[g].push(e);
+/** Entry indexes (in file order) cut where the parts of the file (`starts`, ascending) begin. */
+function segment(cd: CentralDirectory, ordered: Uint32Array, starts: readonly number[] | undefined): Uint32Array[] {
+  if (!starts || starts.length < 2) return [ordered];
+  const groups: Uint32Array[] = [];
+  let from = 0;
+  for (let g = 1; g <= starts.length; g++) {
+    let to = from;
+    while (to < ordered.length && (g === starts.length || cd.localOffset(ordered[to]) < starts[g])) to++;
+    if (to > from) groups.push(ordered.subarray(from, to));
+    from = to;
   }
-  return groups.filter((list) => list.length > 0);
+  return groups;
 }

@@ -167,3 +167,33 @@ test('verifying a zip of many medium entries (64 KiB – 1 MiB) keeps no pile of
     await rmrf(tmp);
   }
 });
+
+test('verifying a zip as it arrives in 16 parts: entries over the read window do not grow every part\'s windows', async () => {
+  const tmp = await tempDir();
+  try {
+    const src = path.join(tmp, 'src');
+    await fs.promises.mkdir(src);
+    // 64 entries of 1000 KiB that do not compress: each part holds four
+    const { randomBytes } = await import('node:crypto');
+    for (let i = 0; i < 64; i++) await fs.promises.writeFile(path.join(src, `m${i}.txt`), randomBytes(1000 * 1024));
+    const file = path.join(tmp, 'cache.zip');
+    await createArchiveFile((await selectFiles({ cwd: src, paths: ['.'] })).entries, file, 'zip', 'fast');
+    const size = fs.statSync(file).size;
+    const part = Math.ceil(size / 16);
+    // all bytes already there: the same per-part loops as during a ranged download
+    const growing = { size, starts: Array.from({ length: 16 }, (_v, i) => i * part), ready: async (): Promise<void> => {} };
+    let most = 0;
+    const base = process.memoryUsage().arrayBuffers;
+    const timer = setInterval(() => (most = Math.max(most, process.memoryUsage().arrayBuffers - base)), 2);
+    try {
+      assert.equal((await verifyArchive(file, { growing })).entries, 64);
+    } finally {
+      clearInterval(timer);
+    }
+    most = Math.max(most, process.memoryUsage().arrayBuffers - base);
+    // 16 parts × 2 windows grown to 1000 KiB: ~30 MiB before; now 2 × 128 KiB each
+    assert.ok(most < 8 * 1024 * 1024, `ArrayBuffers grew by ${(most / 1048576).toFixed(1)} MiB while verifying`);
+  } finally {
+    await rmrf(tmp);
+  }
+});
