@@ -205,7 +205,27 @@ export function canonicalQuery(pairs: QueryPairs, skip?: string): string {
   return enc.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-const trimmed = (v: string): string => (WHITESPACE_RUN.test(v) ? v.replace(/\s+/g, ' ').trim() : v);
+const EIGHT_BIT = /[\x80-\xff]/;
+
+/**
+ * A header value as the bytes that arrived. Node hands header bytes over one per character
+ * (latin1), and the canonical request is hashed as UTF-8: S3 hashes the bytes it received, which is
+ * what clients that send UTF-8 as is sign (curl, the JS SDK, Go's net/http: minio-go, the Go SDK).
+ * So bytes that form valid UTF-8 are hashed as those bytes. Bytes that do not (0xE9 alone) are
+ * hashed as their characters' UTF-8, as before (a client that sends a Latin-1 byte and signs its
+ * character's UTF-8; boto3 refuses non-ASCII metadata). One reading per value, never both.
+ */
+function asReceived(v: string): string {
+  if (!EIGHT_BIT.test(v)) return v;
+  const bytes = Buffer.from(v, 'latin1');
+  const utf8 = bytes.toString('utf8');
+  return Buffer.from(utf8, 'utf8').equals(bytes) ? utf8 : v;
+}
+
+const trimmed = (raw: string): string => {
+  const v = asReceived(raw);
+  return WHITESPACE_RUN.test(v) ? v.replace(/\s+/g, ' ').trim() : v;
+};
 
 /** `name:value\n` for each signed header; several values of one header joined by ','. undefined = a signed header is missing. */
 export function canonicalHeaders(signed: readonly string[], header: (name: string) => string[] | undefined): string | undefined {

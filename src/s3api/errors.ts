@@ -12,10 +12,10 @@ export type S3Code =
   | 'AccessDenied' | 'SignatureDoesNotMatch' | 'InvalidAccessKeyId' | 'RequestTimeTooSkewed' | 'AuthorizationQueryParametersError'
   | 'NoSuchKey' | 'NoSuchBucket' | 'NoSuchUpload' | 'EntityTooLarge' | 'EntityTooSmall' | 'BadDigest' | 'XAmzContentSHA256Mismatch'
   | 'InvalidDigest' | 'IncompleteBody' | 'InvalidArgument' | 'InvalidRequest' | 'InvalidRange' | 'InvalidPart' | 'InvalidPartOrder'
-  | 'MalformedXML' | 'MissingContentLength' | 'NotImplemented' | 'MethodNotAllowed' | 'SlowDown' | 'ServiceUnavailable' | 'InternalError';
+  | 'MalformedXML' | 'MissingContentLength' | 'PreconditionFailed' | 'NotImplemented' | 'MethodNotAllowed' | 'SlowDown' | 'ServiceUnavailable' | 'InternalError';
 
 const ERROR_CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: 'invalid_request', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 411: 'invalid_request', 416: 'range_not_satisfiable', 501: 'unsupported', 503: 'backend_unavailable',
+  400: 'invalid_request', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 411: 'invalid_request', 412: 'invalid_request', 416: 'range_not_satisfiable', 501: 'unsupported', 503: 'backend_unavailable',
 };
 
 export class S3Error extends CacheGateError {

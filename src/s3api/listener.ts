@@ -22,6 +22,7 @@ import type { S3ApiMetrics } from './metrics.ts';
 import { listUploads, stagingRoot } from './multipart.ts';
 import { deleteOp, getOp, headOp, putOp, type Answer, type ObjectContext } from './object-ops.ts';
 import { redirectOp, redirects } from './redirect.ts';
+import { checkRequestShape } from './request-allowlist.ts';
 import { verifySigV4, type VerifiedSignature } from './sigv4-verify.ts';
 
 export interface S3ListenerDeps {
@@ -46,8 +47,6 @@ export interface OperationInput {
 }
 
 const SIGNATURE_CODES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'RequestTimeTooSkewed', 'AuthorizationQueryParametersError']);
-/** Sub-resources of S3 that this front door does not serve. */
-const UNSUPPORTED = ['acl', 'tagging', 'versioning', 'versions', 'policy', 'cors', 'lifecycle', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'delete'];
 const BUCKET_CREATED = new Date();
 
 export function createS3Listener(deps: S3ListenerDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -160,8 +159,8 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
     return listBuckets(settings.bucket, BUCKET_CREATED);
   }
   if (addr.bucket !== settings.bucket) throw new S3Error('NoSuchBucket', 404, 'The specified bucket does not exist');
-  const unsupported = UNSUPPORTED.find((s) => query.has(s));
-  if (unsupported !== undefined) throw new S3Error('NotImplemented', 501, `the ?${unsupported} sub-resource is not supported by cachegate's S3 front door`);
+  // Sub-resources (?acl, ?tagging, ?versionId …), x-amz-* headers and preconditions the door does not implement.
+  checkRequestShape(method, addr.key !== '', query, req.headers);
   const adapter = state.adapterFor(principal.profile);
   const timeoutMs = state.config.service.backendTimeout * 1000;
 
@@ -201,15 +200,13 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   switch (method) {
     case 'GET': {
       setOperation('GetObject');
-      const range = req.headers.range;
-      return (redirect ? await redirectOp(object, 'GET') : undefined) ?? getOp(object, range);
+      return (redirect ? await redirectOp(object, 'GET') : undefined) ?? getOp(object, req);
     }
     case 'HEAD':
       setOperation('HeadObject');
-      return (redirect ? await redirectOp(object, 'HEAD') : undefined) ?? headOp(object);
+      return (redirect ? await redirectOp(object, 'HEAD') : undefined) ?? headOp(object, req);
     case 'PUT':
       setOperation('PutObject');
-      if (req.headers['x-amz-copy-source'] !== undefined) throw new S3Error('NotImplemented', 501, 'CopyObject is not supported by cachegate\'s S3 front door');
       return putOp({ ...object, req, sig, maxSize: principal.profile.cache.maxUploadedArchiveSize });
     case 'DELETE':
       setOperation('DeleteObject');

@@ -13,6 +13,7 @@ import type { Metrics } from '../service/metrics.ts';
 import { AwsChunkedDecoder } from './aws-chunked.ts';
 import { BodyVerifier, expectationsOf } from './checksums.ts';
 import { S3Error } from './errors.ts';
+import { checkPreconditions } from './preconditions.ts';
 import type { VerifiedSignature } from './sigv4-verify.ts';
 
 export interface ObjectContext {
@@ -36,14 +37,35 @@ function answerOf(r: { status: number; headers: Headers; body: Readable | Readab
   return { status: r.status, headers, ...(r.body ? { body: r.body } : {}) };
 }
 
-export async function headOp(c: ObjectContext): Promise<Answer> {
+export async function headOp(c: ObjectContext, req: IncomingMessage): Promise<Answer> {
   const r = await headObject(c);
   if (r.status === 404) throw new S3Error('NoSuchKey', 404, 'The specified key does not exist.');
-  return answerOf(r);
+  return conditional(req, answerOf(r));
 }
 
-export async function getOp(c: ObjectContext, range: string | undefined): Promise<Answer> {
-  return answerOf(await openObject(c, range));
+export async function getOp(c: ObjectContext, req: IncomingMessage): Promise<Answer> {
+  return conditional(req, answerOf(await openObject(c, req.headers.range)));
+}
+
+/** Releases an answer's unsent body (the backend's stream). */
+export function dropBody(a: Answer): void {
+  if (a.body !== undefined && typeof a.body !== 'string') void (a.body instanceof ReadableStream ? a.body.cancel().catch(() => undefined) : a.body.destroy());
+}
+
+/** The answer, or 304 without its body, or PreconditionFailed (preconditions.ts). */
+function conditional(req: IncomingMessage, a: Answer): Answer {
+  let verdict: 'ok' | 'not-modified';
+  try {
+    verdict = checkPreconditions(req.headers, a.headers.etag, a.headers['last-modified']);
+  } catch (err) {
+    dropBody(a);
+    throw err;
+  }
+  if (verdict === 'ok') return a;
+  dropBody(a);
+  const kept: Record<string, string> = {};
+  for (const k of ['etag', 'last-modified']) if (a.headers[k] !== undefined) kept[k] = a.headers[k];
+  return { status: 304, headers: kept };
 }
 
 export async function deleteOp(c: ObjectContext): Promise<Answer> {

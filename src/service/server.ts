@@ -93,7 +93,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   if (config.service.publicUrl === '' && wildcard) {
     log.warn({}, `listening on all interfaces without [cachegate] public_url: local-backend URLs will use ${publicUrl}`);
   }
-  for (const f of config.findings) log.warn({ field: f.field }, f.message);
+  logWarnings(log, config);
   if (state.anonymous) log.warn({}, `no token configured: serving without authentication (loopback only), as profile "${state.anonymous.profile.name}"`);
 
   let reloading: Promise<boolean> | undefined;
@@ -123,6 +123,9 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       instrumentState(metrics, built, log);
       metrics.configReloads.inc({ result: 'ok' });
       log.info({ source: next.source, trigger: why, result: 'applied', profiles: next.profiles.length }, 'configuration reload: applied');
+      // The same warnings as at start (two runners sharing one namespace, unknown keys, …): a reload
+      // that brings such a configuration must say so, not only the next restart.
+      logWarnings(log, next);
       // Requests in flight may still hold retired adapters: close them a little later.
       const retired = prev.retiredBy(built);
       setTimeout(() => void Promise.all(retired.map((a) => a.close?.())).catch(() => undefined), 30_000).unref();
@@ -222,4 +225,9 @@ async function localSigningKey(config: Config): Promise<Buffer> {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return Buffer.from((await readFile(file, 'utf8')).trim(), 'hex'); // another replica on the same dir won the race
   }
+}
+
+/** Every finding of a configuration that is not an error, as a WARN line naming its field. */
+function logWarnings(log: Logger, config: Config): void {
+  for (const f of config.findings) if (f.level !== 'error') log.warn({ field: f.field }, f.message);
 }

@@ -2,6 +2,7 @@
  * Where a transfer's requests go: a presigned URL (+ the headers to send with it), or an S3 object
  * reached with role credentials (each request signed in the Authorization header).
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { S3Location } from './gocloud.ts';
 import { signHeaders, type SigningCredentials } from './s3-sign.ts';
 
@@ -32,11 +33,36 @@ function withQuery(raw: string, query: Record<string, string> | undefined): URL 
   return new URL(`${raw}${raw.includes('?') ? '&' : '?'}${extra}`);
 }
 
+/**
+ * Why a header cannot be sent (a name that is not a token, a value with a control character), or
+ * undefined. Checked before the first request: Node refuses such a header at each request, which the
+ * retry loop took for a network failure and tried again. The value is never quoted (it may be a secret).
+ */
+function unsendable(name: string, value: string): string | undefined {
+  try {
+    validateHeaderName(name);
+  } catch {
+    return 'its name is not a valid header name';
+  }
+  // Node lets a character above U+00FF through and sends its low byte: another value than given.
+  let bad = /[^\t\x20-\x7e\x80-\xff]/.test(value);
+  try {
+    validateHeaderValue(name, value);
+  } catch {
+    bad = true;
+  }
+  return bad ? 'its value holds a control character (CR, LF, NUL, DEL, …) or a character above U+00FF' : undefined;
+}
+
 /** A presigned URL; `headers` (e.g. the presign answer's, or `--header` flags) go on every request. */
 export function presignedRemote(url: string, headers: Record<string, string> = {}): Remote {
   const base = new URL(url);
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${labelOf(base)}`);
   const given = lowerKeys(headers);
+  for (const [k, v] of Object.entries(given)) {
+    const why = unsendable(k, v);
+    if (why !== undefined) throw new TypeError(`the header "${k}" cannot be sent: ${why}`);
+  }
   return {
     label: labelOf(base),
     request: (_method, extra = {}, query) => ({ url: withQuery(url, query), headers: { ...given, ...lowerKeys(extra) } }),
@@ -63,7 +89,11 @@ export function parseHeaderFlags(flags: readonly string[] | undefined): Record<s
     const i = f.indexOf(':');
     // Not echoed: a header value may be a secret, and the job log is read by many.
     if (i <= 0) throw new TypeError(`--header ${n + 1} of ${all.length} has no name before a ':' (expected "Name: value"; its text is not shown, it may hold a secret)`);
-    out[f.slice(0, i).trim()] = f.slice(i + 1).trim();
+    const name = f.slice(0, i).trim();
+    const value = f.slice(i + 1).trim();
+    const why = unsendable(name, value);
+    if (why !== undefined) throw new TypeError(`--header ${n + 1} of ${all.length} cannot be sent: ${why} (its text is not shown, it may hold a secret)`);
+    out[name] = value;
   }
   return out;
 }

@@ -431,6 +431,25 @@ describe('configuration reload', () => {
   });
 });
 
+describe('configuration reload warnings', () => {
+  it('a reload that makes two runners share one namespace (same short token) logs the warning, as a start does', async () => {
+    const runner = (name: string, token: string): string => `[[runners]]\nname = "${name}"\ntoken = "${token}"\n[runners.cache]\nType = "local"\n`;
+    const svc = await startTestService({ toml: runner('a', 'glrt-samesame1-aaaa') });
+    try {
+      assert.ok(!svc.logs.some((l) => l.includes('same short form')));
+      await writeFile(svc.configFile as string, runner('a', 'glrt-samesame1-aaaa') + runner('b', 'glrt-samesame1-bbbb'));
+      assert.equal(await svc.reload(), true);
+      const line = svc.logs.find((l) => l.includes('same short form'));
+      assert.ok(line, 'the reload logged the shared-namespace warning');
+      const entry = JSON.parse(line) as { level: string; msg: string };
+      assert.equal(entry.level, 'warn');
+      assert.ok(entry.msg.includes('"a"') && entry.msg.includes('"b"') && !line.includes('samesame1'), `names both runners, not the short form: ${entry.msg}`);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('serving without tokens', () => {
   it('is allowed on loopback (anonymous) and refused on any other address', async () => {
     const svc = await startTestService();
