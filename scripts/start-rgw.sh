@@ -40,6 +40,11 @@ osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon max pg per osd = 1000
+# The monitor's free-disk check (warn below 30 % of the disk free by default) kept the OSD from
+# booting here ('wrong fsid' in osd.0.log, 'MON_DISK_LOW'; reproduced at 29.7 % free, fine at 30.9 %):
+# this throwaway cluster keeps its data in memory, so only a nearly full disk matters.
+mon data avail warn = 2
+mon data avail crit = 1
 [client.rgw.x]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $D/rgw
