@@ -117,12 +117,13 @@ function directResult(res: GetAnswer): GetResult {
     const v = h[name];
     return Array.isArray(v) ? v.join(', ') : v;
   };
-  const lastModified = one('last-modified') !== undefined ? new Date(one('last-modified') as string) : undefined;
+  const [modified, length, etag, type] = [one('last-modified'), one('content-length'), one('etag'), one('content-type')];
+  const lastModified = modified !== undefined ? new Date(modified) : undefined;
   const out: HeadLike = {
-    ContentLength: one('content-length') !== undefined ? Number(one('content-length')) : undefined,
+    ContentLength: length !== undefined ? Number(length) : undefined,
     ...(lastModified !== undefined && !Number.isNaN(lastModified.getTime()) ? { LastModified: lastModified } : {}),
-    ...(one('etag') !== undefined ? { ETag: one('etag') } : {}),
-    ...(one('content-type') !== undefined ? { ContentType: one('content-type') } : {}),
+    ...(etag !== undefined ? { ETag: etag } : {}),
+    ...(type !== undefined ? { ContentType: type } : {}),
     Metadata: metadata,
   };
   return getResult(out, one('content-range'), res.body);
