@@ -2,7 +2,7 @@
  * Where a proxied byte's CPU goes: CPU ms per 1 MiB answer on each side of one loopback connection
  * pool, node:http against raw `net` sockets, and the shapes the door sends in (one Buffer, 64 KiB
  * writes as a piped stream makes, 64 KiB writes through a pipe()d Transform, 1 MiB coalesced writes),
- * and a minimal proxy reading its backend with node:http (`proxy`) or adapters/s3/raw-http.ts (`proxy-raw`).
+ * and a minimal proxy reading its backend with node:http (`proxy`).
  * Server and client are separate processes, so each one's process.cpuUsage() is its own.
  *
  *   ./node_modules/.bin/node bench/http-byte-cost.ts                 every pairing, 4 s each, 8 connections
@@ -15,14 +15,13 @@ import { fork } from 'node:child_process';
 import { createServer as httpServer, Agent, request } from 'node:http';
 import { createServer as netServer, connect, type Socket } from 'node:net';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
-import { RawHttpPool } from '../adapters/s3/raw-http.ts';
 
 const SIZE = 1024 * 1024;
 const CHUNK = 64 * 1024;
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
 
-type ServerMode = 'proxy' | 'proxy-raw' | 'proxy-hwm256k' | 'proxy-hwm1m' | 'http-buffer' | 'http-64k-pipe' | 'http-64k-pipe-hwm1m' | 'http-64k-transform' | 'http-64k-corked' | 'net-buffer';
+type ServerMode = 'proxy' | 'proxy-hwm256k' | 'proxy-hwm1m' | 'http-buffer' | 'http-64k-pipe' | 'http-64k-pipe-hwm1m' | 'http-64k-transform' | 'http-64k-corked' | 'net-buffer';
 type ClientMode = 'http' | 'net';
 
 const body = Buffer.alloc(SIZE, 7);
@@ -69,18 +68,7 @@ function serve(mode: ServerMode): void {
     const agent = new Agent({ keepAlive: true, maxSockets: 128 });
     upstream.once('message', (m) => {
       const port = (m as { port: number }).port;
-      // proxy-raw: the backend answer read by adapters/s3/raw-http.ts (the door's proxied GET), not node:http.
-      const raw = new RawHttpPool(128);
-      const never = new AbortController().signal;
-      const upstreamUrl = new URL(`http://127.0.0.1:${port}/`);
       const s = httpServer(hwm ? { highWaterMark: hwm } : {}, (_req, res) => {
-        if (mode === 'proxy-raw') {
-          void raw.get(upstreamUrl, {}, never).then((a) => {
-            res.writeHead(200, { 'content-length': String(SIZE) });
-            pipeline(a?.body as Readable, res, () => undefined);
-          });
-          return;
-        }
         request({ host: '127.0.0.1', port, agent, ...(hwm ? { highWaterMark: hwm } : {}) }, (up) => {
           res.writeHead(200, { 'content-length': String(SIZE) });
           pipeline(up, res, () => undefined);
@@ -173,7 +161,7 @@ else {
       child.once('exit', (code) => j(new Error(`a bench process exited (${code}) before reporting`)));
     });
   const pairs: [ServerMode, ClientMode][] = [
-    ['proxy', 'http'], ['proxy-raw', 'http'], ['proxy-hwm256k', 'http'], ['proxy-hwm1m', 'http'],
+    ['proxy', 'http'], ['proxy-hwm256k', 'http'], ['proxy-hwm1m', 'http'],
     ['net-buffer', 'net'], ['net-buffer', 'http'], ['http-buffer', 'net'], ['http-buffer', 'http'],
     ['http-64k-pipe', 'http'], ['http-64k-pipe-hwm1m', 'http'], ['http-64k-transform', 'http'], ['http-64k-corked', 'http'],
   ];

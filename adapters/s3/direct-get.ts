@@ -19,7 +19,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { TIMEOUTS, timedOut } from '../timeouts.ts';
 import type { S3Presigner } from './presigner.ts';
-import { RawHttpPool } from './raw-http.ts';
 import { movedRegion } from './region-redirect.ts';
 import { BACKEND_SOCKETS } from './sdk.ts';
 
@@ -27,15 +26,6 @@ export const agents = {
   'http:': new HttpAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: BACKEND_SOCKETS }),
 };
-
-/**
- * Opt-in, off by default: with CACHEGATE_RAW_HTTP=1 a 200/206 GET answer on plain http is read by
- * raw-http.ts; everything else, and TLS, stays on node:http. Its A/B on a loaded machine showed no
- * saving beyond the noise (docs/performance.md, "S3 front door, session 8"): a quiet re-measure
- * (bench/s3api-raw-ab.ts) decides whether it stays. On, a GET answered with an error is sent twice
- * (raw-http.ts says why).
- */
-export const rawPool = process.env.CACHEGATE_RAW_HTTP === '1' ? new RawHttpPool(BACKEND_SOCKETS) : undefined;
 
 /** A successful GET's answer: its headers and its body (unread). */
 export interface GetAnswer {
@@ -98,11 +88,6 @@ export async function directGet(presigner: S3Presigner, key: string, range: stri
   for (let attempt = 1; ; attempt++) {
     let res: IncomingMessage;
     try {
-      const raw = await rawPool?.get(url, headers, signal);
-      if (raw !== undefined) {
-        presigner.regionConfirmed = true;
-        return raw;
-      }
       res = await send(url, headers, signal);
     } catch (err) {
       if (attempt < TIMEOUTS.attempts && !signal.aborted) continue;
