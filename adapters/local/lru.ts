@@ -120,15 +120,30 @@ export class LruIndex {
     };
   }
 
-  /** Counts bytes an upload is about to write; call the returned function when it is stored or failed. */
-  reserve(bytes: number): () => void {
-    this.reserved += bytes;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.reserved -= bytes;
+  /**
+   * Counts the bytes of an upload as they arrive (`grow`), not what it declared: a declared length
+   * that never comes must not make room (evict others' objects) for it. Call `release` once, when it
+   * is stored or failed.
+   */
+  reserve(): { grow: (bytes: number) => void; release: () => void } {
+    let held = 0;
+    return {
+      grow: (bytes) => {
+        if (held < 0) return;
+        held += bytes;
+        this.reserved += bytes;
+      },
+      release: () => {
+        if (held < 0) return;
+        this.reserved -= held;
+        held = -1;
+      },
     };
+  }
+
+  /** Bytes no eviction can free: uploads in progress and readers of removed files. */
+  get pinnedBytes(): number {
+    return this.reserved + this.draining;
   }
 
   /**

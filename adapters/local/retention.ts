@@ -20,9 +20,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import { rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream';
 import type { ByteRange, GetResult, ListOptions, ListPage, ObjectInfo, PutInput, RetainedStoreStats, RetainedView } from '../../src/adapter.ts';
-import { tooLarge } from '../../src/errors.ts';
+import { insufficientStorage, tooLarge } from '../../src/errors.ts';
 import { LruIndex, type EvictionReason, type LruEntry } from './lru.ts';
+import { RoomMeter } from './room-meter.ts';
 import { FileStore, TEMP_PREFIX, tempOwner, type PutOptions } from './store.ts';
 
 export interface RetentionLimits {
@@ -117,29 +119,41 @@ export class RetainedStore implements RetainedView {
     return got;
   }
 
-  /** An upload: room is made first when its length is known; the store is evicted down after it. */
+  /**
+   * An upload: room is made as its bytes arrive (room-meter.ts), never for bytes only declared; the
+   * store is evicted down after it.
+   */
   async put(objectName: string, input: PutInput, origin?: PutOptions['origin']): Promise<ObjectInfo> {
     const key = this.files.keyOf(objectName);
     const cap = input.maxSize > 0 ? Math.min(input.maxSize, this.limits.maxSize) : this.limits.maxSize;
     // An object that cannot fit is refused before anything is evicted for it.
     if (input.contentLength !== undefined && input.contentLength > cap) throw tooLarge(input.contentLength, cap);
-    const unreserve = this.index.reserve(input.contentLength ?? 0);
-    try {
+    const room = this.index.reserve();
+    const body = new RoomMeter((bytes) => {
+      room.grow(bytes);
       this.evictForSize(key);
+      if (this.index.pinnedBytes > this.limits.maxSize) {
+        throw insufficientStorage(`the store's max_size (${this.limits.maxSize} bytes) is taken by uploads in progress and open downloads: nothing was stored`);
+      }
+    });
+    // As the store's own pipeline would: a refusal here ends the source too. Bytes flow before the
+    // store's pipeline listens; it reads an earlier error from the stream.
+    pipeline(input.body, body, () => undefined);
+    try {
       // Before the rename: wait for an eviction's unlink of this name, and take the old version out
       // of the index, so that no eviction between the rename and add() can unlink the new file.
       const beforeRename = async (): Promise<void> => {
         await this.unlinking.get(key);
         this.index.remove(key);
       };
-      const stored = await this.files.put(objectName, { ...input, maxSize: cap }, { beforeRename, ...(origin ? { origin } : {}) });
-      unreserve();
+      const stored = await this.files.put(objectName, { ...input, body, maxSize: cap }, { beforeRename, ...(origin ? { origin } : {}) });
+      room.release();
       this.index.add(key, stored.fileBytes, this.now(), stored.mtimeMs, objectName);
       this.evictForSize(key);
       const { fileBytes: _f, mtimeMs: _m, ...info } = stored;
       return info;
     } finally {
-      unreserve();
+      room.release();
     }
   }
 

@@ -81,7 +81,11 @@ describe('retention: the local store under max_size, LRU by last use', () => {
 
   it('many concurrent writers: the bound holds and the index matches the disk', async () => {
     const uploads = Array.from({ length: 24 }, (_, i) => put(svc, `w${i}`, body(i)));
-    for (const r of await Promise.all(uploads)) assert.equal(r.status, 200);
+    // 2.4 MB at once against 520 KiB: an upload whose bytes find no room (the others' bytes in
+    // progress take it) is refused with 507 rather than pushing the disk over the bound.
+    const statuses = (await Promise.all(uploads)).map((r) => r.status);
+    assert.ok(statuses.every((s) => s === 200 || s === 507), statuses.join());
+    assert.ok(statuses.includes(200), statuses.join());
     const stats0 = () => adapterNamed(svc.state(), 'main')?.retained?.stats();
     await until(async () => (await objectFiles(root())).length === stats0()?.objects); // unlinks of the last evictions
     const files = await objectFiles(root());
@@ -96,7 +100,7 @@ describe('retention: the local store under max_size, LRU by last use', () => {
     assert.match(metrics, new RegExp(`^cachegate_store_bytes\\{store="local"\\} ${onDisk}$`, 'm'));
     assert.match(metrics, /^cachegate_store_max_bytes\{store="local"\} 532480$/m);
     const evicted = /^cachegate_store_evictions_total\{store="local",reason="size"\} (\d+)$/m.exec(metrics);
-    assert.ok(evicted && Number(evicted[1]) >= 20, metrics);
+    assert.ok(evicted && Number(evicted[1]) >= statuses.filter((s) => s === 200).length - 5, metrics);
   });
 
   it('an upload larger than max_size is refused with 413 and stores nothing', async () => {
