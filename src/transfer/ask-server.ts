@@ -38,11 +38,14 @@ export async function presignUpload(r: ServerUploadRequest, timeoutMs = 30_000):
       headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ operation: 'upload', key: r.key, projectId: r.projectId, contentLength: r.size, ...(r.hashKeys ? { hashKeys: true } : {}) }),
       signal: AbortSignal.timeout(timeoutMs),
+      // Not followed: the answer names where the archive goes, so it must come from the server asked
+      // (and a same-origin hop would carry the token to another path).
+      redirect: 'manual',
     });
   } catch (err) {
     throw new CacheGateError('backend_unavailable', 503, `asking ${endpoint} for an upload URL failed: ${(err as Error).message}`);
   }
-  const text = await res.text();
+  const text = await boundedText(res, endpoint);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -60,4 +63,26 @@ export async function presignUpload(r: ServerUploadRequest, timeoutMs = 30_000):
   }
   const a = body as PresignAnswer;
   return { status: 'signed', url: a.url, headers: a.headers, goCloudUrl: a.goCloudUrl, env: a.env, metadata: a.metadata ?? {} };
+}
+
+/** A presign answer is a few KiB; more is not one. */
+export const MAX_ANSWER = 1024 * 1024;
+
+async function boundedText(res: Response, endpoint: string): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+      n += chunk.length;
+      if (n > MAX_ANSWER) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new CacheGateError('backend_error', 502, `${endpoint} answered ${res.status} with an answer over ${MAX_ANSWER} bytes: not a presign answer`);
+      }
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof CacheGateError) throw err;
+    throw new CacheGateError('backend_unavailable', 503, `reading the answer of ${endpoint} failed: ${(err as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
