@@ -7,7 +7,7 @@ import { readFileSync, accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { shortToken } from '../keys/short-token.ts';
+import { isOwnSegment, shortToken } from '../keys/short-token.ts';
 import { cacheFromEnv, hasCacheEnv } from './env.ts';
 import { closest, didYouMean, issueMessage, knownKeysAt } from './did-you-mean.ts';
 import { connectionLimits } from './connection-limits.ts';
@@ -199,6 +199,13 @@ function checkProfiles(profiles: CacheProfile[], findings: Finding[]): void {
   const byToken = new Map<string, string>();
   for (const p of profiles) {
     if (p.token === '') continue;
+    if (!p.cache.shared && !isOwnSegment(p.shortToken)) {
+      findings.push({
+        level: 'error',
+        field: `${p.entry ?? `runners.${p.name}`}.token`,
+        message: 'the short form of this token (the 9 characters after its prefix, which name runner/<short token>/) is empty, "." or ".." or holds a "/": its objects would land in every other runner\'s namespace; use the token GitLab issued',
+      });
+    }
     const other = byToken.get(p.token);
     if (other !== undefined) {
       findings.push({ level: 'error', field: `runners.${p.name}.token`, message: `the same token is used by runner "${other}": a token must identify one profile` });

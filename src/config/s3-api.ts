@@ -83,6 +83,10 @@ export function s3ApiSettings(raw: RawS3Api | undefined, profiles: CacheProfile[
     const matches = profiles.filter((p) => p.name === k.runner).length;
     if (matches === 0) findings.push({ level: 'error', field: `${f}.runner`, message: `no runner named "${k.runner}" has a [runners.cache] section` });
     if (matches > 1) findings.push({ level: 'error', field: `${f}.runner`, message: `${matches} runners are named "${k.runner}": give them distinct names so the access key maps to one` });
+    const tokenless = profiles.find((p) => p.name === k.runner && p.token === '' && !p.cache.shared);
+    if (tokenless) {
+      findings.push({ level: 'error', field: `${f}.runner`, message: `runner "${k.runner}" has no token, so its objects have no namespace of their own (runner/<short token>/): a front-door key for it would reach every runner's objects; give the runner its token or set Shared = true` });
+    }
     if (secretKey !== '') keys.push({ accessKey: k.access_key, secretKey, runner: k.runner, readOnly: k.read_only ?? false });
   });
   if (keys.length === 0 && findings.every((x) => !x.field.startsWith(`${field}.keys`))) {

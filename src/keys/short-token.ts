@@ -6,3 +6,12 @@ export function shortToken(token: string): string {
   for (const p of prefixes) t = t.replace(p, '');
   return t.slice(0, 9);
 }
+
+/**
+ * Whether a short token names a namespace of its own: one path segment. An empty one, "." or ".."
+ * (or one with a "/") collapses runner/<short token>/ into runner/ or above, where every other
+ * runner's objects are (object names are joined and cleaned like Go's path.Join).
+ */
+export function isOwnSegment(short: string): boolean {
+  return short !== '' && short !== '.' && short !== '..' && !/[/\0]/.test(short);
+}

@@ -175,6 +175,25 @@ RoleARN = "arn:aws:iam::1:role/x"
     assert.equal(warnings(shared).filter((m) => /short form/.test(m)).length, 0, 'Shared runners share on purpose');
   });
 
+  it('refuses a token whose short form is not a namespace of its own (empty, ".", "..", a "/"): its objects would reach every runner\'s', () => {
+    const r = (token: string, extra = ''): string => `[[runners]]\nname="odd"\ntoken="${token}"\n[runners.cache]\nType="local"\n${extra}`;
+    for (const token of ['glrt-', 'glrt-t1_', 'glrt-.', 'glrt-..', 'glrt-../other', 'glrt-a/b', 'GR1348941']) {
+      const e = errors(parse(r(token))).join('\n');
+      assert.match(e, /short form of this token .* every other runner's namespace/, token);
+      assert.ok(!e.includes(token), 'the token is not printed');
+    }
+    assert.deepEqual(errors(parse(r('glrt-abcdefghi-111'))), []);
+    assert.deepEqual(errors(parse(r('glrt-', 'Shared=true\n'))), [], 'Shared runners use project/ on purpose');
+  });
+
+  it('refuses a front-door key for a runner without a token (not Shared): its namespace would be all of runner/', () => {
+    const door = (runner: string): string => `[cachegate.s3_api]\nlisten="127.0.0.1:0"\n[[cachegate.s3_api.keys]]\naccess_key="AK"\nsecret_key="sk-0123456789abcdef"\nrunner="${runner}"\n`;
+    const c = parse(`[[runners]]\nname="nat"\n[runners.cache]\nType="local"\n[[runners]]\nname="sh"\n[runners.cache]\nType="local"\nShared=true\n${door('nat')}`);
+    assert.match(errors(c).join('\n'), /runner "nat" has no token, .* every runner's objects/);
+    const ok = parse(`[[runners]]\nname="sh"\n[runners.cache]\nType="local"\nShared=true\n${door('sh')}`);
+    assert.deepEqual(errors(ok), []);
+  });
+
   it('refuses two runners with the same token', () => {
     const c = parse('[[runners]]\nname="a"\ntoken="t"\n[runners.cache]\n[[runners]]\nname="b"\ntoken="t"\n[runners.cache]\n');
     assert.match(errors(c).join('\n'), /the same token is used by runner "a"/);
