@@ -100,9 +100,9 @@ const FLAG_HELP: Record<string, string> = {
   help: 'this text',
 };
 
-/** cache-extractor reads --max-uploaded-archive-size only to derive its default extraction limit. */
+/** cache-extractor reads --max-uploaded-archive-size for its default extraction limit and its download bound. */
 export const EXTRACTOR_FLAG_HELP: Record<string, string> = {
-  'max-uploaded-archive-size': 'BYTES  the upload limit the archive was made under: --max-extracted-size defaults to 10 x it [CACHE_MAX_UPLOADED_ARCHIVE_SIZE]',
+  'max-uploaded-archive-size': 'BYTES  the upload limit the archive was made under: a bigger download is refused, and --max-extracted-size defaults to 10 x it [CACHE_MAX_UPLOADED_ARCHIVE_SIZE]',
 };
 
 /** Usage line + one line per flag of `flags`, so --help never leaves one out (test/unit/archive-cli.test.ts). */

@@ -166,8 +166,9 @@ export function extractorDownload(io: TransferIo = defaultIo()): NonNullable<Ext
         io.stdout.write(`${choice.reason}\n`);
         if (choice.pick === 'alternate') attempts = [alternate, primary];
       }
+      const maxSize = int(values['max-uploaded-archive-size'] ?? io.env.CACHE_MAX_UPLOADED_ARCHIVE_SIZE, '--max-uploaded-archive-size');
       for (const a of attempts) {
-        const r = await download({ ...opts, file, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, memory) });
+        const r = await download({ ...opts, file, maxSize, url: a.goCloudUrl ? undefined : a.url, goCloudUrl: a.goCloudUrl, headUrl: a.headUrl, verify: (tmp, growing) => verifyDownload(tmp, growing, memory) });
         if (r.status === 'not-found') continue;
         done();
         collectAll();

@@ -39,6 +39,12 @@ export interface DownloadOptions extends CommonOptions {
    * bad — and leaves `file` untouched.
    */
   verify?: (tmpFile: string, growing?: Arrival) => Promise<void>;
+  /**
+   * The most bytes the object may have (cache-extractor: `--max-uploaded-archive-size`, the cap it
+   * was uploaded under); 0/undefined: none, as GitLab's helper. A bigger announced size fails before
+   * a byte is written; a body without a length is cut there.
+   */
+  maxSize?: number;
 }
 
 export type DownloadResult =
@@ -106,6 +112,7 @@ class Check {
 }
 
 interface Ctx {
+  maxSize: number | undefined;
   remote: Remote;
   agents: Agents;
   fh: FileHandle;
@@ -146,7 +153,7 @@ async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: n
  * Streams `res` to `fh` at `position` through `buf`; `onWritten` counts bytes that reached the file
  * (also when the body fails midway, so a retry resumes after them). At most `limit` bytes.
  */
-async function writeBody(res: IncomingMessage, fh: FileHandle, position: number, limit: number, buf: Buffer, onWritten: (n: number) => void, signal: AbortSignal | undefined): Promise<void> {
+async function writeBody(res: IncomingMessage, fh: FileHandle, position: number, limit: number, buf: Buffer, onWritten: (n: number) => void, signal: AbortSignal | undefined, over?: () => Error): Promise<void> {
   // The probe's response was requested before the download's own stop signal existed.
   const onAbort = (): void => void res.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
   if (signal?.aborted) onAbort();
@@ -164,7 +171,7 @@ async function writeBody(res: IncomingMessage, fh: FileHandle, position: number,
   };
   try {
     for await (const chunk of res as AsyncIterable<Buffer>) {
-      if (received + chunk.length > limit) throw badAnswer('download', 'the body is longer than announced');
+      if (received + chunk.length > limit) throw over ? over() : badAnswer('download', 'the body is longer than announced');
       received += chunk.length;
       if (fill + chunk.length > buf.length) await flush();
       if (chunk.length >= buf.length) {
@@ -255,7 +262,7 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
   const check = new Check(opts.verify, tmp, stop);
   const scavenge = youngGcPacer();
   const ctx: Ctx = {
-    remote, agents, fh, policy: { ...policy, signal: sig }, signal: sig, check,
+    maxSize: opts.maxSize || undefined, remote, agents, fh, policy: { ...policy, signal: sig }, signal: sig, check,
     progress: (n) => {
       done += n;
       if (n > 0) scavenge(n);
@@ -274,6 +281,10 @@ async function run(opts: DownloadOptions, remote: Remote, chunkSize: number, con
         throw badAnswer('download', `unexpected Content-Range ${JSON.stringify(header(probe, 'content-range') ?? '')}`);
       }
       size = total = cr.total;
+      if (ctx.maxSize !== undefined && size > ctx.maxSize) {
+        probe.destroy();
+        throw tooBig(size, ctx.maxSize);
+      }
       const list: Part[] = [];
       for (let start = 0; start < size; start += chunkSize) list.push({ start, end: Math.min(start + chunkSize, size) - 1, done: 0 });
       parts = list.length;
@@ -324,6 +335,10 @@ async function single(ctx: Ctx, probe: IncomingMessage, setTotal: (t: number) =>
     }
     const announced = header(res, 'content-length');
     const expected = announced === undefined ? undefined : Number(announced);
+    if (expected !== undefined && ctx.maxSize !== undefined && expected > ctx.maxSize) {
+      res.destroy();
+      throw tooBig(expected, ctx.maxSize);
+    }
     if (expected !== undefined) setTotal(expected);
     if (written > 0) {
       ctx.progress(-written);
@@ -334,11 +349,12 @@ async function single(ctx: Ctx, probe: IncomingMessage, setTotal: (t: number) =>
     const range: ArrivalRange = { start: 0, end: (expected ?? 0) - 1, done: 0 };
     if (expected !== undefined) ctx.check.start(expected, [range]);
     else ctx.check.abandon();
-    await writeBody(res, ctx.fh, 0, expected ?? Number.MAX_SAFE_INTEGER, buf, (n) => {
+    const over = expected === undefined && ctx.maxSize !== undefined ? () => tooBig(`more than ${ctx.maxSize}`, ctx.maxSize as number) : undefined;
+    await writeBody(res, ctx.fh, 0, expected ?? ctx.maxSize ?? Number.MAX_SAFE_INTEGER, buf, (n) => {
       written += n;
       range.done = written;
       ctx.progress(n);
-    }, ctx.signal);
+    }, ctx.signal, over);
     if (expected !== undefined && written !== expected) throw badAnswer('download', `the body ended after ${written} of ${expected} bytes`);
   });
   return written;
@@ -372,6 +388,11 @@ async function fetchPart(ctx: Ctx, part: Part, size: number, etag: string | unde
     }, signal);
     if (part.done !== length) throw badAnswer('download', `bytes ${part.start}-${part.end}: the body ended after ${part.done} of ${length} bytes`);
   });
+}
+
+/** Not retried (413): the object is what it is. */
+function tooBig(size: number | string, max: number): CacheGateError {
+  return new CacheGateError('payload_too_large', 413, `download failed: the object's ${size} bytes are over --max-uploaded-archive-size (${max}), the limit the cache was uploaded under; raise it (CACHE_MAX_UPLOADED_ARCHIVE_SIZE) to download it`);
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
