@@ -3,6 +3,8 @@
  * machine-readable `code`, an HTTP `status` and a message meant for a person.
  * Anything that is not a CacheGateError is an internal fault (500, logged, never echoed).
  */
+import { withoutSignatures } from './redact-signatures.ts';
+
 export type ErrorCode =
   | 'invalid_request'
   | 'invalid_key'
@@ -31,7 +33,8 @@ export class CacheGateError extends Error {
   readonly headers: Record<string, string> | undefined;
 
   constructor(code: ErrorCode, status: number, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // A message may quote a server's answer, and that may echo the signed request (redact-signatures.ts).
+    super(withoutSignatures(message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CacheGateError';
     this.code = code;
     this.status = status;

@@ -1,5 +1,6 @@
 /** SDK error → CacheGateError, without leaking secrets. */
 import { CacheGateError, backendUnavailable } from '../../src/errors.ts';
+import { withoutSignatures } from '../../src/redact-signatures.ts';
 import { misconfigured } from '../backend-fault.ts';
 
 export interface SdkErrorShape {
@@ -20,9 +21,9 @@ export function isNotFound(err: unknown): boolean {
   return httpStatusOf(err) === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.Code === 'NoSuchKey';
 }
 
-/** Replace every occurrence of the given secrets by '***'. */
+/** Replace every occurrence of the given secrets by '***', and any signed-request material the server echoed. */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
+  let out = withoutSignatures(text);
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
   return out;
 }

@@ -5,6 +5,7 @@
  */
 import { CacheGateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { withoutSignatures } from '../redact-signatures.ts';
 
 export interface ErrorAnswer {
   status: number;
@@ -35,6 +36,6 @@ export function errorAnswer(err: unknown, method: string, reqId: string, log: Lo
 /** Name and message of an error, without stack or request details that could carry secrets. */
 export function describeCause(err: unknown): string | undefined {
   if (err === undefined) return undefined;
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
-  return String(err).slice(0, 500);
+  if (err instanceof Error) return withoutSignatures(`${err.name}: ${err.message}`).slice(0, 500);
+  return withoutSignatures(String(err)).slice(0, 500);
 }
