@@ -14,3 +14,14 @@ export function withoutSignatures(text: string): string {
   if (!/=|Bearer|SharedKey/i.test(text)) return text;
   return text.replace(SIGNED_PARAM, (_m, name: string) => `[${name} removed]`).replace(BEARER, '[bearer token removed]').replace(SHARED_KEY, '[shared key removed]');
 }
+
+/**
+ * Removes the values a client sent (its `--header` values, its credentials) from a server's
+ * answer quoted in a message: a server may echo the request, and the message goes to a job log.
+ * Values under 8 characters are left (they would blank common words, and are not secrets).
+ */
+export function withoutValues(text: string, values: Iterable<string>): string {
+  let out = withoutSignatures(text);
+  for (const v of values) if (v.length >= 8) out = out.split(v).join('[a sent value removed]');
+  return out;
+}

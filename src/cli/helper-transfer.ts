@@ -15,6 +15,7 @@ import { helperMemorySettings, type HelperMemorySettings } from '../archive/memo
 import { pickNewer } from '../transfer/newer.ts';
 import { collectAll } from '../transfer/young-gc.ts';
 import { CorruptArchiveError, UnsafeEntryError, verifyArchive, type GrowingFile } from '../archive/index.ts';
+import { withoutValues } from '../redact-signatures.ts';
 
 type Env = Record<string, string | undefined>;
 type Flags = {
@@ -75,8 +76,11 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
       io.stderr.write(`ERROR: ${m}\n`);
       return 1;
     };
+    // What this upload sends (header values, role credentials), to be kept out of its error messages.
+    const sent: string[] = [];
     try {
       let headers = parseHeaderFlags(values.header);
+      sent.push(...Object.values(headers));
       let url = values.url;
       let goCloudUrl = values['gocloud-url'];
       let env: Record<string, string> | undefined;
@@ -98,6 +102,7 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
           return 0;
         }
         ({ url, headers, goCloudUrl, env } = asked);
+        sent.push(...Object.values(headers), ...Object.values(env ?? {}));
         if (goCloudUrl !== undefined) url = undefined;
         signedMetadata = asked.metadata;
       }
@@ -115,6 +120,7 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
         }
       }
       const { opts, done } = await common(values, io, 'Uploading cache');
+      sent.push(...Object.values(opts.env ?? {}));
       const where = goCloudUrl ? 'the cache bucket' : 'the cache server';
       io.stdout.write(`Uploading ${file.split('/').pop()} to ${where}\n`);
       const result = await upload({
@@ -135,7 +141,7 @@ export function archiverUpload(io: TransferIo = defaultIo()): NonNullable<Archiv
       io.stdout.write(`Created cache (${result.size} bytes, ${result.mode}${result.parts > 1 ? `, ${result.parts} parts` : ''})\n`);
       return 0;
     } catch (err) {
-      return fail(`uploading the cache failed: ${(err as Error).message}`);
+      return fail(`uploading the cache failed: ${withoutValues((err as Error).message, sent)}`);
     }
   };
 }

@@ -80,4 +80,22 @@ describe('helper transfers: --header values and redirects', () => {
       other.server.close();
     }
   });
+
+  it('an error answer that echoes the request (XML 403, JSON 500) prints no --header value', async () => {
+    const origin = await serve((seen, res) => {
+      const echo = JSON.stringify(seen.headers).replace(/[<&]/g, '_');
+      if (seen.url.includes('json')) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'backend_error', message: `got ${echo}` } }));
+      else res.writeHead(403, { 'content-type': 'application/xml' }).end(`<Error><Code>AccessDenied</Code><Message>got ${echo}</Message></Error>`);
+    });
+    try {
+      for (const path of ['/xml', '/json']) {
+        const r = await cachegate(['cache-archiver', '--file', join(dir, 'up.zip'), '--path', 'data.txt', '--url', `${origin.url}${path}`, '--header', `X-Token: ${SECRET}`, '--header', `Authorization: Bearer ${SECRET}`, '--retry', '0'], dir);
+        assert.notEqual(r.status, 0, r.out);
+        assert.match(r.out, /AccessDenied|backend_error/, r.out);
+        assert.ok(!r.out.includes(SECRET), r.out);
+      }
+    } finally {
+      origin.server.close();
+    }
+  });
 });
