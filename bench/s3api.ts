@@ -26,6 +26,7 @@
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
+ *   BENCH_UPLOAD_WAIT=0 …    the door's [cachegate] upload_wait (0: uploads over max_uploads refused at once, as before session 9)
  *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage() and its live handles (bench/door-memory-probe.ts): the mix reports them every 30 s
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
@@ -61,7 +62,7 @@ const bucket = await server.bucket('s3apibench');
 const dir = await mkdtemp(join(tmpdir(), 'cg-s3api-bench-'));
 const config = (redirect: boolean): string => `
 log_level = "${process.env.BENCH_LOG ? "info" : "warn"}"
-[[runners]]
+${process.env.BENCH_UPLOAD_WAIT !== undefined ? `[cachegate]\nupload_wait = ${Number(process.env.BENCH_UPLOAD_WAIT)}\n` : ''}[[runners]]
   name = "bench"
   token = "glrt-benchfrontdoor"
   [runners.cache]

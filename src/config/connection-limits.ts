@@ -16,8 +16,10 @@ export interface ConnectionLimits {
   idleTimeout: number;
   /** Seconds an idle keep-alive connection is kept open between requests. */
   keepAliveTimeout: number;
-  /** Uploads (proxy and /v1/blob PUT) streaming at once; one more → 503 too_many_uploads with Retry-After. */
+  /** Uploads (proxy and /v1/blob PUT, the front door's PUTs) streaming at once; more wait (uploadWait), then 503 too_many_uploads. */
   maxUploads: number;
+  /** Seconds an upload over max_uploads waits for a slot before its 503 (0 = refused at once). */
+  uploadWait: number;
   /** Connections kept open; over it, the longest-idle connection is closed to make room (0 = from the descriptor limit). */
   maxConnections: number;
 }
@@ -28,6 +30,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   idleTimeout: 30,
   keepAliveTimeout: 5,
   maxUploads: 128,
+  uploadWait: 10,
   maxConnections: 0,
 };
 
@@ -38,6 +41,7 @@ export function connectionLimits(cg: RawCachegate | undefined): ConnectionLimits
     idleTimeout: cg?.idle_timeout ?? DEFAULT_LIMITS.idleTimeout,
     keepAliveTimeout: cg?.keep_alive_timeout ?? DEFAULT_LIMITS.keepAliveTimeout,
     maxUploads: cg?.max_uploads ?? DEFAULT_LIMITS.maxUploads,
+    uploadWait: cg?.upload_wait ?? DEFAULT_LIMITS.uploadWait,
     maxConnections: cg?.max_connections ?? DEFAULT_LIMITS.maxConnections,
   };
 }

@@ -93,6 +93,7 @@ export const cachegateSchema = z.strictObject({
   idle_timeout: z.number().positive().optional(),
   keep_alive_timeout: z.number().positive().optional(),
   max_uploads: int.min(1).optional(),
+  upload_wait: z.number().min(0).max(600).optional(),
   max_connections: int.min(0).optional(),
   s3_api: s3ApiSchema.optional(),
   retention: z.strictObject({ max_size: int.min(1), max_age: int.min(1).optional() }).optional(),

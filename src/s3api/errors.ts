@@ -50,7 +50,8 @@ export function toS3Error(err: unknown): S3Error | undefined {
     case 413: return new S3Error('EntityTooLarge', 400, `Your proposed upload exceeds the maximum allowed size: ${err.message}`);
     case 416: return new S3Error('InvalidRange', 416, 'The requested range is not satisfiable', err.headers);
     case 429: return new S3Error('SlowDown', 503, err.code === 'too_many_auth_failures' ? err.message : 'Please reduce your request rate.', retry);
-    case 503: return new S3Error('ServiceUnavailable', 503, err.message, retry);
+    // too many uploads at once is the door asking clients to slow down: SlowDown is what SDKs throttle on
+    case 503: return new S3Error(err.code === 'too_many_uploads' ? 'SlowDown' : 'ServiceUnavailable', 503, err.message, retry);
     case 502: return new S3Error('InternalError', 502, err.message);
     default: return err.status >= 500 ? new S3Error('InternalError', 500, err.message) : new S3Error('InvalidRequest', err.status, err.message);
   }

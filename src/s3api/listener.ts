@@ -192,7 +192,7 @@ async function handle(deps: S3ListenerDeps, req: IncomingMessage, res: ServerRes
   const object: ObjectContext = { adapter, objectName: addr.key, metrics: deps.metrics, timeoutMs };
   const writes = method !== 'GET' && method !== 'HEAD';
   if (writes && principal.readOnly) throw accessDenied('this access key is read-only');
-  if ((method === 'PUT' || method === 'POST') && deps.uploads) res.once('close', deps.uploads.take()); // 503 ServiceUnavailable when all are taken
+  if ((method === 'PUT' || method === 'POST') && deps.uploads) res.once('close', await deps.uploads.take(res)); // waits in line, or 503 SlowDown
   continueIfExpected(req, res); // signed, in its namespace, allowed to write, a slot taken: now the body may come
   const extra = deps.extra?.({ req, bucket: settings.bucket, query, principal, sig, object, setOperation }, state);
   if (extra) return extra;

@@ -16,9 +16,10 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { META_HEADER_PREFIX, backendCall } from '../service/objects.ts';
+import { backendCall } from '../service/objects.ts';
 import type { S3Principal } from './access-keys.ts';
 import { S3Error, xmlEscape } from './errors.ts';
+import { signedMetadata } from './metadata.ts';
 import type { OperationInput } from './listener.ts';
 import { objectBody, type Answer } from './object-ops.ts';
 
@@ -113,11 +114,7 @@ async function create(op: OperationInput, root: string): Promise<Answer> {
 
 async function createUpload(op: OperationInput, root: string): Promise<Answer> {
   const id = randomBytes(16).toString('hex');
-  const metadata: Record<string, string> = {};
-  for (const name of op.sig.signedHeaders) {
-    const v = op.req.headers[name];
-    if (name.startsWith(META_HEADER_PREFIX) && typeof v === 'string') metadata[name.slice(META_HEADER_PREFIX.length)] = v;
-  }
+  const metadata = signedMetadata(op.req, op.sig.signedHeaders);
   const contentType = op.req.headers['content-type'];
   const meta: UploadMeta = { objectName: op.object.objectName, profile: op.principal.profile.name, metadata, ...(contentType ? { contentType } : {}), initiated: new Date().toISOString() };
   const dir = join(root, id);

@@ -8,11 +8,12 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import type { CacheAdapter, ObjectInfo } from '../adapter.ts';
 import { CacheGateError } from '../errors.ts';
-import { META_HEADER_PREFIX, backendCall, headObject, openObject } from '../service/objects.ts';
+import { backendCall, headObject, openObject } from '../service/objects.ts';
 import type { Metrics } from '../service/metrics.ts';
 import { AwsChunkedDecoder } from './aws-chunked.ts';
 import { BodyVerifier, expectationsOf } from './checksums.ts';
 import { S3Error } from './errors.ts';
+import { signedMetadata } from './metadata.ts';
 import { checkPreconditions } from './preconditions.ts';
 import type { VerifiedSignature } from './sigv4-verify.ts';
 
@@ -128,12 +129,7 @@ export interface PutContext extends ObjectContext {
 
 export async function putOp(c: PutContext): Promise<Answer> {
   const { body, length } = objectBody(c.req, c.sig);
-  // Only signed x-amz-meta-* headers are stored: an unsigned header could be added by anyone on the way.
-  const metadata: Record<string, string> = {};
-  for (const name of c.sig.signedHeaders) {
-    const v = c.req.headers[name];
-    if (name.startsWith(META_HEADER_PREFIX) && typeof v === 'string') metadata[name.slice(META_HEADER_PREFIX.length)] = v;
-  }
+  const metadata = signedMetadata(c.req, c.sig.signedHeaders);
   const contentType = c.req.headers['content-type'];
   let info: ObjectInfo;
   try {

@@ -19,7 +19,7 @@ import { META_HEADER_PREFIX, getObject, headObject, putObject, type PutRequest }
 import { openApiDocument } from './openapi.ts';
 import { Readiness } from './readiness.ts';
 import type { ServiceState } from './state.ts';
-import { UploadSlots, continueIfExpected } from './upload-slots.ts';
+import { UploadSlots, continueIfExpected, slotLimits } from './upload-slots.ts';
 
 export interface AppDeps {
   state: () => ServiceState;
@@ -35,11 +35,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { metrics, log } = deps;
   const app = new Hono<Env>();
   const readiness = new Readiness();
-  const uploads = deps.uploads ?? new UploadSlots(() => deps.state().config.service.limits.maxUploads);
+  const uploads = deps.uploads ?? new UploadSlots(() => slotLimits(deps.state().config.service.limits));
 
-  /** An authorized PUT: takes an upload slot (or 503) before inviting and reading the body. */
+  /** An authorized PUT: takes an upload slot (waiting for one, or 503) before inviting and reading the body. */
   const upload = async (c: Context<Env>, req: PutRequest): Promise<Response> => {
-    const release = uploads.take();
+    const release = await uploads.take(c.env.outgoing);
     try {
       continueIfExpected(c.env.incoming, c.env.outgoing);
       return await putObject(req);

@@ -26,6 +26,20 @@ export function routeOf(path: string): string {
   return 'other';
 }
 
+/**
+ * The path as the router sees it: @hono/node-server resolves the request URL as a WHATWG URL, which
+ * removes `.` and `..` segments (also written %2e), so `/v1/blob/../cache/…` runs the cache handler.
+ * Metrics and the access log name what runs, from the same resolution.
+ */
+export function routedPath(path: string): string {
+  if (!/[.%]/.test(path)) return path;
+  try {
+    return new URL(`http://h${path}`).pathname;
+  } catch {
+    return path;
+  }
+}
+
 export function createListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics } = deps;
   const access = accessLogger(deps.log);
@@ -38,7 +52,7 @@ export function createListener(deps: AppDeps): (req: IncomingMessage, res: Serve
     const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q); // signed URLs carry their signature in the query: never logged
+    const path = routedPath(q === -1 ? url : url.slice(0, q)); // signed URLs carry their signature in the query: never logged
     const route = routeOf(path);
     // On every answer (objects, JSON, errors): never let a browser guess a type from the bytes.
     res.setHeader('X-Content-Type-Options', 'nosniff');

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { ByteRange, CacheAdapter, ObjectInfo } from '../adapter.ts';
 import { CacheGateError, backendUnavailable } from '../errors.ts';
 import type { Metrics } from './metrics.ts';
+import { metadataHeaderValue } from '../keys/header-value.ts';
 
 export const META_HEADER_PREFIX = 'x-amz-meta-';
 
@@ -68,7 +69,7 @@ function infoHeaders(info: ObjectInfo): Headers {
   h.set('Last-Modified', info.lastModified.toUTCString());
   h.set('Accept-Ranges', 'bytes');
   if (info.etag) h.set('ETag', info.etag);
-  for (const [k, v] of Object.entries(info.metadata)) h.set(META_HEADER_PREFIX + k, v);
+  for (const [k, v] of Object.entries(info.metadata)) h.set(META_HEADER_PREFIX + k, metadataHeaderValue(v));
   return h;
 }
 

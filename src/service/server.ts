@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { startS3Api } from '../s3api/server.ts';
 import { ConnectionGuard } from './connection-guard.ts';
-import { UploadSlots } from './upload-slots.ts';
+import { UploadSlots, slotLimits } from './upload-slots.ts';
 import { createListener } from './listener.ts';
 import { listenOn } from './listen-on.ts';
 import { Metrics } from './metrics.ts';
@@ -76,7 +76,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   state = await ServiceState.build(config, { log, publicUrl: () => publicUrl, signingKey, instrument });
   instrumentState(metrics, state, log);
   // One max_uploads for both listeners: their uploads share the process's descriptors and memory.
-  const uploads = new UploadSlots(() => (state as ServiceState).config.service.limits.maxUploads);
+  const uploads = new UploadSlots(() => slotLimits((state as ServiceState).config.service.limits));
   const listener = createListener({ state: () => state as ServiceState, metrics, log, version: VERSION, uploads });
   // Checked every second rather than Node's 30 s, so headers_timeout is what a slow client gets.
   const server: Server = createServer({ connectionsCheckingInterval: 1000 }, listener);

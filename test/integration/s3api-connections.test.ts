@@ -38,6 +38,7 @@ describe('S3 front door: connection limits', () => {
   idle_timeout = 1
   max_connections = 4
   max_uploads = 1
+  upload_wait = 0
 [[runners]]
   name = "r1"
   token = "glrt-connlimits1"
@@ -56,7 +57,7 @@ describe('S3 front door: connection limits', () => {
     await svc.stop();
   });
 
-  it('max_uploads counts front door uploads: one more is 503 ServiceUnavailable before its body is read', async () => {
+  it('max_uploads counts front door uploads: with upload_wait = 0 one more is 503 SlowDown before its body is read', async () => {
     const s3 = client();
     try {
       const Body = new PassThrough();
@@ -64,11 +65,11 @@ describe('S3 front door: connection limits', () => {
       Body.write('0123456789');
       let second: string | undefined;
       // Until the first upload holds its slot, a second may still get in: ask until it is refused.
-      for (let t = 0; t < 100 && second !== 'ServiceUnavailable'; t++) {
+      for (let t = 0; t < 100 && second !== 'SlowDown'; t++) {
         second = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' })).then(() => 'ok', (e: Error) => e.name);
-        if (second !== 'ServiceUnavailable') await sleep(20);
+        if (second !== 'SlowDown') await sleep(20);
       }
-      assert.equal(second, 'ServiceUnavailable');
+      assert.equal(second, 'SlowDown');
       Body.end('0123456789');
       assert.equal((await first).$metadata.httpStatusCode, 200);
       const after = await s3.send(new PutObjectCommand({ Bucket: 'runner-cache', Key: 'runner/connlimit/project/1/second', Body: 'x' }));

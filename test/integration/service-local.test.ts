@@ -377,6 +377,32 @@ describe('service on the local backend', () => {
       const d = (await presign(svc, { operation: 'download', key: 'some/x', projectId: '77' }, RUNNER)).json;
       assert.ok(Buffer.from(await (await fetch(d.url)).arrayBuffer()).equals(data));
     });
+    it('/v1/blob/../cache/… runs the cache handler and is counted and logged as the cache route', async () => {
+      const count = async (route: string): Promise<number> => {
+        const text = await (await fetch(`${svc.url}/metrics`)).text();
+        return [...text.matchAll(new RegExp(`^cachegate_http_requests_total\\{route="${route}",method="GET",status="(\\d+)"\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[2]), 0);
+      };
+      const before = { cache: await count('cache'), blob: await count('blob') };
+      for (const path of ['/v1/blob/../cache/77/routed', '/v1/blob/%2e%2e/cache/77/routed']) {
+        const status = await new Promise<number>((resolve, reject) => {
+          // node:http sends a `path` option as written (a URL, or fetch, would resolve the dot segments first)
+          const u = new URL(svc.url);
+          const req = request({ host: u.hostname, port: u.port, path, headers: auth }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 404, 'the cache handler ran: a miss, not a blob signature refusal');
+      }
+      assert.equal(await count('cache'), before.cache + 2);
+      assert.equal(await count('blob'), before.blob);
+      const logged = (): number => svc.logs.filter((l) => l.includes('"path":"/v1/cache/77/routed"')).length;
+      for (let i = 0; i < 50 && logged() < 2; i++) await sleep(20);
+      assert.equal(logged(), 2);
+      assert.ok(!svc.logs.some((l) => l.includes('/v1/blob/') && l.includes('routed')), 'the access log names the path that ran');
+    });
     it('refuses keys outside the rules and requests without a token', async () => {
       assert.equal((await fetch(`${svc.url}/v1/cache/77/..`, { headers: auth })).status, 404, 'URL normalization removes the segment: no route');
       const r = await fetch(`${svc.url}/v1/cache/77/%2e%2e`, { headers: auth });

@@ -131,14 +131,14 @@ describe('slow and idle clients', { timeout: 120_000 }, () => {
 describe('a cap on uploads in flight', { timeout: 120_000 }, () => {
   let svc: TestService;
   before(async () => {
-    svc = await startTestService({ toml: `[cachegate]\nmax_uploads = 3\n${RUNNER}` });
+    svc = await startTestService({ toml: `[cachegate]\nmax_uploads = 3\nupload_wait = 1\n${RUNNER}` });
   });
   after(async () => {
     for (const s of opened) s.destroy();
     await svc?.stop();
   });
 
-  it('over max_uploads, one more upload is refused with 503 too_many_uploads and Retry-After, before its body', async () => {
+  it('over max_uploads, one more upload waits upload_wait for a slot, then is refused with 503 too_many_uploads and Retry-After, before its body', async () => {
     const auth = `Authorization: Bearer ${TOKEN}\r\n`;
     const held = await Promise.all([1, 2, 3].map((i) => open(svc.url, putHead(`/v1/cache/1/held-${i}`, 1000, auth) + 'x')));
     await until(async () => (await tempFiles(svc.dataDir)).length === 3);

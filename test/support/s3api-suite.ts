@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { stagingRoot, sweepAbandoned } from '../../src/s3api/multipart.ts';
@@ -286,6 +286,69 @@ ${b.cache}
       r = await raw(await getSignedUrl(c, new PutObjectCommand({ Bucket: 'runner-cache', Key: key }), { expiresIn: 600 }), { method: 'PUT', headers: { 'content-md5': createHash('md5').update('other').digest('base64') }, body: data });
       assert.equal(code(r.body), 'BadDigest');
       await assert.rejects(client(s3).send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: key })), (e: Error & { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404, 'nothing was stored by any refused PUT');
+    });
+
+    it('non-ASCII x-amz-meta-* as S3 treats it: raw UTF-8 (curl) or an RFC 2047 word (boto3) is stored as its Unicode and read back RFC 2047-encoded; multipart too; no 5xx', async () => {
+      const word = 'café €5 日本語 ✓';
+      const encoded = `=?UTF-8?B?${Buffer.from(word, 'utf8').toString('base64')}?=`;
+      const curl = (args: string[]): Promise<{ status: number | null; out: string }> => new Promise((res) => {
+        const child = spawn('curl', ['-sS', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${AK}:${SK}`, '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', ...args]);
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString('latin1')));
+        child.on('close', (status) => res({ status, out }));
+      });
+      const key = objectName('meta/utf8');
+      const url = `${s3}/runner-cache/${key}`;
+      // curl sends the header's UTF-8 bytes as they are (what the Go SDK and the JS SDK's signer do too)
+      const put = await curl(['-X', 'PUT', '-o', '/dev/null', '-w', '%{http_code}', '-H', `x-amz-meta-word: ${word}`, '-H', 'x-amz-meta-plain: ascii value', '--data-binary', 'meta body', url]);
+      assert.equal(put.out, '200', put.out);
+      for (const method of ['HEAD', 'GET']) {
+        const r = await curl([method === 'HEAD' ? '-I' : '-i', url]);
+        assert.match(r.out, /^HTTP\/1\.1 200/, r.out);
+        assert.ok(r.out.includes(`\r\nx-amz-meta-word: ${encoded}\r\n`), `${method}: ${r.out}`);
+        assert.ok(r.out.includes('\r\nx-amz-meta-plain: ascii value\r\n'), `${method}: ${r.out}`);
+      }
+      // boto3 refuses non-ASCII metadata itself (botocore's validate_ascii_metadata): its users send the encoded word
+      const py = `
+import boto3, sys
+from botocore.config import Config
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3], region_name='us-east-1', config=Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
+s3.put_object(Bucket='runner-cache', Key=sys.argv[4], Body=b'boto3 meta', Metadata={'word': sys.argv[5], 'hello': '=?UTF-8?B?aGVsbG8=?='})
+h = s3.head_object(Bucket='runner-cache', Key=sys.argv[4])['Metadata']
+g = s3.get_object(Bucket='runner-cache', Key=sys.argv[4])['Metadata']
+print(h['word'] == sys.argv[5] and g['word'] == sys.argv[5], h['hello'], g['hello'])
+try:
+    s3.put_object(Bucket='runner-cache', Key=sys.argv[4] + '-raw', Body=b'x', Metadata={'word': 'caf\u00e9'})
+except Exception as e:
+    print(type(e).__name__)
+`;
+      const pyFile = join(dir, 'meta.py');
+      await writeFile(pyFile, py);
+      const boto = await new Promise<string>((res) => {
+        const child = spawn('/usr/bin/python3', [pyFile, s3, AK, SK, objectName('meta/boto3'), encoded]);
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('close', () => res(out));
+      });
+      assert.equal(boto.trim(), 'True hello hello\nParamValidationError', boto);
+      // multipart: the metadata of CreateMultipartUpload, the same way
+      const c = client(s3);
+      const mkey = objectName('meta/multipart');
+      const init = await curl(['-X', 'POST', '-H', `x-amz-meta-word: ${word}`, `${s3}/runner-cache/${mkey}?uploads=`]);
+      const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(init.out)?.[1];
+      assert.ok(uploadId, init.out);
+      const part = await c.send(new UploadPartCommand({ Bucket: 'runner-cache', Key: mkey, UploadId: uploadId, PartNumber: 1, Body: 'one part' }));
+      await c.send(new CompleteMultipartUploadCommand({ Bucket: 'runner-cache', Key: mkey, UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+      const head = await c.send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: mkey }));
+      assert.equal(head.Metadata?.word, encoded);
+      // control characters: a raw CR/LF cannot split the header (Node refuses it), a tab is encoded like any non-printable value
+      const tab = await curl(['-X', 'PUT', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'x-amz-meta-tab: a\tb', '--data-binary', 'x', `${s3}/runner-cache/${objectName('meta/tab')}`]);
+      assert.equal(tab.out, '200');
+      const tabHead = await c.send(new HeadObjectCommand({ Bucket: 'runner-cache', Key: objectName('meta/tab') }));
+      assert.equal(tabHead.Metadata?.tab, `=?UTF-8?B?${Buffer.from('a\tb').toString('base64')}?=`);
+      c.destroy();
     });
 
     it('virtual-host style (<bucket>.<host>): presigned PUT and GET, and another bucket in the host is NoSuchBucket', async () => {
