@@ -26,7 +26,8 @@
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
- *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage() and its live handles (bench/door-memory-probe.ts): the mix reports them every 30 s
+ *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage(), its live handles and glibc's heap split (bench/door-memory-probe.ts): the mix reports them every 30 s
+ *                            every mix longer than 2.5 min prints an "RSS flat" verdict (bench/rss-verdict.ts) and carries it in mix.rssVerdict
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
  *   BENCH_CLIENT=autocannon …             the load generator of the rounds and the mix (default node: bench/http-load.ts says why)
@@ -44,6 +45,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { httpLoad } from './http-load.ts';
+import { rssVerdict } from './rss-verdict.ts';
 import { AK, SK, verifyCost } from './s3api-verify.ts';
 import { rgw } from '../test/support/rgw.ts';
 
@@ -317,8 +319,11 @@ if (mixSeconds > 0) {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
     clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
     p99ms: r.p99ms, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    rssVerdict: rssVerdict(rssMiB),
     ...(probeLines.length ? { memoryEvery30s } : {}),
   };
+  const v = mix.rssVerdict as ReturnType<typeof rssVerdict>;
+  process.stderr.write(v ? `RSS ${v.flat ? 'flat' : 'NOT flat'}: slope ${v.slopeMiBPerMin} MiB/min after 2 min, last-half range ${v.lastHalfRangeMiB} MiB (${v.rule})\n` : 'RSS verdict: run too short (needs > 2.5 min)\n');
 }
 child.kill('SIGTERM');
 redirectDoor?.child.kill('SIGTERM');
