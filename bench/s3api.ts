@@ -26,6 +26,7 @@
  *                            by status (/metrics), RSS after warm-up, every 5 s and after the run
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
+ *   CACHEGATE_SEMI_SPACE_MIB=0 …   the doors with V8's default young generation instead of the launcher's 16 MiB cap (bin/cachegate.js)
  *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage(), its live handles and glibc's heap split (bench/door-memory-probe.ts): the mix reports them every 30 s
  *                            every mix longer than 2.5 min prints an "RSS flat" verdict (bench/rss-verdict.ts) and carries it in mix.rssVerdict
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
@@ -89,8 +90,9 @@ ${server.toml(bucket)}
 /** A `cachegate serve` child; its S3 front door and main listener URLs. */
 async function startDoor(name: string, redirect: boolean): Promise<{ child: ReturnType<typeof spawn>; front: string; service: string; exited: () => string }> {
   await writeFile(join(dir, `${name}.toml`), config(redirect));
-  const probe = process.env.BENCH_MEM_PROBE ? ['--import', './bench/door-memory-probe.ts'] : [];
-  const child = spawn(process.execPath, [...probe, 'bin/cachegate.js', 'serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info', CACHEGATE_BENCH_MEMLOG: join(dir, `${name}-memory.jsonl`) } });
+  // Through the launcher, as `npm start` and the image run it (its V8 flags for `serve` included).
+  const probe = process.env.BENCH_MEM_PROBE ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=./bench/door-memory-probe.ts` } : {};
+  const child = spawn(join(ROOT, 'bin/cachegate.js'), ['serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...probe, CACHEGATE_LOG_LEVEL: 'info', CACHEGATE_BENCH_MEMLOG: join(dir, `${name}-memory.jsonl`) } });
   let out = '';
   let exited = '';
   child.once('exit', (code, signal) => (exited = `cachegate serve (${name}) exited (${code ?? signal}): ${out.slice(-3000)}`));
@@ -274,6 +276,7 @@ if (mixSeconds > 0) {
   else await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
   const before = await rss();
   const statusesBefore = await s3apiStatuses();
+  const cpuBefore = await cpuSeconds(child.pid!);
   // The door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
   // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
   const rssMiB: number[] = [];
@@ -309,6 +312,7 @@ if (mixSeconds > 0) {
     };
   }
   clearInterval(sampler);
+  const cpuAfter = await cpuSeconds(child.pid!);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
   // With BENCH_MEM_PROBE=1: the door's own split of its memory (bench/door-memory-probe.ts), one sample per 30 s.
@@ -318,7 +322,7 @@ if (mixSeconds > 0) {
   mix = {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
     clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
-    p99ms: r.p99ms, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    p99ms: r.p99ms, doorCpuMsPerRequest: Math.round(((cpuAfter.door - cpuBefore.door) / Math.max(1, r.requests)) * 1e5) / 100, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
     rssVerdict: rssVerdict(rssMiB),
     ...(probeLines.length ? { memoryEvery30s } : {}),
   };

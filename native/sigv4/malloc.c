@@ -1,14 +1,12 @@
 /*
- * glibc's view of the native heap, for the memory probe of the S3 front door's bench and for the
- * service's periodic trim (src/service/malloc-trim.ts; docs/performance.md, "session 9"):
+ * glibc's view of the native heap, for the memory probe of the S3 front door's bench
+ * (bench/door-memory-probe.ts; docs/performance.md, "S3 front door, session 9"):
  *
  * mallocStats() -> { arena, hblkhd, uordblks, fordblks, keepcost } in bytes (mallinfo2), or null
  *   arena: bytes of the main and thread arenas taken from the system with brk/mmap; hblkhd: bytes in
  *   blocks mmapped on their own; uordblks: in use; fordblks: free but still held by the arenas.
- * mallocTrim() -> boolean (malloc_trim(0): true when memory went back to the system)
- *   Gives free pages of every arena back to the system (madvise), not only the top of the heap.
  *
- * Neither exists outside glibc (musl, macOS): both are then absent from the exports.
+ * Not there outside glibc >= 2.33 (musl, macOS): then absent from the exports.
  */
 #include <node_api.h>
 #if defined(__GLIBC__) || defined(__linux__)
@@ -32,20 +30,10 @@ static napi_value malloc_stats_js(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value out;
-  if (napi_get_boolean(env, malloc_trim(0) == 1, &out) != napi_ok) return NULL;
-  return out;
-}
-
 int register_malloc(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "mallocStats", NAPI_AUTO_LENGTH, malloc_stats_js, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "mallocStats", fn) != napi_ok)
-    return 0;
-  if (napi_create_function(env, "mallocTrim", NAPI_AUTO_LENGTH, malloc_trim_js, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "mallocTrim", fn) != napi_ok)
     return 0;
   return 1;
 }
