@@ -281,7 +281,7 @@ if (mixSeconds > 0) {
   // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
   const rssMiB: number[] = [];
   const sampler = setInterval(() => void rss().then((b) => rssMiB.push(Math.round(b / 2 ** 20))), 5000);
-  let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number> };
+  let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number>; timedOut?: object[] };
   if (loadClient === 'node') {
     const x = await httpLoad({ url: front, method: 'GET', connections: 200, seconds: mixSeconds, requests: nodeRequests, timeoutSeconds: 30 });
     r = { ...x, timeouts: x.errorKinds.timeout ?? 0, clientErrors: x.errorKinds, clientErrorSecondsIntoRun: x.errorSecondsIntoRun };
@@ -321,7 +321,7 @@ if (mixSeconds > 0) {
   assert.equal(exited(), '', exited());
   mix = {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
-    clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
+    clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, ...(r.timedOut?.length ? { timedOut: r.timedOut } : {}), non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
     p99ms: r.p99ms, doorCpuMsPerRequest: Math.round(((cpuAfter.door - cpuBefore.door) / Math.max(1, r.requests)) * 1e5) / 100, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
     rssVerdict: rssVerdict(rssMiB),
     ...(probeLines.length ? { memoryEvery30s } : {}),
