@@ -54,7 +54,9 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
     method: r.method,
     url: new URL(r.url),
     body: r.body,
-    headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) },
+    // Read at each send: a caller may replace r.headers during the run (the mix re-signs its
+    // header-signed requests before their 15 minutes run out).
+    headers: (): Record<string, string> => ({ ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) }),
   }));
   const latencies: number[] = [];
   let errors = 0;
@@ -89,7 +91,7 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
       // One request, following one 307 (the S3 front door's redirect_get) as Go's net/http does: the
       // same method, on the same agent (its sockets are per host).
       const send = (target: URL | string, hops: number): void => {
-        const req = request(target, { method: r.method, agent, headers: r.headers }, (res) => {
+        const req = request(target, { method: r.method, agent, headers: r.headers() }, (res) => {
           headAt = performance.now();
           const location = res.headers.location;
           if (res.statusCode === 307 && location !== undefined && hops === 0) {

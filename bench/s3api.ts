@@ -259,7 +259,7 @@ if (mixSeconds > 0) {
     const h = (await headerSigner.sign({ method, protocol: 'http:', hostname: fu.hostname, port: Number(fu.port), path: fu.pathname, query: {}, headers: { host: fu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench' } : {}) } })).headers;
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)]));
   };
-  // Header signatures hold 15 minutes: signed once for the run.
+  // Header signatures hold 15 minutes: signed again every 5 minutes of the mix (below).
   const requests: Array<{ method: 'GET' | 'PUT'; path: string; headers?: Record<string, string>; body?: Buffer }> = [
     { method: 'GET' as const, path: path(f.get) },
     { method: 'PUT' as const, path: path(f.put), headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' }, body },
@@ -279,6 +279,10 @@ if (mixSeconds > 0) {
   const cpuBefore = await cpuSeconds(child.pid!);
   // The door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
   // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
+  const resign = setInterval(() => void Promise.all([hdr('GET'), hdr('PUT')]).then(([g, p]) => {
+    nodeRequests[2].headers = g;
+    nodeRequests[3].headers = { ...p, 'content-type': 'application/octet-stream' };
+  }), 300_000); // (autocannon copies its requests at start: BENCH_CLIENT=autocannon mixes stay under 15 minutes)
   const rssMiB: number[] = [];
   const sampler = setInterval(() => void rss().then((b) => rssMiB.push(Math.round(b / 2 ** 20))), 5000);
   let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number>; timedOut?: object[] };
@@ -312,6 +316,7 @@ if (mixSeconds > 0) {
     };
   }
   clearInterval(sampler);
+  clearInterval(resign);
   const cpuAfter = await cpuSeconds(child.pid!);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
