@@ -23,6 +23,8 @@ export interface LoadResult {
   errorSecondsIntoRun: number[];
   /** Non-2xx answers by status. */
   non2xxStatuses: Record<string, number>;
+  /** Each timed-out request (at most 200): when it started (s into the run), its method, whether it went on a new connection, and when its answer's head came (s after its start; undefined: never). */
+  timedOut: Array<{ startS: number; method: string; newConnection: boolean; headS?: number }>;
 }
 
 /** One request of a rotation: each connection sends the next one of the list after each answer. */
@@ -52,7 +54,9 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
     method: r.method,
     url: new URL(r.url),
     body: r.body,
-    headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) },
+    // Read at each send: a caller may replace r.headers during the run (the mix re-signs its
+    // header-signed requests before their 15 minutes run out).
+    headers: (): Record<string, string> => ({ ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) }),
   }));
   const latencies: number[] = [];
   let errors = 0;
@@ -61,6 +65,7 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
   const errorKinds: Record<string, number> = {};
   const errorTimes = new Set<number>();
   const non2xxStatuses: Record<string, number> = {};
+  const timedOut: LoadResult['timedOut'] = [];
   const start = performance.now();
   const deadline = start + o.seconds * 1000;
   const one = (r: (typeof list)[number]): Promise<void> =>
@@ -68,12 +73,17 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
       const t0 = performance.now();
       let settled = false;
       let current: ClientRequest | undefined;
+      let headAt: number | undefined;
       const fail = (err: NodeJS.ErrnoException): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         errors++;
         const kind = err.message === 'timeout' ? 'timeout' : (err.code ?? err.message);
+        if (kind === 'timeout' && timedOut.length < 200) {
+          const s3 = (ms: number): number => Math.round(ms / 100) / 10;
+          timedOut.push({ startS: s3(t0 - start), method: r.method, newConnection: current?.reusedSocket === false, ...(headAt === undefined ? {} : { headS: s3(headAt - t0) }) });
+        }
         errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
         errorTimes.add(Math.round((performance.now() - start) / 100) / 10);
         resolve();
@@ -81,7 +91,8 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
       // One request, following one 307 (the S3 front door's redirect_get) as Go's net/http does: the
       // same method, on the same agent (its sockets are per host).
       const send = (target: URL | string, hops: number): void => {
-        const req = request(target, { method: r.method, agent, headers: r.headers }, (res) => {
+        const req = request(target, { method: r.method, agent, headers: r.headers() }, (res) => {
+          headAt = performance.now();
           const location = res.headers.location;
           if (res.statusCode === 307 && location !== undefined && hops === 0) {
             res.resume();
@@ -120,6 +131,6 @@ export async function httpLoad(o: LoadOptions): Promise<LoadResult> {
   return {
     requests: latencies.length, reqPerSec: Math.round((latencies.length / elapsed) * 10) / 10, bytesIn, errors, non2xx,
     p99ms: Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0),
-    errorKinds, errorSecondsIntoRun: [...errorTimes].sort((a, b) => a - b), non2xxStatuses,
+    errorKinds, errorSecondsIntoRun: [...errorTimes].sort((a, b) => a - b), non2xxStatuses, timedOut,
   };
 }

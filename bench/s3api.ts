@@ -27,7 +27,9 @@
  *   BENCH_ROUNDS=0 …         the mix only
  *   BENCH_MIX_TARGET=frontDoorLocal …   the mix on the door's local backend instead of RGW
  *   BENCH_UPLOAD_WAIT=0 …    the door's [cachegate] upload_wait (0: uploads over max_uploads refused at once, as before session 9)
- *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage() and its live handles (bench/door-memory-probe.ts): the mix reports them every 30 s
+ *   CACHEGATE_SEMI_SPACE_MIB=0 …   the doors with V8's default young generation instead of the launcher's 16 MiB cap (bin/cachegate.js)
+ *   BENCH_MEM_PROBE=1 …      the door also logs process.memoryUsage(), its live handles and glibc's heap split (bench/door-memory-probe.ts): the mix reports them every 30 s
+ *                            every mix longer than 2.5 min prints an "RSS flat" verdict (bench/rss-verdict.ts) and carries it in mix.rssVerdict
  *   BENCH_METHODS=PUT …      only these methods in the rounds (e.g. to profile one with NODE_OPTIONS=--cpu-prof)
  *   BENCH_TARGETS=frontDoor,rgwDirect …   only these targets;  BENCH_LAYOUTS=pinned …   only this layout
  *   BENCH_CLIENT=autocannon …             the load generator of the rounds and the mix (default node: bench/http-load.ts says why)
@@ -45,6 +47,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { httpLoad } from './http-load.ts';
+import { rssVerdict } from './rss-verdict.ts';
 import { AK, SK, verifyCost } from './s3api-verify.ts';
 import { rgw } from '../test/support/rgw.ts';
 
@@ -88,8 +91,9 @@ ${server.toml(bucket)}
 /** A `cachegate serve` child; its S3 front door and main listener URLs. */
 async function startDoor(name: string, redirect: boolean): Promise<{ child: ReturnType<typeof spawn>; front: string; service: string; exited: () => string }> {
   await writeFile(join(dir, `${name}.toml`), config(redirect));
-  const probe = process.env.BENCH_MEM_PROBE ? ['--import', './bench/door-memory-probe.ts'] : [];
-  const child = spawn(process.execPath, [...probe, 'bin/cachegate.js', 'serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CACHEGATE_LOG_LEVEL: 'info', CACHEGATE_BENCH_MEMLOG: join(dir, `${name}-memory.jsonl`) } });
+  // Through the launcher, as `npm start` and the image run it (its V8 flags for `serve` included).
+  const probe = process.env.BENCH_MEM_PROBE ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=./bench/door-memory-probe.ts` } : {};
+  const child = spawn(join(ROOT, 'bin/cachegate.js'), ['serve', '--config', join(dir, `${name}.toml`), '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...probe, CACHEGATE_LOG_LEVEL: 'info', CACHEGATE_BENCH_MEMLOG: join(dir, `${name}-memory.jsonl`) } });
   let out = '';
   let exited = '';
   child.once('exit', (code, signal) => (exited = `cachegate serve (${name}) exited (${code ?? signal}): ${out.slice(-3000)}`));
@@ -256,7 +260,7 @@ if (mixSeconds > 0) {
     const h = (await headerSigner.sign({ method, protocol: 'http:', hostname: fu.hostname, port: Number(fu.port), path: fu.pathname, query: {}, headers: { host: fu.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(method === 'PUT' ? { 'x-amz-meta-cachekey': 'bench' } : {}) } })).headers;
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, String(v)]));
   };
-  // Header signatures hold 15 minutes: signed once for the run.
+  // Header signatures hold 15 minutes: signed again every 5 minutes of the mix (below).
   const requests: Array<{ method: 'GET' | 'PUT'; path: string; headers?: Record<string, string>; body?: Buffer }> = [
     { method: 'GET' as const, path: path(f.get) },
     { method: 'PUT' as const, path: path(f.put), headers: { 'x-amz-meta-cachekey': 'bench', 'content-type': 'application/octet-stream' }, body },
@@ -273,11 +277,16 @@ if (mixSeconds > 0) {
   else await autocannon({ url: front, connections: 50, duration: 3, requests }); // warm-up
   const before = await rss();
   const statusesBefore = await s3apiStatuses();
+  const cpuBefore = await cpuSeconds(child.pid!);
   // The door's RSS every 5 s. Timeout 30 s: a 1 MiB PUT among 200 on two shared cores can take
   // more than autocannon's default 10 s (the previous quiet run's p99 was 7 s), and S3 clients wait longer.
+  const resign = setInterval(() => void Promise.all([hdr('GET'), hdr('PUT')]).then(([g, p]) => {
+    nodeRequests[2].headers = g;
+    nodeRequests[3].headers = { ...p, 'content-type': 'application/octet-stream' };
+  }), 300_000); // (autocannon copies its requests at start: BENCH_CLIENT=autocannon mixes stay under 15 minutes)
   const rssMiB: number[] = [];
   const sampler = setInterval(() => void rss().then((b) => rssMiB.push(Math.round(b / 2 ** 20))), 5000);
-  let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number> };
+  let r: { requests: number; reqPerSec: number; errors: number; timeouts: number; non2xx: number; p99ms: number; clientErrors: Record<string, number>; clientErrorSecondsIntoRun: number[]; non2xxStatuses: Record<string, number>; timedOut?: object[] };
   if (loadClient === 'node') {
     const x = await httpLoad({ url: front, method: 'GET', connections: 200, seconds: mixSeconds, requests: nodeRequests, timeoutSeconds: 30 });
     r = { ...x, timeouts: x.errorKinds.timeout ?? 0, clientErrors: x.errorKinds, clientErrorSecondsIntoRun: x.errorSecondsIntoRun };
@@ -308,6 +317,8 @@ if (mixSeconds > 0) {
     };
   }
   clearInterval(sampler);
+  clearInterval(resign);
+  const cpuAfter = await cpuSeconds(child.pid!);
   await new Promise((res) => setTimeout(res, 2000));
   const afterRss = await rss();
   // With BENCH_MEM_PROBE=1: the door's own split of its memory (bench/door-memory-probe.ts), one sample per 30 s.
@@ -316,10 +327,13 @@ if (mixSeconds > 0) {
   assert.equal(exited(), '', exited());
   mix = {
     connections: 200, seconds: mixSeconds, client: loadClient, requests: r.requests, reqPerSec: r.reqPerSec, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx,
-    clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
-    p99ms: r.p99ms, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    clientErrors: r.clientErrors, clientErrorSecondsIntoRun: r.clientErrorSecondsIntoRun, ...(r.timedOut?.length ? { timedOut: r.timedOut } : {}), non2xxStatuses: r.non2xxStatuses, serviceStatuses: diffCounts(await s3apiStatuses(), statusesBefore),
+    p99ms: r.p99ms, doorCpuMsPerRequest: Math.round(((cpuAfter.door - cpuBefore.door) / Math.max(1, r.requests)) * 1e5) / 100, rssAfterWarmUpMiB: Math.round(before / 2 ** 20), rssEvery5sMiB: rssMiB, rssAfterMiB: Math.round(afterRss / 2 ** 20), rssRatio: Math.round((afterRss / before) * 100) / 100,
+    rssVerdict: rssVerdict(rssMiB),
     ...(probeLines.length ? { memoryEvery30s } : {}),
   };
+  const v = mix.rssVerdict as ReturnType<typeof rssVerdict>;
+  process.stderr.write(v ? `RSS ${v.flat ? 'flat' : 'NOT flat'}: slope ${v.slopeMiBPerMin} MiB/min after 2 min, last-half range ${v.lastHalfRangeMiB} MiB (${v.rule})\n` : 'RSS verdict: run too short (needs > 2.5 min)\n');
 }
 child.kill('SIGTERM');
 redirectDoor?.child.kill('SIGTERM');

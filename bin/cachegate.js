@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; case "$1" in cache-archiver|cache-extractor) export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}";; esac; exec "$n" -- "$0" "$@"
+':' //; d=$(dirname "$(readlink -f "$0")"); n="$d/../node_modules/node/bin/node"; [ -x "$n" ] || n=node; f=; case "$1" in cache-archiver|cache-extractor) export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}";; serve) s="${CACHEGATE_SEMI_SPACE_MIB-16}"; case "$s" in ''|0|*[!0-9]*) ;; *) f="--max-semi-space-size=$s";; esac;; esac; exec "$n" $f -- "$0" "$@"
 // Entry point of the `cachegate` command. The sources are TypeScript run through Node's type
 // stripping (Node >= 24), so there is no build step.
 // Run as a program (npx, node_modules/.bin, the images' /usr/local/bin/cachegate), the line above is
@@ -15,6 +15,12 @@
 // up to 32 MiB). Measured, cache-extractor + download of the bench tree: zip 161–162 → 134–149 MB
 // peak RSS, tar.zst 111–122 → 113–116 MB; docs/archive.md "What the peak is made of". glibc reads
 // it at start-up only, hence here; a process started as `node -- bin/cachegate.js` does without.
+// For `serve` it caps V8's young generation: --max-semi-space-size=16 (MiB; CACHEGATE_SEMI_SPACE_MIB,
+// 0 or empty = V8's default, which on this Node lets it grow to 64 MiB per semi-space). Under the S3
+// front door's load the young generation's pages, which V8 gives back to its page pool without
+// returning them to the system, became resident one by one: RSS climbed ~3.5-5 MiB a minute with
+// the V8 heap, malloc's arenas and the sockets all flat (docs/performance.md, "S3 front door,
+// session 9"). `node bin/cachegate.js serve` run by hand skips this line: pass the flag to node.
 // The `--` matters: Node 24 reads `--env-file` (and `--env-file-if-exists`) anywhere on its command
 // line, even after the script, so the helper's own `--env-file cache.env` was taken by Node
 // (`node: cache.env: not found`, exit 9, or the file loaded into Node's environment). After `--`,

@@ -10,7 +10,8 @@
  *   (a Buffer), `prefix` the string to sign up to its last line ("AWS4-HMAC-SHA256\n<date>\n<scope>\n").
  *   Strings are hashed as their UTF-8 bytes, as node:crypto does.
  *
- * No state: context-aware (worker threads may load it).
+ * No state: context-aware (worker threads may load it). malloc.c adds glibc's heap statistics and
+ * trim to the same addon (one build, one load).
  */
 #define NAPI_VERSION 8
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init & co: the low-level calls skip EVP's per-call fetch */
@@ -20,6 +21,8 @@
 #include <string.h>
 
 #define STACK_BYTES 4096
+
+int register_malloc(napi_env env, napi_value exports); /* malloc.c */
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -97,5 +100,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
   if (napi_create_function(env, "signature", NAPI_AUTO_LENGTH, signature, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "signature", fn) != napi_ok) return NULL;
+  if (!register_malloc(env, exports)) return NULL;
   return exports;
 }
