@@ -445,6 +445,17 @@ function serviceSettings(
     if (token !== '') apiTokens.push({ token, profile: t.runner, readOnly: t.read_only ?? false, label: t.name ?? `api_tokens[${i}]` });
   });
 
+  const limits = connectionLimits(cg);
+  if (limits.uploadWait > 0 && limits.uploadWait >= limits.idleTimeout) {
+    // A waiting upload sends nothing (its client waits for the 100, or for the socket to drain), so
+    // idle_timeout cuts its connection before its wait runs out: it gets no 503 and no Retry-After.
+    findings.push({
+      level: 'warning',
+      field: 'cachegate.upload_wait',
+      message: `upload_wait (${limits.uploadWait} s) is not below idle_timeout (${limits.idleTimeout} s): an upload waiting for a slot has its connection cut before its wait ends, without the 503 and Retry-After that tell its client when to retry; make upload_wait smaller`,
+    });
+  }
+
   return {
     listen,
     publicUrl,
@@ -461,6 +472,6 @@ function serviceSettings(
     authFailureLimit: cg?.auth_failure_limit ?? DEFAULT_AUTH_FAILURE_LIMIT,
     authFailureBurst: cg?.auth_failure_burst ?? DEFAULT_AUTH_FAILURE_BURST,
     backendTimeout: cg?.backend_timeout ?? DEFAULT_BACKEND_TIMEOUT,
-    limits: connectionLimits(cg),
+    limits,
   };
 }

@@ -18,6 +18,15 @@ describe('connection limits', () => {
     }
   });
 
+  it('warns when upload_wait is not below idle_timeout (the idle cut would end a wait without its 503)', () => {
+    const warnings = (toml: string): string[] => parseConfigText(`[cachegate]\n${toml}\n`, 't.toml', {}).findings.filter((f) => f.level === 'warning').map((f) => f.field);
+    assert.deepEqual(warnings(''), []);
+    assert.deepEqual(warnings('idle_timeout = 10'), ['cachegate.upload_wait']);
+    assert.deepEqual(warnings('upload_wait = 45'), ['cachegate.upload_wait']);
+    assert.deepEqual(warnings('idle_timeout = 10\nupload_wait = 5'), []);
+    assert.deepEqual(warnings('idle_timeout = 1\nupload_wait = 0'), [], 'no wait, nothing to cut');
+  });
+
   it('max_connections = 0 follows the descriptor limit, leaving room for uploads and the rest', () => {
     assert.equal(effectiveMaxConnections({ ...DEFAULT_LIMITS }, 1024), 1024 - 64 - 256);
     assert.equal(effectiveMaxConnections({ ...DEFAULT_LIMITS, maxUploads: 8 }, 256), 256 - 64 - 16);
