@@ -25,7 +25,7 @@ ENV npm_config_build_from_source=zstd-napi \
 COPY package.json package-lock.json ./
 COPY scripts/build-native.sh ./scripts/
 COPY native/binding.gyp native/deflate.c ./native/
-COPY native/sigv4/binding.gyp native/sigv4/sigv4.c native/sigv4/malloc.c ./native/sigv4/
+COPY native/sigv4/binding.gyp native/sigv4/sigv4.c native/sigv4/malloc.c native/sigv4/accept.c ./native/sigv4/
 RUN npm ci --omit=dev --no-audit --no-fund \
  && node -e "require('zstd-napi/binding')" \
  && node -e "const a = require('./native/build/Release/cachegate_deflate.node'); for (const f of ['packFiles', 'writeFiles', 'inflateFile']) if (typeof a[f] !== 'function') throw new Error('native addon lacks ' + f)" \

@@ -23,6 +23,7 @@
 #define STACK_BYTES 4096
 
 int register_malloc(napi_env env, napi_value exports); /* malloc.c */
+int register_accept(napi_env env, napi_value exports); /* accept.c */
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -101,5 +102,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_create_function(env, "signature", NAPI_AUTO_LENGTH, signature, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "signature", fn) != napi_ok) return NULL;
   if (!register_malloc(env, exports)) return NULL;
+  if (!register_accept(env, exports)) return NULL;
   return exports;
 }
