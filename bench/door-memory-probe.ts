@@ -9,24 +9,14 @@
  * freed memory (fordblks grows while uordblks stays flat: fragmentation/retention).
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { sigv4Addon } from '../src/sign/native-sigv4.ts';
 
 const file = process.env.CACHEGATE_BENCH_MEMLOG;
-type MallocStats = { arena: number; hblkhd: number; uordblks: number; fordblks: number; keepcost: number };
-function loadMallocStats(): (() => MallocStats) | undefined {
-  try {
-    const mod = { exports: {} as { mallocStats?: () => MallocStats } };
-    process.dlopen(mod, fileURLToPath(new URL('../native/sigv4/build/Release/cachegate_sigv4.node', import.meta.url)));
-    return mod.exports.mallocStats;
-  } catch {
-    return undefined; // not built (npm run install): the sample goes without it
-  }
-}
 if (file) {
   const start = Date.now();
   const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
-  const mallocStats = loadMallocStats();
+  const mallocStats = sigv4Addon()?.mallocStats; // absent until built (npm run install): the sample goes without it
   const smaps = (): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const m of readFileSync('/proc/self/smaps_rollup', 'utf8').matchAll(/^(Rss|Anonymous|Private_Dirty):\s+(\d+) kB/gm)) out[m[1]] = mib(Number(m[2]) * 1024);

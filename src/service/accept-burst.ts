@@ -15,27 +15,12 @@
  */
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
-import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { SIGV4_ADDON } from '../sign/native-sigv4.ts';
+import { sigv4Addon } from '../sign/native-sigv4.ts';
 
 /** At most this many more connections per connection libuv accepts. */
 export const BURST = 64;
 
-type AcceptPending = (fd: number, max: number) => number[];
-
-function load(): AcceptPending | undefined {
-  if (process.env.CACHEGATE_ACCEPT_BURST === '0') return undefined;
-  try {
-    const mod = { exports: {} as { acceptPending?: AcceptPending } };
-    process.dlopen(mod, fileURLToPath(SIGV4_ADDON), constants.dlopen.RTLD_NOW);
-    return mod.exports.acceptPending;
-  } catch {
-    return undefined;
-  }
-}
-
-const acceptPending = load();
+const acceptPending = process.env.CACHEGATE_ACCEPT_BURST === '0' ? undefined : sigv4Addon()?.acceptPending;
 
 /** The fields of net.Server that its onconnection reads, and its connection count. */
 interface NetServerFields {
